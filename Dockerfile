@@ -1,0 +1,11 @@
+# citybrain's server and CLI; the database is a separate PostGIS service (docker-compose.yml).
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 CITYBRAIN_HOST=0.0.0.0
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY citybrain ./citybrain
+RUN pip install -e '.[dev]'
+COPY tests ./tests
+COPY scripts ./scripts
+EXPOSE 8000
+CMD ["sh", "-c", "citybrain db migrate && citybrain seed --if-empty --incidents ${CITYBRAIN_SEED_INCIDENTS:-100000} && exec citybrain serve"]

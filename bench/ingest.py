@@ -1,0 +1,123 @@
+"""Ingest benchmark: load the same incidents with citybrain's loader and with geopandas'
+``GeoDataFrame.to_postgis``, side by side in one run, and report rows/s and the ratio.
+
+    .venv/bin/python bench/ingest.py                 # 1,000,000 incidents
+    .venv/bin/python bench/ingest.py --incidents 100000
+
+It runs in a database of its own (``<name>_bench`` on the configured server), seeded with the
+synthetic county once. citybrain's loader is timed from a frame of points and attributes to a
+committed ``citybrain.incidents`` (computing every H3 cell and micro-grid, checking every
+constraint and foreign key, rebuilding the indexes). ``to_postgis`` is given the H3 cells and
+micro-grids already computed and only has to write them, into a new table with its spatial index
+(as it creates it): the comparison favours geopandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import psycopg
+from sqlalchemy.engine import make_url
+
+from citybrain.db import cluster
+from citybrain.db.connection import get_engine, libpq_conninfo
+from citybrain.db.migrate import upgrade
+from citybrain.ingest import MicroGridIndex, load_points, point_columns
+from citybrain.settings import Settings
+from citybrain.synth import build_county, generate, with_lonlat
+
+SEED = 1
+END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def bench_database() -> str:
+    base = Settings()
+    cluster.ensure_up(base)
+    url = make_url(base.sqlalchemy_url)
+    bench = url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+    cluster.up(Settings(database_url=bench))
+    upgrade(get_engine(bench))
+    with psycopg.connect(libpq_conninfo(bench)) as conn:
+        loaded = conn.execute("SELECT count(*) FROM citybrain.micro_grids").fetchone()[0]
+    if not loaded:
+        print("seeding the benchmark county (no incidents) ...", flush=True)
+        build_county(get_engine(bench), n_incidents=0, seed=SEED, end=END)
+    return bench
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    url = bench_database()
+    print(f"generating {args.incidents:,} incidents ...", flush=True)
+    frame = with_lonlat(generate(args.incidents, SEED, END).incidents).drop(columns=["id"])
+
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        conn.execute("TRUNCATE citybrain.incidents CASCADE")
+        conn.commit()
+        t0 = time.perf_counter()
+        load_points(conn, "incidents", frame)
+        conn.commit()
+        ours = time.perf_counter() - t0
+        loaded = conn.execute("SELECT count(*) FROM citybrain.incidents").fetchone()[0]
+        assert loaded == len(frame), loaded
+        index = MicroGridIndex(conn)
+
+    # geopandas gets the keys for free (computed outside the timer).
+    lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
+    keys = point_columns(lon, lat, index)
+    attributes = frame.drop(columns=["lon", "lat"])
+    gdf = gpd.GeoDataFrame(
+        attributes.assign(h3=keys["h3"], micro_grid_id=keys["micro_grid_id"]),
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    ).rename_geometry("geom")
+    engine = get_engine(url)
+    checksum = (
+        "SELECT count(*), sum(h3 % 1000003), sum(micro_grid_id), "
+        "sum(extract(epoch FROM reported_at)) FROM citybrain.{}"
+    )
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        expected = conn.execute(checksum.format("incidents")).fetchone()
+
+    # (a) into a new table of its own, as to_postgis does by default
+    t0 = time.perf_counter()
+    gdf.to_postgis("incidents_to_postgis", engine, schema="citybrain", if_exists="replace")
+    own_table = time.perf_counter() - t0
+    # (b) into citybrain.incidents, with its keys, checks and indexes: the same end result
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        conn.execute("TRUNCATE citybrain.incidents CASCADE")
+    t0 = time.perf_counter()
+    gdf.to_postgis("incidents", engine, schema="citybrain", if_exists="append")
+    same_table = time.perf_counter() - t0
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        assert conn.execute(checksum.format("incidents_to_postgis")).fetchone() == expected
+        assert conn.execute(checksum.format("incidents")).fetchone() == expected
+        conn.execute("DROP TABLE citybrain.incidents_to_postgis")
+
+    n = len(frame)
+    print(f"\n{n:,} incidents, {platform.node()}, {datetime.now():%Y-%m-%d}\n")
+    print("| loader | target | seconds | rows/s | citybrain faster by |")
+    print("|---|---|---:|---:|---:|")
+    print(
+        f"| citybrain `load_points` (computes H3 + micro-grid) | `citybrain.incidents` "
+        f"| {ours:.1f} | {n / ours:,.0f} | |"
+    )
+    print(
+        f"| geopandas `to_postgis` (keys given) | new table, GiST only "
+        f"| {own_table:.1f} | {n / own_table:,.0f} | {own_table / ours:.1f}x |"
+    )
+    print(
+        f"| geopandas `to_postgis` (keys given) | `citybrain.incidents` "
+        f"| {same_table:.1f} | {n / same_table:,.0f} | {same_table / ours:.1f}x |"
+    )
+
+
+if __name__ == "__main__":
+    main()

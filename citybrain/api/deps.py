@@ -1,0 +1,32 @@
+"""Shared FastAPI dependencies: the database pool and a connection from it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from citybrain.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    return request.app.state.pool
+
+
+async def get_conn(
+    pool: Annotated[AsyncConnectionPool, Depends(get_pool)],
+) -> AsyncIterator[AsyncConnection]:
+    async with pool.connection() as conn:
+        yield conn
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+ConnDep = Annotated[AsyncConnection, Depends(get_conn)]

@@ -1,0 +1,70 @@
+"""The FastAPI application: ``create_app()`` wires settings, the database pool, error handling
+and the routers. Run it with ``citybrain serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from citybrain import __version__
+from citybrain.api.routers import health
+from citybrain.db.connection import libpq_conninfo
+from citybrain.errors import CitybrainError, status_code
+from citybrain.settings import Settings, get_settings
+
+
+def _error(status: int, code: str, detail, **extra) -> JSONResponse:
+    return JSONResponse({"code": code, "detail": detail, **extra}, status_code=status)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            libpq_conninfo(settings.sqlalchemy_url, application_name="citybrain"),
+            min_size=2, max_size=settings.pool_size, open=False,
+        )  # fmt: skip
+        await pool.open(wait=True, timeout=30)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="citybrain",
+        version=__version__,
+        summary="一图观全域、一屏管全局: county governance map service (PostGIS + H3)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(CitybrainError)
+    async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:
+        return _error(status_code(exc), exc.code, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return _error(422, "invalid_request", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, exc.detail)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        return _error(503, "database_unavailable", "the database does not answer; retry later")
+
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""Database layer: the schema (``models``), migrations, connections and the embedded cluster."""

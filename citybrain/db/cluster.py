@@ -1,0 +1,309 @@
+"""Bring the database up: an external server from ``CITYBRAIN_DATABASE_URL``, or an embedded
+PostgreSQL cluster that citybrain installs, creates and starts in a data directory of its own.
+
+The embedded cluster is the same code path whether or not a system PostgreSQL already runs: it
+uses its own data directory and port, so it never touches (or depends on) another cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from citybrain.db.connection import libpq_conninfo
+from citybrain.errors import DatabaseUnavailable
+from citybrain.settings import Settings
+
+PG_ROOT = Path("/usr/lib/postgresql")
+DEFAULT_PG_VERSION = 15  # Debian 12's PostgreSQL
+RUN_AS_ROOT_USERS = ("postgres", "citybrain")
+
+# Tuned for one machine with a few cores and many GiB that also runs the API.
+SERVER_CONFIG = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "200",
+    "shared_buffers": "'2GB'",
+    "effective_cache_size": "'12GB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'1GB'",
+    "max_wal_size": "'8GB'",
+    "checkpoint_timeout": "'15min'",
+    "random_page_cost": "1.1",
+    # JIT compiles for seconds-long analytics; it only slows the millisecond queries we serve.
+    "jit": "off",
+    "timezone": "'UTC'",
+}
+
+
+@dataclass
+class ClusterStatus:
+    mode: str  # "external" or "embedded"
+    url: str
+    running: bool
+    detail: str
+
+
+def _log(message: str) -> None:
+    print(f"[citybrain db] {message}", flush=True)
+
+
+def conninfo(settings: Settings, dbname: str | None = None) -> str:
+    """libpq connection string for the configured database (or another db on its server)."""
+    return libpq_conninfo(settings.sqlalchemy_url, dbname)
+
+
+def _can_connect(info: str) -> bool:
+    try:
+        with psycopg.connect(info, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+# --- packages --------------------------------------------------------------------------------
+
+
+def _installed_versions() -> list[int]:
+    if not PG_ROOT.is_dir():
+        return []
+    return sorted(
+        int(p.name) for p in PG_ROOT.iterdir() if p.name.isdigit() and (p / "bin/postgres").exists()
+    )
+
+
+def _has_extension(version: int, name: str) -> bool:
+    return Path(f"/usr/share/postgresql/{version}/extension/{name}.control").exists()
+
+
+def _apt_install(packages: list[str]) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise DatabaseUnavailable(
+            f"PostgreSQL/PostGIS packages are missing ({' '.join(packages)}) and citybrain cannot "
+            "install them here (needs root and apt-get). Install them, or set "
+            "CITYBRAIN_DATABASE_URL to a PostGIS database."
+        )
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    _log(f"installing {' '.join(packages)} with apt-get")
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    if subprocess.run(cmd, env=env).returncode != 0:
+        # A fresh machine may have no package lists yet.
+        subprocess.run(["apt-get", "update"], env=env, check=True)
+        subprocess.run(cmd, env=env, check=True)
+
+
+def ensure_packages(settings: Settings) -> int:
+    """Make sure PostgreSQL and PostGIS (and pgRouting, if it can be had) are installed.
+
+    Returns the PostgreSQL major version to use.
+    """
+    versions = _installed_versions()
+    version = settings.pg_version or (versions[-1] if versions else DEFAULT_PG_VERSION)
+    missing = []
+    if version not in versions:
+        missing += [f"postgresql-{version}"]
+    if not _has_extension(version, "postgis"):
+        missing += [f"postgresql-{version}-postgis-3"]
+    if not _has_extension(version, "pgrouting"):
+        missing += [f"postgresql-{version}-pgrouting"]
+    if missing and settings.install_packages:
+        try:
+            _apt_install(missing)
+        except (DatabaseUnavailable, subprocess.CalledProcessError):
+            # pgRouting is optional (routing falls back to straight lines); the rest is not.
+            if version not in _installed_versions() or not _has_extension(version, "postgis"):
+                raise
+    if version not in _installed_versions() or not _has_extension(version, "postgis"):
+        raise DatabaseUnavailable(
+            f"PostgreSQL {version} with PostGIS is not installed; run "
+            f"`apt-get install postgresql-{version}-postgis-3` or set CITYBRAIN_DATABASE_URL."
+        )
+    return version
+
+
+# --- the embedded cluster --------------------------------------------------------------------
+
+
+class EmbeddedCluster:
+    """A private PostgreSQL cluster under ``settings.data_dir``."""
+
+    def __init__(self, settings: Settings, version: int | None = None):
+        self.settings = settings
+        self.version = version or settings.pg_version or DEFAULT_PG_VERSION
+        self.bin = PG_ROOT / str(self.version) / "bin"
+        self.pgdata = settings.data_dir / f"pg{self.version}"
+        self.logfile = settings.data_dir / f"pg{self.version}.log"
+        self.port = settings.pg_port
+
+    # Running as root, PostgreSQL refuses to start: run it as an unprivileged user.
+    def _owner(self) -> pwd.struct_passwd | None:
+        if os.geteuid() != 0:
+            return None
+        for name in RUN_AS_ROOT_USERS:
+            try:
+                return pwd.getpwnam(name)
+            except KeyError:
+                continue
+        subprocess.run(
+            ["useradd", "--system", "--home-dir", str(self.settings.data_dir),
+             "--shell", "/usr/sbin/nologin", "citybrain"],
+            check=True,
+        )  # fmt: skip
+        return pwd.getpwnam("citybrain")
+
+    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        owner = self._owner()
+        kwargs: dict = {"cwd": "/", "text": True, "capture_output": True}
+        if owner is not None:
+            kwargs.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
+        proc = subprocess.run(args, **kwargs)
+        if check and proc.returncode != 0:
+            raise DatabaseUnavailable(
+                f"`{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+            )
+        return proc
+
+    def initialised(self) -> bool:
+        return (self.pgdata / "PG_VERSION").exists()
+
+    def running(self) -> bool:
+        if not self.initialised() or not (self.bin / "pg_ctl").exists():
+            return False
+        return self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"],
+                         check=False).returncode == 0  # fmt: skip
+
+    def _prepare_dirs(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        owner = self._owner()
+        if owner is not None:
+            os.chown(self.settings.data_dir, owner.pw_uid, owner.pw_gid)
+            # The unprivileged owner must be able to reach its data directory.
+            probe = subprocess.run(
+                ["test", "-w", str(self.settings.data_dir)],
+                user=owner.pw_uid, group=owner.pw_gid, extra_groups=[],
+            )  # fmt: skip
+            if probe.returncode != 0:
+                raise DatabaseUnavailable(
+                    f"user {owner.pw_name} cannot write {self.settings.data_dir}; set "
+                    "CITYBRAIN_DATA_DIR to a directory outside any private home directory"
+                )
+
+    def _write_config(self) -> None:
+        conf = {**SERVER_CONFIG, "port": str(self.port),
+                "unix_socket_directories": f"'{self.pgdata}'"}  # fmt: skip
+        path = self.pgdata / "citybrain.conf"
+        path.write_text(
+            "# written by `citybrain db up`; edit CITYBRAIN_* settings instead\n"
+            + "".join(f"{k} = {v}\n" for k, v in conf.items())
+        )
+        main_conf = self.pgdata / "postgresql.conf"
+        include = "include_if_exists = 'citybrain.conf'\n"
+        if include not in main_conf.read_text():
+            with main_conf.open("a") as fh:
+                fh.write(include)
+        owner = self._owner()
+        if owner is not None:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def up(self) -> None:
+        self._prepare_dirs()
+        if not self.initialised():
+            _log(f"creating PostgreSQL {self.version} cluster in {self.pgdata}")
+            initdb = [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
+                      "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+            self._run([*initdb, "--no-instructions"])
+        self._write_config()
+        if not self.running():
+            _log(f"starting PostgreSQL on 127.0.0.1:{self.port} (log: {self.logfile})")
+            self.logfile.touch()
+            owner = self._owner()
+            if owner is not None:
+                os.chown(self.logfile, owner.pw_uid, owner.pw_gid)
+            self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
+                       "-w", "-t", "120", "start"])  # fmt: skip
+
+    def down(self) -> bool:
+        if not self.running():
+            return False
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
+        return True
+
+
+# --- the public entry points -----------------------------------------------------------------
+
+
+def _ensure_database_and_extensions(settings: Settings) -> None:
+    url = make_url(settings.sqlalchemy_url)
+    dbname = url.database or "citybrain"
+    deadline = time.monotonic() + 30
+    while not _can_connect(conninfo(settings, "postgres")):
+        if time.monotonic() > deadline:
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL at {url.host}:{url.port}; is it running?"
+            )
+        time.sleep(0.5)
+    with psycopg.connect(conninfo(settings, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+        if not exists:
+            _log(f"creating database {dbname}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+        available = {
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM pg_available_extensions WHERE name IN ('postgis', 'pgrouting')"
+            )
+        }
+        if "postgis" not in available:
+            raise DatabaseUnavailable(
+                f"PostGIS is not installed on the server of {dbname}; install PostGIS 3 there"
+            )
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        if "pgrouting" in available:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+
+
+def up(settings: Settings) -> str:
+    """Make the configured database reachable, with PostGIS; return its SQLAlchemy URL."""
+    if settings.embedded:
+        version = ensure_packages(settings)
+        EmbeddedCluster(settings, version).up()
+    _ensure_database_and_extensions(settings)
+    return settings.sqlalchemy_url
+
+
+def ensure_up(settings: Settings) -> str:
+    """Like :func:`up`, but returns at once when the database already answers."""
+    if _can_connect(conninfo(settings)):
+        return settings.sqlalchemy_url
+    return up(settings)
+
+
+def down(settings: Settings) -> bool:
+    if not settings.embedded:
+        raise DatabaseUnavailable("CITYBRAIN_DATABASE_URL is set: citybrain does not manage it")
+    versions = _installed_versions()
+    return EmbeddedCluster(
+        settings, settings.pg_version or (versions[-1] if versions else None)
+    ).down()
+
+
+def status(settings: Settings) -> ClusterStatus:
+    url = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    reachable = _can_connect(conninfo(settings))
+    if not settings.embedded:
+        return ClusterStatus("external", url, reachable, "CITYBRAIN_DATABASE_URL")
+    versions = _installed_versions()
+    cluster = EmbeddedCluster(settings, settings.pg_version or (versions[-1] if versions else None))
+    detail = f"data directory {cluster.pgdata}" + (
+        "" if cluster.initialised() else " (not created)"
+    )
+    return ClusterStatus("embedded", url, reachable, detail)

@@ -1,0 +1,304 @@
+"""The PostGIS schema ``citybrain``: the documented interface that planners and other programs read.
+
+Geometry is WGS84 (SRID 4326) everywhere. The governance hierarchy is five polygon tables, each
+tiling its parent exactly::
+
+    towns ─< villages ─< grids ─< compounds ─< micro_grids ─< h3_coverage
+
+Point tables (``teams``, ``cameras``, ``facilities``, ``incidents``) carry ``h3``, the point's H3
+cell at resolution 15 (``domain.POINT_H3_RES``) as a BIGINT, from which every coarser cell is
+derived by bit arithmetic, and ``micro_grid_id``, the micro-grid containing the point (filled by
+a trigger on every insert and on every move, whatever the writer). ``h3_coverage`` lists each H3
+cell at resolution 11 (``domain.COVERAGE_RES``) whose centre lies in the county, with the
+micro-grid holding that centre; coarser levels follow the foreign keys up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA = "citybrain"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA)
+
+
+def _polygon() -> Mapped:
+    return mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=False), nullable=False)
+
+
+def _point() -> Mapped:
+    return mapped_column(Geometry("POINT", 4326, spatial_index=False), nullable=False)
+
+
+def _gist(table: str) -> Index:
+    return Index(f"ix_{table}_geom", "geom", postgresql_using="gist")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class Category(Base):
+    """Incident categories with their time limits (the KPIs of grid management)."""
+
+    __tablename__ = "categories"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name_en: Mapped[str] = mapped_column(Text, nullable=False)
+    base_tier: Mapped[str] = mapped_column(Text, nullable=False)
+    dispatch_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolve_hours: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+# --- the five-level hierarchy ----------------------------------------------------------------
+
+
+class Town(Base):
+    """镇/街道."""
+
+    __tablename__ = "towns"
+    __table_args__ = (_gist("towns"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    geom = _polygon()
+
+
+class Village(Base):
+    """村/社区: ``kind`` is ``village`` or ``community``."""
+
+    __tablename__ = "villages"
+    __table_args__ = (
+        _gist("villages"),
+        CheckConstraint("kind IN ('village', 'community')", name="ck_villages_kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True, nullable=False)
+    geom = _polygon()
+
+
+class Grid(Base):
+    """网格 (全科网格)."""
+
+    __tablename__ = "grids"
+    __table_args__ = (_gist("grids"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True, nullable=False)
+    geom = _polygon()
+
+
+class Compound(Base):
+    """小区/村民小组: ``kind`` is ``compound`` or ``villager_group``."""
+
+    __tablename__ = "compounds"
+    __table_args__ = (
+        _gist("compounds"),
+        CheckConstraint("kind IN ('compound', 'villager_group')", name="ck_compounds_kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True, nullable=False)
+    geom = _polygon()
+
+
+class MicroGrid(Base):
+    """微网格: a few dozen households."""
+
+    __tablename__ = "micro_grids"
+    __table_args__ = (
+        _gist("micro_grids"),
+        CheckConstraint("population >= 0 AND households >= 0", name="ck_micro_grids_people"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    compound_id: Mapped[int] = mapped_column(ForeignKey("compounds.id"), index=True, nullable=False)
+    population: Mapped[int] = mapped_column(Integer, nullable=False)
+    households: Mapped[int] = mapped_column(Integer, nullable=False)
+    geom = _polygon()
+
+
+class H3Coverage(Base):
+    """Resolution-11 H3 cells whose centre lies in the county, with their micro-grid."""
+
+    __tablename__ = "h3_coverage"
+    h3: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    micro_grid_id: Mapped[int] = mapped_column(
+        ForeignKey("micro_grids.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+
+
+# --- point tables ----------------------------------------------------------------------------
+
+
+def _point_table_args(table: str, *extra) -> tuple:
+    return (
+        _gist(table),
+        Index(f"ix_{table}_h3", "h3"),
+        Index(f"ix_{table}_micro_grid_id", "micro_grid_id"),
+        # Resolution 15 is bits 52-55 of the index; cheap proof that the writer used POINT_H3_RES.
+        CheckConstraint("(h3 >> 52) & 15 = 15", name=f"ck_{table}_h3_res"),
+        *extra,
+    )
+
+
+class _PointMixin:
+    h3: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    micro_grid_id: Mapped[int | None] = mapped_column(ForeignKey("micro_grids.id"))
+    geom = _point()
+
+
+class Team(_PointMixin, Base):
+    """网格团队 (网格连心、组团服务): one per grid; ``members`` is ``[{"name", "role"}]``."""
+
+    __tablename__ = "teams"
+    __table_args__ = _point_table_args(
+        "teams",
+        CheckConstraint("status IN ('available', 'busy', 'off_duty')", name="ck_teams_status"),
+        CheckConstraint("capacity > 0", name="ck_teams_capacity"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    members: Mapped[list[dict]] = mapped_column(JSONB, nullable=False)
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+    position_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Camera(_PointMixin, Base):
+    """雪亮工程 cameras. ``heading`` (degrees clockwise from north) and ``fov`` (degrees) give
+    the view sector, ``range_m`` its radius; a dome camera has ``fov`` 360."""
+
+    __tablename__ = "cameras"
+    __table_args__ = _point_table_args(
+        "cameras",
+        CheckConstraint("kind IN ('bullet', 'dome', 'face', 'plate')", name="ck_cameras_kind"),
+        CheckConstraint("heading >= 0 AND heading < 360", name="ck_cameras_heading"),
+        CheckConstraint("fov > 0 AND fov <= 360", name="ck_cameras_fov"),
+        CheckConstraint("range_m > 0", name="ck_cameras_range"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    heading: Mapped[float] = mapped_column(Float, nullable=False)
+    fov: Mapped[float] = mapped_column(Float, nullable=False)
+    range_m: Mapped[float] = mapped_column(Float, nullable=False)
+    online: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    owner: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Facility(_PointMixin, Base):
+    """Cultural halls, party-and-people service centres (with ``level``), police posts,
+    legal service points and mediation rooms."""
+
+    __tablename__ = "facilities"
+    __table_args__ = _point_table_args(
+        "facilities",
+        CheckConstraint(
+            "kind IN ('cultural_hall', 'party_service_centre', 'police_post', "
+            "'legal_service', 'mediation_room')",
+            name="ck_facilities_kind",
+        ),
+        CheckConstraint(
+            "(kind = 'party_service_centre') = (level IS NOT NULL) AND "
+            "(level IS NULL OR level IN ('county', 'town', 'village', 'station'))",
+            name="ck_facilities_level",
+        ),
+        Index("ix_facilities_kind", "kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+
+
+class Incident(_PointMixin, Base):
+    """事件. ``reporter_name``/``reporter_phone`` are personal data: never exposed to viewers."""
+
+    __tablename__ = "incidents"
+    __table_args__ = _point_table_args(
+        "incidents",
+        CheckConstraint(
+            "status IN ('reported', 'dispatched', 'on_site', 'resolved', 'closed', 'escalated')",
+            name="ck_incidents_status",
+        ),
+        CheckConstraint("tier IN ('village', 'town', 'county')", name="ck_incidents_tier"),
+        CheckConstraint(
+            "source IN ('grid_patrol', 'citizen_app', 'hotline_12345', 'camera_ai')",
+            name="ck_incidents_source",
+        ),
+        CheckConstraint("severity BETWEEN 1 AND 4", name="ck_incidents_severity"),
+        CheckConstraint(
+            "reported_at <= coalesce(dispatched_at, reported_at)"
+            " AND coalesce(dispatched_at, reported_at) <= coalesce(on_site_at, 'infinity')"
+            " AND coalesce(on_site_at, dispatched_at, reported_at)"
+            " <= coalesce(resolved_at, 'infinity')"
+            " AND coalesce(resolved_at, reported_at) <= coalesce(closed_at, 'infinity')",
+            name="ck_incidents_timeline",
+        ),
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_team_id", "team_id"),
+        Index(
+            "ix_incidents_open",
+            "status",
+            postgresql_where="status IN ('reported', 'dispatched', 'on_site', 'escalated')",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    category: Mapped[str] = mapped_column(ForeignKey("categories.name"), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    severity: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    tier: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    on_site_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+HIERARCHY: tuple[tuple[str, str | None], ...] = (
+    ("towns", None),
+    ("villages", "town_id"),
+    ("grids", "village_id"),
+    ("compounds", "grid_id"),
+    ("micro_grids", "compound_id"),
+)
+POINT_TABLES = ("teams", "cameras", "facilities", "incidents")

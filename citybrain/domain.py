@@ -1,0 +1,167 @@
+"""The governance domain in constants: towns, incident categories and their rules, workflow states,
+roles and kinds. Everything that the database constrains and the API validates comes from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+COUNTY_CODE = "330421"
+COUNTY_NAME = "嘉善县"
+
+# Points store their H3 cell at the finest resolution, so every coarser cell is pure parent
+# arithmetic on the BIGINT id. Polygons store their coverage at COVERAGE_RES (see db/models.py).
+POINT_H3_RES = 15
+COVERAGE_RES = 11
+
+
+@dataclass(frozen=True)
+class Town:
+    code: str
+    name: str
+    name_en: str
+    seat: tuple[float, float]  # lon, lat (WGS84) of the town government
+    area_km2: float  # approximate real area, used to size the synthetic towns
+    population: int  # approximate residents, used to size the synthetic hierarchy
+    villages: int
+    communities: int
+
+    @property
+    def is_subdistrict(self) -> bool:  # 街道: urban, mostly communities
+        return self.name.endswith("街道")
+
+
+TOWNS: tuple[Town, ...] = (
+    Town("330421001", "魏塘街道", "Weitang", (120.9119, 30.8502), 57.0, 115_000, 6, 15),
+    Town("330421002", "罗星街道", "Luoxing", (120.9165, 30.8370), 39.7, 85_000, 5, 10),
+    Town("330421003", "惠民街道", "Huimin", (120.9703, 30.8392), 65.6, 80_000, 9, 7),
+    Town("330421102", "大云镇", "Dayun", (120.9454, 30.7854), 28.7, 40_000, 7, 2),
+    Town("330421103", "西塘镇", "Xitang", (120.8872, 30.9412), 83.0, 95_000, 21, 5),
+    Town("330421105", "干窑镇", "Ganyao", (120.8951, 30.8892), 37.1, 50_000, 15, 2),
+    Town("330421107", "陶庄镇", "Taozhuang", (120.8105, 30.9686), 45.1, 55_000, 15, 2),
+    Town("330421111", "姚庄镇", "Yaozhuang", (120.9572, 30.9121), 74.3, 75_000, 21, 3),
+    Town("330421112", "天凝镇", "Tianning", (120.8162, 30.8921), 75.5, 55_000, 19, 3),
+)
+TOWNS_BY_NAME = {t.name: t for t in TOWNS}
+COUNTY_SEAT_TOWN = "330421001"  # the county party-and-people service centre (一核) is here
+
+
+class Tier(StrEnum):
+    """Who handles a case (三级联动、分级诊疗): the lowest level that can."""
+
+    village = "village"
+    town = "town"
+    county = "county"
+
+    def up(self) -> Tier:
+        order = list(Tier)
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str  # the canonical value, as stored and filtered on (Chinese)
+    slug: str
+    name_en: str
+    base_tier: Tier
+    dispatch_minutes: int  # time limit from report to dispatch
+    resolve_hours: int  # time limit from report to resolution
+    share: float  # share of incidents in the synthetic county
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("矛盾纠纷", "dispute", "dispute", Tier.village, 30, 72, 0.15),
+    Category("治安", "public_order", "public order", Tier.village, 15, 24, 0.08),
+    Category("消防", "fire_hazard", "fire hazard", Tier.village, 15, 24, 0.05),
+    Category("安全生产", "work_safety", "work safety", Tier.town, 30, 48, 0.04),
+    Category("环境", "environment", "environment", Tier.village, 60, 72, 0.10),
+    Category("食品安全", "food_safety", "food safety", Tier.town, 60, 48, 0.03),
+    Category("交通", "traffic", "traffic", Tier.village, 15, 12, 0.08),
+    Category("出租房屋", "rental_housing", "rental housing", Tier.village, 120, 168, 0.07),
+    Category("城市管理", "urban_management", "urban management", Tier.village, 60, 72, 0.15),
+    Category("民生诉求", "livelihood", "livelihood request", Tier.village, 120, 168, 0.25),
+)
+CATEGORIES_BY_NAME = {c.name: c for c in CATEGORIES}
+
+
+def initial_tier(category: str, severity: int) -> Tier:
+    """The tier that first handles a case.
+
+    Rule: the category's base tier (work safety and food safety start at the town, which holds
+    the enforcement powers; everything else starts in the village); severity 3 raises it to at
+    least the town, severity 4 to the county.
+    """
+    tier = CATEGORIES_BY_NAME[category].base_tier
+    if severity >= 4:
+        return Tier.county
+    if severity >= 3 and tier == Tier.village:
+        return Tier.town
+    return tier
+
+
+class Status(StrEnum):
+    reported = "reported"
+    dispatched = "dispatched"
+    on_site = "on_site"
+    resolved = "resolved"
+    closed = "closed"
+    escalated = "escalated"
+
+
+# Which status each step stamps, in workflow order.
+STATUS_TIMESTAMPS: dict[Status, str] = {
+    Status.reported: "reported_at",
+    Status.dispatched: "dispatched_at",
+    Status.on_site: "on_site_at",
+    Status.resolved: "resolved_at",
+    Status.closed: "closed_at",
+    Status.escalated: "escalated_at",
+}
+ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's capacity
+OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
+
+
+class Source(StrEnum):
+    grid_patrol = "grid_patrol"  # 网格员巡查
+    citizen_app = "citizen_app"  # 群众APP上报
+    hotline_12345 = "hotline_12345"
+    camera_ai = "camera_ai"  # 视频智能识别
+
+
+class TeamStatus(StrEnum):
+    available = "available"
+    busy = "busy"
+    off_duty = "off_duty"
+
+
+class Role(StrEnum):
+    grid_worker = "grid_worker"  # 网格员
+    auxiliary_police = "auxiliary_police"  # 辅警
+    party_member = "party_member"  # 党员
+    legal_adviser = "legal_adviser"  # 法律顾问
+    mediator = "mediator"  # 和谐员
+
+
+class CameraKind(StrEnum):
+    bullet = "bullet"  # 枪机
+    dome = "dome"  # 球机
+    face = "face"  # 人脸抓拍
+    plate = "plate"  # 车牌识别
+
+
+class FacilityKind(StrEnum):
+    cultural_hall = "cultural_hall"  # 文化礼堂
+    party_service_centre = "party_service_centre"  # 党群服务中心
+    police_post = "police_post"  # 联勤警务站
+    legal_service = "legal_service"  # 法律服务点
+    mediation_room = "mediation_room"  # 调解室
+
+
+class CentreLevel(StrEnum):
+    """Party-and-people service centres: 一核多点、四级联动."""
+
+    county = "county"
+    town = "town"
+    village = "village"
+    station = "station"

@@ -1,0 +1,66 @@
+"""One exception tree for citybrain, and its mapping to HTTP status codes.
+
+Services raise these; the API turns them into ``{"code": ..., "detail": ...}`` JSON bodies with the
+status from :data:`STATUS_CODES`; the CLI prints ``detail`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CitybrainError(Exception):
+    """Base class: ``detail`` says what was wrong and, where possible, how to fix it."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class DatabaseUnavailable(CitybrainError):
+    code = "database_unavailable"
+
+
+class InvalidInput(CitybrainError):
+    code = "invalid_input"
+
+
+class NotFound(CitybrainError):
+    code = "not_found"
+
+
+class Conflict(CitybrainError):
+    code = "conflict"
+
+
+class Unauthorized(CitybrainError):
+    code = "unauthorized"
+
+
+class Forbidden(CitybrainError):
+    code = "forbidden"
+
+
+class ImportFailed(InvalidInput):
+    code = "import_failed"
+
+
+STATUS_CODES: dict[type[CitybrainError], int] = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    DatabaseUnavailable: 503,
+    CitybrainError: 500,
+}
+
+
+def status_code(exc: CitybrainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500

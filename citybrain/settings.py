@@ -1,0 +1,68 @@
+"""All citybrain settings, read from ``CITYBRAIN_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    # As root the embedded cluster runs as an unprivileged user, who cannot enter /root:
+    # keep its files under /var/lib instead of the home directory.
+    if os.geteuid() == 0:
+        return Path("/var/lib/citybrain")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "citybrain"
+
+
+class Settings(BaseSettings):
+    """citybrain settings.
+
+    ``database_url`` is an SQLAlchemy URL with the psycopg 3 driver, for example
+    ``postgresql+psycopg://postgres@127.0.0.1:5432/citybrain``. When it is unset, citybrain
+    runs its own PostgreSQL cluster in ``data_dir`` on ``pg_port`` (see ``citybrain db up``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CITYBRAIN_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (postgresql+psycopg://...); unset = embedded"
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    pg_port: int = Field(default=55432, description="port of the embedded PostgreSQL cluster")
+    pg_version: int | None = Field(
+        default=None, description="PostgreSQL major version for the embedded cluster"
+    )
+    install_packages: bool = Field(
+        default=True, description="let `db up` apt-get install PostgreSQL/PostGIS when missing"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_size: int = Field(default=16, description="database connections per server process")
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str | None) -> str | None:
+        if value and value.startswith(("postgresql://", "postgres://")):
+            # Users paste libpq URLs; SQLAlchemy needs the driver named.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.pg_port}/citybrain"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

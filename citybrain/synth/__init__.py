@@ -1,0 +1,142 @@
+"""A realistic synthetic Jiashan county, deterministic for a given seed (``citybrain seed``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+
+from citybrain.db.connection import connect
+from citybrain.domain import COVERAGE_RES
+from citybrain.ingest import MicroGridIndex, copy_frame, load_points, reset_sequence
+from citybrain.synth.geometry import LOCAL
+from citybrain.synth.hierarchy import Hierarchy, build_hierarchy
+from citybrain.synth.incidents import make_incidents
+from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
+
+TABLES = ("towns", "villages", "grids", "compounds", "micro_grids", "h3_coverage",
+          "teams", "cameras", "facilities", "incidents")  # fmt: skip
+
+
+def _hex_ewkb(geoms: np.ndarray) -> np.ndarray:
+    return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+
+
+def coverage_cells(county) -> pd.DataFrame:
+    """H3 cells at ``COVERAGE_RES`` whose centre lies in ``county`` (WGS84), with centres."""
+    cells = np.array(h3.geo_to_cells(county, COVERAGE_RES))
+    lat, lon = np.array([h3.cell_to_latlng(c) for c in cells]).T
+    ids = np.array([int(c, 16) for c in cells], dtype=np.uint64).view(np.int64)
+    return pd.DataFrame({"h3": ids, "lon": lon, "lat": lat})
+
+
+@dataclass
+class County:
+    """A generated county, in local metres (see ``synth.geometry.LOCAL``), not yet loaded."""
+
+    hierarchy: Hierarchy
+    teams: pd.DataFrame
+    cameras: pd.DataFrame
+    facilities: pd.DataFrame
+    incidents: pd.DataFrame
+
+
+def generate(
+    n_incidents: int,
+    seed: int,
+    end: datetime,
+    towns_file: Path | None = None,
+    on_town: Callable[[str, int], None] | None = None,
+) -> County:
+    """The synthetic county for ``seed``: the same arguments give the same county."""
+    rng = np.random.default_rng(seed)
+    h = build_hierarchy(rng, towns_file, on_town)
+    lk = Lookup(h)
+    teams = make_teams(h, lk, rng, end)
+    cameras = make_cameras(h, lk, rng)
+    facilities = make_facilities(h, lk, rng)
+    incidents = make_incidents(h, lk, teams, n_incidents, rng, end)
+    return County(h, teams, cameras, facilities, incidents)
+
+
+def default_end() -> datetime:
+    """The end of the incident year when none is given: the start of the current hour."""
+    return datetime.now().astimezone().replace(minute=0, second=0, microsecond=0)
+
+
+def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
+    """A generated frame with its local ``x``/``y`` replaced by WGS84 ``lon``/``lat``."""
+    lon, lat = LOCAL.inverse(frame["x"].to_numpy(), frame["y"].to_numpy())
+    return frame.drop(columns=["x", "y"]).assign(lon=lon, lat=lat)
+
+
+def build_county(
+    engine: Engine,
+    n_incidents: int = 100_000,
+    seed: int = 1,
+    towns_file: Path | None = None,
+    end: datetime | None = None,
+    progress: bool = False,
+) -> dict[str, int]:
+    """Replace the database's contents with a synthetic county; return row counts per table.
+
+    Everything is written in one transaction: a failure leaves the previous contents intact.
+    """
+    end = end or default_end()
+    bar = (
+        Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )  # fmt: skip
+        if progress
+        else None
+    )
+    with bar or nullcontext():
+        task = bar.add_task("generate (towns)", total=9) if bar else None
+        county = generate(n_incidents, seed, end, towns_file,
+                          (lambda _m, k: bar.advance(task, k)) if bar else None)  # fmt: skip
+        h = county.hierarchy
+
+        wgs = {name: LOCAL.to_wgs84(level.geoms) for name, level in h.levels().items()}
+        outline = shapely.union_all(wgs["towns"])
+        counts: dict[str, int] = {}
+        with connect(str(engine.url.render_as_string(hide_password=False))) as conn:
+            conn.execute("SET LOCAL synchronous_commit = off")
+            conn.execute("TRUNCATE " + ", ".join(f"citybrain.{t}" for t in TABLES)
+                         + " RESTART IDENTITY CASCADE")  # fmt: skip
+            for name, level in h.levels().items():
+                frame = level.frame.assign(geom=_hex_ewkb(wgs[name]))
+                counts[name] = copy_frame(conn, name, frame)
+            index = MicroGridIndex(conn)
+            cov = coverage_cells(outline)
+            mg = index.locate(cov["lon"].to_numpy(), cov["lat"].to_numpy())
+            cov = cov.assign(micro_grid_id=mg)[mg >= 0]
+            counts["h3_coverage"] = copy_frame(conn, "h3_coverage", cov[["h3", "micro_grid_id"]])
+            for name in ("teams", "cameras", "facilities"):
+                counts[name] = load_points(conn, name, with_lonlat(getattr(county, name)), index)
+            task = bar.add_task("incidents (load)", total=len(county.incidents)) if bar else None
+            counts["incidents"] = load_points(
+                conn, "incidents", with_lonlat(county.incidents), index,
+                on_chunk=(lambda k: bar.advance(task, k)) if bar else None,
+            )  # fmt: skip
+            for name in TABLES:
+                if name != "h3_coverage":
+                    reset_sequence(conn, name)
+            conn.commit()
+        with connect(
+            str(engine.url.render_as_string(hide_password=False)), autocommit=True
+        ) as conn:
+            for name in TABLES:
+                conn.execute(f"ANALYZE citybrain.{name}")
+    return counts

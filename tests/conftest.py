@@ -1,0 +1,124 @@
+"""Test fixtures: a real PostGIS database with a seeded synthetic county, and a real server.
+
+The tests use the database server citybrain is configured with (``CITYBRAIN_DATABASE_URL``, or
+the embedded cluster, brought up if needed) and a database of their own on it,
+``<name>_test``, created afresh for every run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from citybrain.db import cluster
+from citybrain.db.connection import get_engine, libpq_conninfo
+from citybrain.db.migrate import upgrade
+from citybrain.settings import Settings
+
+SEED = 7
+N_INCIDENTS = 20_000
+SEED_END = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TOWNS_FILE = SHARED_DATA / "jiashan_towns_wgs84.geojson"
+
+
+def _test_url() -> str:
+    if os.environ.get("CITYBRAIN_TEST_DATABASE_URL"):
+        return Settings(database_url=os.environ["CITYBRAIN_TEST_DATABASE_URL"]).sqlalchemy_url
+    base = Settings()
+    cluster.ensure_up(base)
+    url = make_url(base.sqlalchemy_url)
+    return url.set(database=f"{url.database}_test").render_as_string(hide_password=False)
+
+
+def create_database(url: str) -> None:
+    """Drop and create the database of ``url``, with PostGIS and the migrated schema."""
+    name = make_url(url).database
+    with psycopg.connect(libpq_conninfo(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    cluster.up(Settings(database_url=url))
+    upgrade(get_engine(url))
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    url = _test_url()
+    create_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def seeded(db_url: str) -> str:
+    """The test database with a synthetic county (seed 7, 20,000 incidents)."""
+    from citybrain.synth import build_county
+
+    build_county(get_engine(db_url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END)
+    return db_url
+
+
+@pytest.fixture
+def conn(seeded: str) -> Iterator[psycopg.Connection]:
+    """A connection whose work is rolled back after the test."""
+    with psycopg.connect(libpq_conninfo(seeded)) as c:
+        yield c
+        c.rollback()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """citybrain served by uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, settings: Settings):
+        from citybrain.api.main import create_app
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                log_level="warning", lifespan="on")  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(seeded: str) -> Iterator[LiveServer]:
+    with LiveServer(Settings(database_url=seeded)) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c

@@ -1,0 +1,110 @@
+"""Bulk loading: keys computed on the way in, the trigger for other writers, all-or-nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import h3
+import pandas as pd
+import psycopg
+import pytest
+
+from citybrain.ingest import MicroGridIndex, bulk_mode, load_points, timestamp_text
+
+
+def _catalog(conn: psycopg.Connection) -> list:
+    return conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'citybrain.incidents'::regclass UNION ALL "
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'citybrain' "
+        "AND tablename = 'incidents' ORDER BY 1"
+    ).fetchall()
+
+
+def _frame(conn: psycopg.Connection, n: int) -> pd.DataFrame:
+    pts = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM citybrain.micro_grids "
+        "ORDER BY id LIMIT %s) s", [n],
+    ).fetchall()  # fmt: skip
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    return pd.DataFrame({
+        "category": "治安", "source": "grid_patrol", "severity": 2, "status": "reported",
+        "tier": "village", "description": ["含,逗号 \"引号\"", "", None][: 1] * n,
+        "reported_at": pd.Series([now] * n), "updated_at": pd.Series([now] * n),
+        "lon": [p[0] for p in pts], "lat": [p[1] for p in pts],
+    })  # fmt: skip
+
+
+def test_load_points_fills_h3_and_micro_grid(conn: psycopg.Connection) -> None:
+    frame = _frame(conn, 50)
+    before = conn.execute("SELECT max(id) FROM citybrain.incidents").fetchone()[0]
+    assert load_points(conn, "incidents", frame) == 50
+    rows = conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom), h3, micro_grid_id, description, reported_at "
+        "FROM citybrain.incidents WHERE id > %s ORDER BY id", [before],
+    ).fetchall()  # fmt: skip
+    assert len(rows) == 50
+    for (x, y, cell, mg, desc, at), expected_mg in zip(rows, range(1, 51), strict=True):
+        assert cell == h3.str_to_int(h3.latlng_to_cell(y, x, 15))
+        assert mg == expected_mg  # the point on the surface of micro-grid n lies in it
+        assert desc == '含,逗号 "引号"'
+        assert at == datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_trigger_fills_micro_grid_for_any_writer(conn: psycopg.Connection) -> None:
+    x, y, mg = conn.execute(
+        "SELECT ST_X(p), ST_Y(p), id FROM (SELECT id, ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = 77) s"
+    ).fetchone()
+    cell = h3.str_to_int(h3.latlng_to_cell(y, x, 15))
+    new_id = conn.execute(
+        "INSERT INTO citybrain.cameras "
+        "(code, name, kind, heading, fov, range_m, online, owner, h3, geom) "
+        "VALUES ('T1', 't', 'dome', 0, 360, 50, true, 'community', %s, "
+        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id", [cell, x, y],
+    ).fetchone()[0]  # fmt: skip
+    assert conn.execute("SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s",
+                        [new_id]).fetchone()[0] == mg  # fmt: skip
+    # Moved: the trigger finds the new micro-grid.
+    x2, y2 = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                          "FROM citybrain.micro_grids WHERE id = 900) s").fetchone()  # fmt: skip
+    conn.execute("UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+                 "WHERE id = %s", [x2, y2, new_id])  # fmt: skip
+    assert conn.execute("SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s",
+                        [new_id]).fetchone()[0] == 900  # fmt: skip
+
+
+def test_shared_edge_goes_to_lowest_id(conn: psycopg.Connection) -> None:
+    # A vertex shared by several micro-grids: the database and the bulk loader agree.
+    x, y, owners = conn.execute(
+        "WITH v AS (SELECT (ST_DumpPoints(geom)).geom p FROM citybrain.micro_grids WHERE id = 300) "
+        "SELECT ST_X(p), ST_Y(p), array_agg(m.id ORDER BY m.id) FROM v "
+        "JOIN citybrain.micro_grids m ON ST_Intersects(m.geom, v.p) "
+        "GROUP BY p HAVING count(*) >= 3 LIMIT 1"
+    ).fetchone()
+    assert conn.execute("SELECT citybrain.micro_grid_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+                        [x, y]).fetchone()[0] == owners[0]  # fmt: skip
+    assert MicroGridIndex(conn).locate([x], [y]).tolist() == [owners[0]]
+
+
+def test_bulk_mode_restores_keys_and_indexes(conn: psycopg.Connection) -> None:
+    before = _catalog(conn)
+    with bulk_mode(conn, "incidents"):
+        during = _catalog(conn)
+        assert len(during) < len(before)
+        assert not any("FOREIGN KEY" in d for _, d in during)
+    assert _catalog(conn) == before
+
+
+def test_failed_load_leaves_nothing(conn: psycopg.Connection) -> None:
+    frame = _frame(conn, 10)
+    frame.loc[7, "severity"] = 9  # violates the check constraint
+    count = conn.execute("SELECT count(*) FROM citybrain.incidents").fetchone()[0]
+    with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():
+        load_points(conn, "incidents", frame)
+    assert conn.execute("SELECT count(*) FROM citybrain.incidents").fetchone()[0] == count
+
+
+def test_timestamp_text() -> None:
+    values = pd.Series(pd.to_datetime(["2026-01-01T08:00:00.000123+08:00", None], utc=True))
+    assert timestamp_text(values).to_pylist() == ["2026-01-01T00:00:00.000123Z", None]
