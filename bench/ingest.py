@@ -1,8 +1,8 @@
 """Ingest benchmark: load the same incidents with citybrain's loader and with geopandas'
 ``GeoDataFrame.to_postgis``, side by side in one run, and report rows/s and the ratio.
 
-    .venv/bin/python bench/ingest.py                 # 1,000,000 incidents
-    .venv/bin/python bench/ingest.py --incidents 100000
+    .venv/bin/python -m bench.ingest                 # 1,000,000 incidents
+    .venv/bin/python -m bench.ingest --incidents 100000
 
 It runs in a database of its own (``<name>_bench`` on the configured server), seeded with the
 synthetic county once. citybrain's loader is timed from a frame of points and attributes to a
@@ -17,36 +17,15 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import geopandas as gpd
 import psycopg
-from sqlalchemy.engine import make_url
 
-from citybrain.db import cluster
+from bench.common import END, SEED, bench_database
 from citybrain.db.connection import get_engine, libpq_conninfo
-from citybrain.db.migrate import upgrade
 from citybrain.ingest import MicroGridIndex, load_points, point_columns
-from citybrain.settings import Settings
-from citybrain.synth import build_county, generate, with_lonlat
-
-SEED = 1
-END = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def bench_database() -> str:
-    base = Settings()
-    cluster.ensure_up(base)
-    url = make_url(base.sqlalchemy_url)
-    bench = url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
-    cluster.up(Settings(database_url=bench))
-    upgrade(get_engine(bench))
-    with psycopg.connect(libpq_conninfo(bench)) as conn:
-        loaded = conn.execute("SELECT count(*) FROM citybrain.micro_grids").fetchone()[0]
-    if not loaded:
-        print("seeding the benchmark county (no incidents) ...", flush=True)
-        build_county(get_engine(bench), n_incidents=0, seed=SEED, end=END)
-    return bench
+from citybrain.synth import generate, with_lonlat
 
 
 def main() -> None:
@@ -54,7 +33,7 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    url = bench_database()
+    url = bench_database(None)
     print(f"generating {args.incidents:,} incidents ...", flush=True)
     frame = with_lonlat(generate(args.incidents, SEED, END).incidents).drop(columns=["id"])
 

@@ -14,10 +14,14 @@ from rich.table import Table
 from citybrain.errors import CitybrainError
 from citybrain.settings import get_settings
 
-app = typer.Typer(help="citybrain: 一图观全域、一屏管全局 — the county governance map service.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
-db_app = typer.Typer(help="The PostGIS database: bring it up, migrate it, inspect it.",
-                     no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="citybrain: 一图观全域、一屏管全局 — the county governance map service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="The PostGIS database: bring it up, migrate it, inspect it.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
 
@@ -112,8 +116,14 @@ def seed(
             if conn.execute("SELECT EXISTS (SELECT FROM citybrain.towns)").fetchone()[0]:
                 console.print("county already loaded: not seeding (drop --if-empty to replace it)")
                 return
-    summary = build_county(get_engine(url), n_incidents=incidents, seed=seed,
-                           towns_file=towns, end=end_at, progress=True)  # fmt: skip
+    summary = build_county(
+        get_engine(url),
+        n_incidents=incidents,
+        seed=seed,
+        towns_file=towns,
+        end=end_at,
+        progress=True,
+    )
     table = Table(title="synthetic Jiashan county")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -146,15 +156,16 @@ def validate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="default CITYBRAIN_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default CITYBRAIN_PORT")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="worker processes (one per core is a good start)")
+    ] = 1,
 ) -> None:
     """Serve the map, the OGC API and the dispatch API."""
-    import uvicorn
+    from citybrain.api.server import run
 
     settings = get_settings()
     _database_url(migrate=True)
-    uvicorn.run("citybrain.api.main:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, workers=workers)  # fmt: skip
+    run(host or settings.host, port or settings.port, workers, settings.access_log)
 
 
 def main() -> None:

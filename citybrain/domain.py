@@ -118,6 +118,17 @@ STATUS_TIMESTAMPS: dict[Status, str] = {
     Status.closed: "closed_at",
     Status.escalated: "escalated_at",
 }
+# The workflow: which status may follow which. ``dispatched`` is reached by assignment and
+# ``escalated`` by escalation (which also moves the tier up); the rest by a status update.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.reported: frozenset({Status.dispatched, Status.escalated}),
+    Status.dispatched: frozenset({Status.on_site, Status.escalated}),
+    Status.on_site: frozenset({Status.resolved, Status.escalated}),
+    Status.resolved: frozenset({Status.closed}),
+    Status.escalated: frozenset({Status.dispatched, Status.escalated}),
+    Status.closed: frozenset(),
+}
+STATUS_UPDATES = (Status.on_site, Status.resolved, Status.closed)  # via POST .../status
 ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's capacity
 OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
 

@@ -81,9 +81,14 @@ def timestamp_text(values: pd.Series) -> pa.Array:
     day_text = pa.array(np.datetime_as_string(days.astype("datetime64[D]")), pa.string())
     micro = pc.utf8_lpad(pc.cast(pa.array(in_day % 1_000_000), pa.string()), 6, "0")
     text = pc.binary_join_element_wise(
-        pc.take(day_text, pa.array(which)), "T",
-        pc.take(_TIME_OF_DAY, pa.array(in_day // 1_000_000)), ".", micro, "Z", "",
-    )  # fmt: skip
+        pc.take(day_text, pa.array(which)),
+        "T",
+        pc.take(_TIME_OF_DAY, pa.array(in_day // 1_000_000)),
+        ".",
+        micro,
+        "Z",
+        "",
+    )
     return pc.if_else(pa.array(valid), text, pa.scalar(None, pa.string()))
 
 
@@ -99,8 +104,10 @@ def _csv_table(frame: pd.DataFrame) -> pa.Table:
 
 def point_ewkb(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Hex EWKB of WGS84 points, as PostGIS reads it (built in bulk: 4x faster than shapely)."""
-    rec = np.empty(len(lon), dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"),
-                                    ("x", "<f8"), ("y", "<f8")])  # fmt: skip
+    rec = np.empty(
+        len(lon),
+        dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")],
+    )
     rec["order"] = 1  # little-endian
     rec["type"] = 0x20000001  # Point, with SRID
     rec["srid"] = 4326

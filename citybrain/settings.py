@@ -43,6 +43,31 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     pool_size: int = Field(default=16, description="database connections per server process")
+    access_log: bool = Field(
+        default=False, description="log every request (costs ~10% of throughput on hot paths)"
+    )
+    api_keys: str = Field(
+        default="",
+        description="comma-separated role:key pairs (roles: viewer, dispatcher, admin); "
+        "write endpoints need a key",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            role, _, key = pair.partition(":")
+            if role not in ("viewer", "dispatcher", "admin") or len(key) < 8:
+                raise ValueError(
+                    f"CITYBRAIN_API_KEYS: {pair.split(':')[0]!r}... is not role:key with a role "
+                    "of viewer, dispatcher or admin and a key of at least 8 characters"
+                )
+        return value
+
+    @property
+    def key_roles(self) -> dict[str, str]:
+        pairs = (p.strip().partition(":") for p in self.api_keys.split(",") if p.strip())
+        return {key: role for role, _, key in pairs}
 
     @field_validator("database_url")
     @classmethod

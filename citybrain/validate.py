@@ -46,8 +46,11 @@ def find_violations(
         run(
             "gap", level, compose("validate/gaps", parent=_table(level), child=_table(child), fk=fk)
         )
-        run("outside_parent", child, compose("validate/outside_parent", child=_table(child),
-                                             parent=_table(level), fk=fk))  # fmt: skip
+        run(
+            "outside_parent",
+            child,
+            compose("validate/outside_parent", child=_table(child), parent=_table(level), fk=fk),
+        )
     leaf = HIERARCHY[-1][0]
     run("invalid", leaf, compose("validate/invalid", level=_table(leaf)))
     run("overlap", leaf, compose("validate/overlaps", level=_table(leaf)))
@@ -56,6 +59,13 @@ def find_violations(
             compose("validate/points", points=_table(table))
         ):
             more = f" (first {len(sample)} listed)" if count > len(sample) else ""
-            out.append(Violation(table, "point", tuple(f"{table}#{i}" for i in sample), None,
-                                 f"{count} {problem}{more}"))  # fmt: skip
+            out.append(
+                Violation(
+                    table,
+                    "point",
+                    tuple(f"{table}#{i}" for i in sample),
+                    None,
+                    f"{count} {problem}{more}",
+                )
+            )
     return out

@@ -30,6 +30,11 @@ from citybrain.settings import Settings
 SEED = 7
 N_INCIDENTS = 20_000
 SEED_END = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+API_KEYS = {
+    "viewer": "viewer-test-key-1",
+    "dispatcher": "dispatcher-test-key-1",
+    "admin": "admin-test-key-1",
+}
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS_FILE = SHARED_DATA / "jiashan_towns_wgs84.geojson"
 
@@ -62,13 +67,34 @@ def db_url() -> str:
     return url
 
 
+def _sibling(url: str, suffix: str) -> str:
+    u = make_url(url)
+    return u.set(database=f"{u.database}{suffix}").render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def seeded(db_url: str) -> str:
-    """The test database with a synthetic county (seed 7, 20,000 incidents)."""
+    """The test database with a synthetic county (seed 7, 20,000 incidents), read-only for
+    the tests; a copy of it, ``<name>_rw``, is made at once for the tests that write."""
     from citybrain.synth import build_county
 
     build_county(get_engine(db_url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END)
+    get_engine(db_url).dispose()  # a template must have no connections
+    rw = make_url(_sibling(db_url, "_rw")).database
+    with psycopg.connect(libpq_conninfo(db_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(rw)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(rw), sql.Identifier(make_url(db_url).database)
+            )
+        )
     return db_url
+
+
+@pytest.fixture(scope="session")
+def rw_url(seeded: str) -> str:
+    """A copy of the seeded database that tests may change (and must not count on)."""
+    return _sibling(seeded, "_rw")
 
 
 @pytest.fixture
@@ -93,8 +119,13 @@ class LiveServer:
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")  # fmt: skip
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -112,13 +143,42 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def _keys() -> str:
+    return ",".join(f"{role}:{key}" for role, key in API_KEYS.items())
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEYS[role]}"}
+
+
 @pytest.fixture(scope="session")
 def server(seeded: str) -> Iterator[LiveServer]:
-    with LiveServer(Settings(database_url=seeded)) as live:
+    with LiveServer(Settings(database_url=seeded, api_keys=_keys())) as live:
         yield live
 
 
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[httpx.Client]:
+    """HTTP to the server on the read-only test database."""
     with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def rw_server(rw_url: str) -> Iterator[LiveServer]:
+    with LiveServer(Settings(database_url=rw_url, api_keys=_keys())) as live:
+        yield live
+
+
+@pytest.fixture
+def rw(rw_server: LiveServer) -> Iterator[httpx.Client]:
+    """HTTP to the server on the writable copy."""
+    with httpx.Client(base_url=rw_server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def rw_conn(rw_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the writable copy (to arrange and check data)."""
+    with psycopg.connect(libpq_conninfo(rw_url), autocommit=True) as c:
         yield c

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from citybrain.db.migrate import head_revision
 from tests.conftest import N_INCIDENTS
 
 
@@ -13,7 +14,7 @@ def test_healthz(client: httpx.Client) -> None:
     body = r.json()
     assert body["status"] == "ok" and body["database"] is True
     assert body["postgis"].startswith("3.")
-    assert body["schema_revision"] == "0001"
+    assert body["schema_revision"] == head_revision()
     assert body["incidents"] == N_INCIDENTS
 
 

@@ -29,8 +29,13 @@ def test_embedded_cluster_lifecycle() -> None:
     env.update(CITYBRAIN_DATA_DIR=data, CITYBRAIN_PG_PORT=str(_free_port()))
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "citybrain.cli", "db", *args], env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "citybrain.cli", "db", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     try:
         assert cli("status").returncode == 1  # nothing there yet

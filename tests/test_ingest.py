@@ -24,15 +24,24 @@ def _catalog(conn: psycopg.Connection) -> list:
 def _frame(conn: psycopg.Connection, n: int) -> pd.DataFrame:
     pts = conn.execute(
         "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM citybrain.micro_grids "
-        "ORDER BY id LIMIT %s) s", [n],
-    ).fetchall()  # fmt: skip
+        "ORDER BY id LIMIT %s) s",
+        [n],
+    ).fetchall()
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    return pd.DataFrame({
-        "category": "治安", "source": "grid_patrol", "severity": 2, "status": "reported",
-        "tier": "village", "description": ["含,逗号 \"引号\"", "", None][: 1] * n,
-        "reported_at": pd.Series([now] * n), "updated_at": pd.Series([now] * n),
-        "lon": [p[0] for p in pts], "lat": [p[1] for p in pts],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "category": "治安",
+            "source": "grid_patrol",
+            "severity": 2,
+            "status": "reported",
+            "tier": "village",
+            "description": ['含,逗号 "引号"', "", None][:1] * n,
+            "reported_at": pd.Series([now] * n),
+            "updated_at": pd.Series([now] * n),
+            "lon": [p[0] for p in pts],
+            "lat": [p[1] for p in pts],
+        }
+    )
 
 
 def test_load_points_fills_h3_and_micro_grid(conn: psycopg.Connection) -> None:
@@ -41,8 +50,9 @@ def test_load_points_fills_h3_and_micro_grid(conn: psycopg.Connection) -> None:
     assert load_points(conn, "incidents", frame) == 50
     rows = conn.execute(
         "SELECT ST_X(geom), ST_Y(geom), h3, micro_grid_id, description, reported_at "
-        "FROM citybrain.incidents WHERE id > %s ORDER BY id", [before],
-    ).fetchall()  # fmt: skip
+        "FROM citybrain.incidents WHERE id > %s ORDER BY id",
+        [before],
+    ).fetchall()
     assert len(rows) == 50
     for (x, y, cell, mg, desc, at), expected_mg in zip(rows, range(1, 51), strict=True):
         assert cell == h3.str_to_int(h3.latlng_to_cell(y, x, 15))
@@ -61,17 +71,30 @@ def test_trigger_fills_micro_grid_for_any_writer(conn: psycopg.Connection) -> No
         "INSERT INTO citybrain.cameras "
         "(code, name, kind, heading, fov, range_m, online, owner, h3, geom) "
         "VALUES ('T1', 't', 'dome', 0, 360, 50, true, 'community', %s, "
-        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id", [cell, x, y],
-    ).fetchone()[0]  # fmt: skip
-    assert conn.execute("SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s",
-                        [new_id]).fetchone()[0] == mg  # fmt: skip
+        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id",
+        [cell, x, y],
+    ).fetchone()[0]
+    assert (
+        conn.execute(
+            "SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s", [new_id]
+        ).fetchone()[0]
+        == mg
+    )
     # Moved: the trigger finds the new micro-grid.
-    x2, y2 = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                          "FROM citybrain.micro_grids WHERE id = 900) s").fetchone()  # fmt: skip
-    conn.execute("UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
-                 "WHERE id = %s", [x2, y2, new_id])  # fmt: skip
-    assert conn.execute("SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s",
-                        [new_id]).fetchone()[0] == 900  # fmt: skip
+    x2, y2 = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = 900) s"
+    ).fetchone()
+    conn.execute(
+        "UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+        [x2, y2, new_id],
+    )
+    assert (
+        conn.execute(
+            "SELECT micro_grid_id FROM citybrain.cameras WHERE id = %s", [new_id]
+        ).fetchone()[0]
+        == 900
+    )
 
 
 def test_shared_edge_goes_to_lowest_id(conn: psycopg.Connection) -> None:
@@ -82,8 +105,12 @@ def test_shared_edge_goes_to_lowest_id(conn: psycopg.Connection) -> None:
         "JOIN citybrain.micro_grids m ON ST_Intersects(m.geom, v.p) "
         "GROUP BY p HAVING count(*) >= 3 LIMIT 1"
     ).fetchone()
-    assert conn.execute("SELECT citybrain.micro_grid_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-                        [x, y]).fetchone()[0] == owners[0]  # fmt: skip
+    assert (
+        conn.execute(
+            "SELECT citybrain.micro_grid_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326))", [x, y]
+        ).fetchone()[0]
+        == owners[0]
+    )
     assert MicroGridIndex(conn).locate([x], [y]).tolist() == [owners[0]]
 
 

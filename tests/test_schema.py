@@ -11,8 +11,13 @@ from citybrain.db.connection import get_engine
 from citybrain.db.migrate import head_revision
 from citybrain.db.models import SCHEMA, Base
 
-POLYGONS = {"towns": None, "villages": "town_id", "grids": "village_id",
-            "compounds": "grid_id", "micro_grids": "compound_id"}  # fmt: skip
+POLYGONS = {
+    "towns": None,
+    "villages": "town_id",
+    "grids": "village_id",
+    "compounds": "grid_id",
+    "micro_grids": "compound_id",
+}
 POINTS = ("teams", "cameras", "facilities", "incidents")
 
 
@@ -23,15 +28,19 @@ def test_geometry_columns(conn: psycopg.Connection) -> None:
     ).fetchall()
     got = {name: (kind, srid) for name, kind, srid in rows}
     expected = {t: ("MULTIPOLYGON", 4326) for t in POLYGONS} | {t: ("POINT", 4326) for t in POINTS}
+    expected |= {"roads": ("LINESTRING", 4326), "road_vertices": ("POINT", 4326)}
     assert got == expected
 
 
 @pytest.mark.parametrize("table", [*POLYGONS, *POINTS])
 def test_gist_index_on_geom(conn: psycopg.Connection, table: str) -> None:
-    defs = [r[0] for r in conn.execute(
-        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'citybrain' AND tablename = %s",
-        [table],
-    )]  # fmt: skip
+    defs = [
+        r[0]
+        for r in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'citybrain' AND tablename = %s",
+            [table],
+        )
+    ]
     assert any("USING gist (geom)" in d for d in defs), defs
 
 
@@ -49,24 +58,33 @@ def test_hierarchy_foreign_keys(conn: psycopg.Connection, table: str, fk: str) -
 
 @pytest.mark.parametrize("table", POINTS)
 def test_point_tables_have_h3_and_micro_grid(conn: psycopg.Connection, table: str) -> None:
-    cols = dict(conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'citybrain' AND table_name = %s", [table],
-    ).fetchall())  # fmt: skip
+    cols = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'citybrain' AND table_name = %s",
+            [table],
+        ).fetchall()
+    )
     assert cols["h3"] == "bigint"
     assert cols["micro_grid_id"] == "integer"
 
 
 @pytest.mark.parametrize("table", POLYGONS)
 def test_codes_are_unique(conn: psycopg.Connection, table: str) -> None:
-    cols = [r[0] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'citybrain' AND table_name = %s AND column_name <> 'id'", [table],
-    )]  # fmt: skip
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'citybrain' AND table_name = %s AND column_name <> 'id'",
+            [table],
+        )
+    ]
     listed = ", ".join(cols)
     with pytest.raises(psycopg.errors.UniqueViolation, match="code"):
-        conn.execute(f"INSERT INTO citybrain.{table} ({listed}) "
-                     f"SELECT {listed} FROM citybrain.{table} LIMIT 1")  # fmt: skip
+        conn.execute(
+            f"INSERT INTO citybrain.{table} ({listed}) "
+            f"SELECT {listed} FROM citybrain.{table} LIMIT 1"
+        )
 
 
 def test_migrations_match_models(seeded: str) -> None:
@@ -74,10 +92,14 @@ def test_migrations_match_models(seeded: str) -> None:
     with engine.connect() as c:
         ctx = MigrationContext.configure(
             c,
-            opts={"include_schemas": True, "version_table_schema": SCHEMA,
-                  "include_object": lambda o, n, t, r, ct: getattr(
-                      getattr(o, "table", o), "schema", None) == SCHEMA},
-        )  # fmt: skip
+            opts={
+                "include_schemas": True,
+                "version_table_schema": SCHEMA,
+                "include_object": lambda o, n, t, r, ct: (
+                    getattr(getattr(o, "table", o), "schema", None) == SCHEMA
+                ),
+            },
+        )
         diff = compare_metadata(ctx, Base.metadata)
         assert diff == []
         assert ctx.get_current_revision() == head_revision()

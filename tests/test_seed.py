@@ -30,9 +30,13 @@ def test_towns_are_the_real_nine(conn: psycopg.Connection) -> None:
     assert rows == [(t.code, t.name) for t in TOWNS]
     # Each town contains its real seat.
     for t in TOWNS:
-        inside = count(conn, "SELECT count(*) FROM citybrain.towns WHERE code = %s AND "
-                       "ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-                       t.code, *t.seat)  # fmt: skip
+        inside = count(
+            conn,
+            "SELECT count(*) FROM citybrain.towns WHERE code = %s AND "
+            "ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            t.code,
+            *t.seat,
+        )
         assert inside == 1, t.name
 
 
@@ -79,23 +83,35 @@ def test_one_team_per_grid(conn: psycopg.Connection) -> None:
     assert count(conn, "SELECT count(DISTINCT grid_id) FROM citybrain.teams") == grids
     assert count(conn, "SELECT count(*) FROM citybrain.teams") == grids
     # A team stands in its own grid.
-    assert count(conn, "SELECT count(*) FROM citybrain.teams t JOIN citybrain.grids g "
-                 "ON g.id = t.grid_id WHERE NOT ST_Intersects(g.geom, t.geom)") == 0  # fmt: skip
+    assert (
+        count(
+            conn,
+            "SELECT count(*) FROM citybrain.teams t JOIN citybrain.grids g "
+            "ON g.id = t.grid_id WHERE NOT ST_Intersects(g.geom, t.geom)",
+        )
+        == 0
+    )
 
 
 def test_facilities(conn: psycopg.Connection) -> None:
-    levels = dict(conn.execute(
-        "SELECT level, count(*) FROM citybrain.facilities "
-        "WHERE kind = 'party_service_centre' GROUP BY level").fetchall())  # fmt: skip
+    levels = dict(
+        conn.execute(
+            "SELECT level, count(*) FROM citybrain.facilities "
+            "WHERE kind = 'party_service_centre' GROUP BY level"
+        ).fetchall()
+    )
     villages = count(conn, "SELECT count(*) FROM citybrain.villages")
     assert levels["county"] == 1 and levels["town"] == 9 and levels["village"] == villages
     assert levels["station"] > 0
-    halls = count(conn, "SELECT count(DISTINCT v.id) FROM citybrain.facilities f "
-                  "JOIN citybrain.micro_grids m ON m.id = f.micro_grid_id "
-                  "JOIN citybrain.compounds c ON c.id = m.compound_id "
-                  "JOIN citybrain.grids g ON g.id = c.grid_id "
-                  "JOIN citybrain.villages v ON v.id = g.village_id "
-                  "WHERE f.kind = 'cultural_hall' AND v.kind = 'village'")  # fmt: skip
+    halls = count(
+        conn,
+        "SELECT count(DISTINCT v.id) FROM citybrain.facilities f "
+        "JOIN citybrain.micro_grids m ON m.id = f.micro_grid_id "
+        "JOIN citybrain.compounds c ON c.id = m.compound_id "
+        "JOIN citybrain.grids g ON g.id = c.grid_id "
+        "JOIN citybrain.villages v ON v.id = g.village_id "
+        "WHERE f.kind = 'cultural_hall' AND v.kind = 'village'",
+    )
     assert halls >= 0.85 * count(
         conn, "SELECT count(*) FROM citybrain.villages WHERE kind = 'village'"
     )
@@ -183,20 +199,31 @@ def test_workflow_is_consistent(conn: psycopg.Connection) -> None:
 
 
 def test_team_capacity_is_respected(conn: psycopg.Connection) -> None:
-    assert count(conn,
-        "SELECT count(*) FROM citybrain.teams t WHERE t.capacity < (SELECT count(*) FROM "
-        "citybrain.incidents i WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site'))"
-    ) == 0  # fmt: skip
+    assert (
+        count(
+            conn,
+            "SELECT count(*) FROM citybrain.teams t WHERE t.capacity < (SELECT count(*) "
+            "FROM citybrain.incidents i "
+            "WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site'))",
+        )
+        == 0
+    )
 
 
 def test_incidents_have_rhythm_and_hotspots(conn: psycopg.Connection) -> None:
-    hours = dict(conn.execute(
-        "SELECT extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
-        "FROM citybrain.incidents GROUP BY 1").fetchall())  # fmt: skip
+    hours = dict(
+        conn.execute(
+            "SELECT extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
+            "FROM citybrain.incidents GROUP BY 1"
+        ).fetchall()
+    )
     assert hours[10] > 4 * hours[3]
-    by_dow = dict(conn.execute(
-        "SELECT extract(isodow FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
-        "FROM citybrain.incidents WHERE category = '矛盾纠纷' GROUP BY 1").fetchall())  # fmt: skip
+    by_dow = dict(
+        conn.execute(
+            "SELECT extract(isodow FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
+            "FROM citybrain.incidents WHERE category = '矛盾纠纷' GROUP BY 1"
+        ).fetchall()
+    )
     assert (by_dow[6] + by_dow[7]) / 2 > 1.1 * sum(by_dow[d] for d in range(1, 6)) / 5
     # Hotspots: the busiest 5 % of res-8 cells hold far more than 5 % of incidents.
     rows = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM citybrain.incidents").fetchall()

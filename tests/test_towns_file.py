@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import shapely
 
+from citybrain.crs import LOCAL
 from citybrain.errors import InvalidInput
-from citybrain.synth.geometry import LOCAL
 from citybrain.synth.hierarchy import build_hierarchy, read_towns_file
 from tests.conftest import TOWNS_FILE
 

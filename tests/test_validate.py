@@ -56,8 +56,10 @@ def test_overlap_and_outside_parent_are_found(conn: psycopg.Connection) -> None:
 
 def test_points_outside_or_misplaced_are_found(conn: psycopg.Connection) -> None:
     conn.execute("UPDATE citybrain.incidents SET geom = 'SRID=4326;POINT(100 30)' WHERE id = 10")
-    conn.execute("UPDATE citybrain.incidents SET micro_grid_id = micro_grid_id % 9000 + 1 "
-                 "WHERE id BETWEEN 20 AND 22")  # fmt: skip
+    conn.execute(
+        "UPDATE citybrain.incidents SET micro_grid_id = micro_grid_id % 9000 + 1 "
+        "WHERE id BETWEEN 20 AND 22"
+    )
     found = {v.detail: v.codes for v in kinds(conn)[("incidents", "point")]}
     assert found == {
         "1 outside every micro-grid": ("incidents#10",),
@@ -67,8 +69,13 @@ def test_points_outside_or_misplaced_are_found(conn: psycopg.Connection) -> None
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, CITYBRAIN_DATABASE_URL=url)
-    return subprocess.run([sys.executable, "-m", "citybrain.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "citybrain.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_exit_codes(seeded: str) -> None:

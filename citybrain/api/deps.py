@@ -1,4 +1,8 @@
-"""Shared FastAPI dependencies: the database pool and a connection from it."""
+"""Shared FastAPI dependencies: the database pool and a connection from it.
+
+Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+dependency in a thread pool, a hand-off that costs more than the work on a hot path.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,11 @@ from psycopg_pool import AsyncConnectionPool
 from citybrain.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
+async def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 

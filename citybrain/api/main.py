@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 import psycopg
+import psycopg.types.json
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,27 +16,35 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
-from citybrain.api.routers import health
+from citybrain.api.routers import dispatch, health, incidents, locate, teams
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
+from citybrain.services.routing import RouterHolder
 from citybrain.settings import Settings, get_settings
 
 
-def _error(status: int, code: str, detail, **extra) -> JSONResponse:
-    return JSONResponse({"code": code, "detail": detail, **extra}, status_code=status)
+def _error(http_status: int, code: str, detail, /, **extra) -> JSONResponse:
+    return JSONResponse({"code": code, "detail": detail, **extra}, status_code=http_status)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
+    psycopg.types.json.set_json_loads(orjson.loads)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
             libpq_conninfo(settings.sqlalchemy_url, application_name="citybrain"),
-            min_size=2, max_size=settings.pool_size, open=False,
-        )  # fmt: skip
+            min_size=settings.pool_size,  # opened up front: no waiting for growth under load
+            max_size=settings.pool_size,
+            open=False,
+        )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        app.state.routing = RouterHolder()
+        async with pool.connection() as conn:
+            await app.state.routing.current(conn)  # load and warm before serving
         try:
             yield
         finally:
@@ -50,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(CitybrainError)
     async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:
-        return _error(status_code(exc), exc.code, exc.detail, **exc.extra)
+        extra = dict(exc.extra)
+        headers = extra.pop("headers", None)
+        response = _error(status_code(exc), exc.code, exc.detail, **extra)
+        response.headers.update(headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,5 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return _error(503, "database_unavailable", "the database does not answer; retry later")
 
-    app.include_router(health.router)
+    for module in (health, locate, dispatch, incidents, teams):
+        app.include_router(module.router)
     return app

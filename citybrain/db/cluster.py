@@ -153,10 +153,17 @@ class EmbeddedCluster:
             except KeyError:
                 continue
         subprocess.run(
-            ["useradd", "--system", "--home-dir", str(self.settings.data_dir),
-             "--shell", "/usr/sbin/nologin", "citybrain"],
+            [
+                "useradd",
+                "--system",
+                "--home-dir",
+                str(self.settings.data_dir),
+                "--shell",
+                "/usr/sbin/nologin",
+                "citybrain",
+            ],
             check=True,
-        )  # fmt: skip
+        )
         return pwd.getpwnam("citybrain")
 
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -177,8 +184,12 @@ class EmbeddedCluster:
     def running(self) -> bool:
         if not self.initialised() or not (self.bin / "pg_ctl").exists():
             return False
-        return self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"],
-                         check=False).returncode == 0  # fmt: skip
+        return (
+            self._run(
+                [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False
+            ).returncode
+            == 0
+        )
 
     def _prepare_dirs(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -188,8 +199,10 @@ class EmbeddedCluster:
             # The unprivileged owner must be able to reach its data directory.
             probe = subprocess.run(
                 ["test", "-w", str(self.settings.data_dir)],
-                user=owner.pw_uid, group=owner.pw_gid, extra_groups=[],
-            )  # fmt: skip
+                user=owner.pw_uid,
+                group=owner.pw_gid,
+                extra_groups=[],
+            )
             if probe.returncode != 0:
                 raise DatabaseUnavailable(
                     f"user {owner.pw_name} cannot write {self.settings.data_dir}; set "
@@ -197,8 +210,11 @@ class EmbeddedCluster:
                 )
 
     def _write_config(self) -> None:
-        conf = {**SERVER_CONFIG, "port": str(self.port),
-                "unix_socket_directories": f"'{self.pgdata}'"}  # fmt: skip
+        conf = {
+            **SERVER_CONFIG,
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.pgdata}'",
+        }
         path = self.pgdata / "citybrain.conf"
         path.write_text(
             "# written by `citybrain db up`; edit CITYBRAIN_* settings instead\n"
@@ -217,8 +233,18 @@ class EmbeddedCluster:
         self._prepare_dirs()
         if not self.initialised():
             _log(f"creating PostgreSQL {self.version} cluster in {self.pgdata}")
-            initdb = [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-                      "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+            initdb = [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
             self._run([*initdb, "--no-instructions"])
         self._write_config()
         if not self.running():
@@ -227,8 +253,19 @@ class EmbeddedCluster:
             owner = self._owner()
             if owner is not None:
                 os.chown(self.logfile, owner.pw_uid, owner.pw_gid)
-            self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
-                       "-w", "-t", "120", "start"])  # fmt: skip
+            self._run(
+                [
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(self.logfile),
+                    "-w",
+                    "-t",
+                    "120",
+                    "start",
+                ]
+            )
 
     def down(self) -> bool:
         if not self.running():

@@ -31,6 +31,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -205,6 +206,8 @@ class Camera(_PointMixin, Base):
         CheckConstraint("heading >= 0 AND heading < 360", name="ck_cameras_heading"),
         CheckConstraint("fov > 0 AND fov <= 360", name="ck_cameras_fov"),
         CheckConstraint("range_m > 0", name="ck_cameras_range"),
+        # Bounds the search for cameras covering a point (see services.dispatch).
+        CheckConstraint("range_m <= 500", name="ck_cameras_range_max"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
@@ -269,6 +272,12 @@ class Incident(_PointMixin, Base):
         ),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_team_id", "team_id"),
+        # What a team holds now: counted under its row lock on every assignment.
+        Index(
+            "ix_incidents_active_team",
+            "team_id",
+            postgresql_where="status IN ('dispatched', 'on_site')",
+        ),
         Index(
             "ix_incidents_open",
             "status",
@@ -292,6 +301,78 @@ class Incident(_PointMixin, Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class IncidentEvent(Base):
+    """The audit trail: every transition of every incident, with who made it."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
+    )
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    action: Mapped[str] = mapped_column(Text, nullable=False)  # report, assign, status, escalate
+    from_status: Mapped[str | None] = mapped_column(Text)
+    to_status: Mapped[str | None] = mapped_column(Text)
+    from_tier: Mapped[str | None] = mapped_column(Text)
+    to_tier: Mapped[str | None] = mapped_column(Text)
+    team_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """``Idempotency-Key`` of incident intake: a retried report returns the first incident."""
+
+    __tablename__ = "idempotency_keys"
+    actor: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # Empty only inside the transaction that claims the key and reports the incident.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
+
+
+class RoadVertex(Base):
+    """Road network nodes (pgRouting's vertices table)."""
+
+    __tablename__ = "road_vertices"
+    __table_args__ = (_gist("road_vertices"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    geom = _point()
+
+
+class Road(Base):
+    """Road network edges in pgRouting's layout: ``cost``/``reverse_cost`` are travel seconds."""
+
+    __tablename__ = "roads"
+    __table_args__ = (
+        _gist("roads"),
+        CheckConstraint("class IN ('arterial', 'street', 'rural')", name="ck_roads_class"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[int] = mapped_column(ForeignKey("road_vertices.id"), index=True, nullable=False)
+    target: Mapped[int] = mapped_column(ForeignKey("road_vertices.id"), index=True, nullable=False)
+    klass: Mapped[str] = mapped_column("class", Text, nullable=False)
+    length_m: Mapped[float] = mapped_column(Float, nullable=False)
+    cost: Mapped[float] = mapped_column(Float, nullable=False)
+    reverse_cost: Mapped[float] = mapped_column(Float, nullable=False)
+    geom = mapped_column(Geometry("LINESTRING", 4326, spatial_index=False), nullable=False)
+
+
+class Meta(Base):
+    """Small key/value facts about the loaded data (e.g. ``roads_version``)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 HIERARCHY: tuple[tuple[str, str | None], ...] = (

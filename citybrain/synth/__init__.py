@@ -15,16 +15,29 @@ import shapely
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
+from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
 from citybrain.domain import COVERAGE_RES
-from citybrain.ingest import MicroGridIndex, copy_frame, load_points, reset_sequence
-from citybrain.synth.geometry import LOCAL
-from citybrain.synth.hierarchy import Hierarchy, build_hierarchy
+from citybrain.ingest import MicroGridIndex, copy_frame, load_points, point_ewkb, reset_sequence
+from citybrain.synth.hierarchy import Hierarchy, build_hierarchy, seats_metres
 from citybrain.synth.incidents import make_incidents
 from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
+from citybrain.synth.roads import RoadNetwork, make_roads
 
-TABLES = ("towns", "villages", "grids", "compounds", "micro_grids", "h3_coverage",
-          "teams", "cameras", "facilities", "incidents")  # fmt: skip
+TABLES = (
+    "towns",
+    "villages",
+    "grids",
+    "compounds",
+    "micro_grids",
+    "h3_coverage",
+    "teams",
+    "cameras",
+    "facilities",
+    "incidents",
+    "road_vertices",
+    "roads",
+)
 
 
 def _hex_ewkb(geoms: np.ndarray) -> np.ndarray:
@@ -48,6 +61,7 @@ class County:
     cameras: pd.DataFrame
     facilities: pd.DataFrame
     incidents: pd.DataFrame
+    roads: RoadNetwork
 
 
 def generate(
@@ -65,7 +79,8 @@ def generate(
     cameras = make_cameras(h, lk, rng)
     facilities = make_facilities(h, lk, rng)
     incidents = make_incidents(h, lk, teams, n_incidents, rng, end)
-    return County(h, teams, cameras, facilities, incidents)
+    roads = make_roads(h, seats_metres())
+    return County(h, teams, cameras, facilities, incidents, roads)
 
 
 def default_end() -> datetime:
@@ -77,6 +92,23 @@ def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
     """A generated frame with its local ``x``/``y`` replaced by WGS84 ``lon``/``lat``."""
     lon, lat = LOCAL.inverse(frame["x"].to_numpy(), frame["y"].to_numpy())
     return frame.drop(columns=["x", "y"]).assign(lon=lon, lat=lat)
+
+
+def load_roads(conn, roads: RoadNetwork) -> dict[str, int]:
+    """Load a road network (pgRouting layout) and mark the routing data as changed."""
+    lon, lat = LOCAL.inverse(roads.vertices[:, 0], roads.vertices[:, 1])
+    vertices = pd.DataFrame({"id": np.arange(1, len(lon) + 1), "geom": point_ewkb(lon, lat)})
+    edges = roads.edges.assign(geom=_hex_ewkb(LOCAL.to_wgs84(roads.edges["geom"].to_numpy())))
+    edges.insert(0, "id", np.arange(1, len(edges) + 1))
+    counts = {
+        "road_vertices": copy_frame(conn, "road_vertices", vertices),
+        "roads": copy_frame(conn, "roads", edges),
+    }
+    conn.execute(
+        "INSERT INTO citybrain.meta (key, value) VALUES ('roads_version', gen_random_uuid()::text) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+    return counts
 
 
 def build_county(
@@ -98,14 +130,19 @@ def build_county(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-        )  # fmt: skip
+        )
         if progress
         else None
     )
     with bar or nullcontext():
         task = bar.add_task("generate (towns)", total=9) if bar else None
-        county = generate(n_incidents, seed, end, towns_file,
-                          (lambda _m, k: bar.advance(task, k)) if bar else None)  # fmt: skip
+        county = generate(
+            n_incidents,
+            seed,
+            end,
+            towns_file,
+            (lambda _m, k: bar.advance(task, k)) if bar else None,
+        )
         h = county.hierarchy
 
         wgs = {name: LOCAL.to_wgs84(level.geoms) for name, level in h.levels().items()}
@@ -113,8 +150,11 @@ def build_county(
         counts: dict[str, int] = {}
         with connect(str(engine.url.render_as_string(hide_password=False))) as conn:
             conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute("TRUNCATE " + ", ".join(f"citybrain.{t}" for t in TABLES)
-                         + " RESTART IDENTITY CASCADE")  # fmt: skip
+            conn.execute(
+                "TRUNCATE "
+                + ", ".join(f"citybrain.{t}" for t in TABLES)
+                + " RESTART IDENTITY CASCADE"
+            )
             for name, level in h.levels().items():
                 frame = level.frame.assign(geom=_hex_ewkb(wgs[name]))
                 counts[name] = copy_frame(conn, name, frame)
@@ -127,11 +167,15 @@ def build_county(
                 counts[name] = load_points(conn, name, with_lonlat(getattr(county, name)), index)
             task = bar.add_task("incidents (load)", total=len(county.incidents)) if bar else None
             counts["incidents"] = load_points(
-                conn, "incidents", with_lonlat(county.incidents), index,
+                conn,
+                "incidents",
+                with_lonlat(county.incidents),
+                index,
                 on_chunk=(lambda k: bar.advance(task, k)) if bar else None,
-            )  # fmt: skip
+            )
+            counts.update(load_roads(conn, county.roads))
             for name in TABLES:
-                if name != "h3_coverage":
+                if name not in ("h3_coverage", "road_vertices"):
                     reset_sequence(conn, name)
             conn.commit()
         with connect(

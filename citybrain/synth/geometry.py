@@ -1,7 +1,7 @@
 """Planar building blocks of the synthetic county: the outline, Voronoi cells clipped to a parent,
 the cells' adjacency graph, and contiguous grouping of cells by growth on that graph.
 
-Everything here works in local metres (``LOCAL``), an *affine* map of longitude and latitude:
+Everything here works in local metres (``crs.LOCAL``), an *affine* map of longitude and latitude:
 straight edges stay straight both ways, so a vertex that clipping puts on an edge is still on
 that edge in WGS84 and neighbouring polygons keep sharing their boundaries exactly. (A true
 projection bends edges by millimetres, enough to open slivers between towns.)
@@ -18,33 +18,6 @@ from scipy.spatial import Delaunay
 from shapely.geometry import MultiPolygon, Polygon
 
 COUNTY_AREA_M2 = 506e6
-
-
-class LocalMetres:
-    """Equirectangular metres around Jiashan's centre (scale error < 0.3 % across the county)."""
-
-    LON0, LAT0 = 120.90, 30.88
-    KX = 111_320.0 * np.cos(np.radians(LAT0))  # metres per degree of longitude
-    KY = 110_574.0  # metres per degree of latitude
-
-    def forward(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(lon) - self.LON0) * self.KX, (np.asarray(lat) - self.LAT0) * self.KY
-
-    def inverse(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(x) / self.KX + self.LON0, np.asarray(y) / self.KY + self.LAT0
-
-    def to_metres(self, geoms):
-        return shapely.transform(
-            geoms, lambda xy: np.column_stack(self.forward(xy[:, 0], xy[:, 1]))
-        )
-
-    def to_wgs84(self, geoms):
-        return shapely.transform(
-            geoms, lambda xy: np.column_stack(self.inverse(xy[:, 0], xy[:, 1]))
-        )
-
-
-LOCAL = LocalMetres()
 
 
 def county_outline(seats: np.ndarray, area_m2: float = COUNTY_AREA_M2) -> Polygon:

@@ -19,10 +19,10 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon
 
+from citybrain.crs import LOCAL
 from citybrain.domain import TOWNS, TOWNS_BY_NAME, Town
 from citybrain.errors import InvalidInput
 from citybrain.synth.geometry import (
-    LOCAL,
     adjacency,
     as_multipolygon,
     county_outline,
@@ -102,7 +102,7 @@ class Hierarchy:
         }
 
 
-def _seats_m() -> np.ndarray:
+def seats_metres() -> np.ndarray:
     lon, lat = np.array([t.seat for t in TOWNS]).T
     return np.column_stack(LOCAL.forward(lon, lat))
 
@@ -195,7 +195,7 @@ def build_hierarchy(
 ) -> Hierarchy:
     """Build the whole hierarchy (in metres) for a random generator."""
     step = progress or (lambda _msg, _n: None)
-    seats = _seats_m()
+    seats = seats_metres()
     town_polys = read_towns_file(towns_file) if towns_file else synthetic_towns(seats, rng)
     county = shapely.union_all(list(town_polys.values()))
     density = make_density(seats, county, rng)
@@ -229,35 +229,49 @@ def build_hierarchy(
             v_seq = n_comm if is_comm else 200 + (order.index(v) - town.communities + 1)
             v_code = f"{town.code}{v_seq:03d}"
             v_name = names.community() if is_comm else names.village()
-            rows["villages"].append({"code": v_code, "name": v_name,
-                                     "kind": "community" if is_comm else "village",
-                                     "parent": town.code})  # fmt: skip
+            rows["villages"].append(
+                {
+                    "code": v_code,
+                    "name": v_name,
+                    "kind": "community" if is_comm else "village",
+                    "parent": town.code,
+                }
+            )
             v_members = np.flatnonzero(v_label == v)
             k_g = int(min(len(v_members), max(2, round(pop[v_members].sum() / PEOPLE_PER_GRID))))
             g_label = group_cells(cent, edges, v_members, k_g, pop.astype(float), rng)
             for g in range(k_g):
                 g_code = f"{v_code}{g + 1:03d}"
-                rows["grids"].append({"code": g_code, "name": f"{v_name}第{g + 1}网格",
-                                      "parent": v_code})  # fmt: skip
+                rows["grids"].append(
+                    {"code": g_code, "name": f"{v_name}第{g + 1}网格", "parent": v_code}
+                )
                 g_members = v_members[g_label == g]
                 k_c = int(max(1, round(len(g_members) / MICRO_GRIDS_PER_COMPOUND)))
                 c_label = group_cells(cent, edges, g_members, k_c, pop.astype(float), rng)
                 for c in range(k_c):
                     c_code = f"{g_code}{c + 1:02d}"
                     c_name = names.compound() if is_comm else f"{v_name}{g + 1}-{c + 1}组"
-                    rows["compounds"].append({
-                        "code": c_code, "name": c_name,
-                        "kind": "compound" if is_comm else "villager_group", "parent": g_code,
-                    })  # fmt: skip
+                    rows["compounds"].append(
+                        {
+                            "code": c_code,
+                            "name": c_name,
+                            "kind": "compound" if is_comm else "villager_group",
+                            "parent": g_code,
+                        }
+                    )
                     c_members = g_members[c_label == c]
                     geoms["compounds"].append(shapely.union_all(cells[c_members]))
                     for m_seq, m in enumerate(c_members, start=1):
                         people = int(pop[m])
-                        rows["micro_grids"].append({
-                            "code": f"{c_code}{m_seq:02d}", "name": f"{c_name}第{m_seq}微网格",
-                            "parent": c_code, "population": people,
-                            "households": max(1, round(people / rng.uniform(2.3, 3.1))),
-                        })  # fmt: skip
+                        rows["micro_grids"].append(
+                            {
+                                "code": f"{c_code}{m_seq:02d}",
+                                "name": f"{c_name}第{m_seq}微网格",
+                                "parent": c_code,
+                                "population": people,
+                                "households": max(1, round(people / rng.uniform(2.3, 3.1))),
+                            }
+                        )
                         geoms["micro_grids"].append(cells[m])
                         town_of_micro.append(ti)
                 geoms["grids"].append(shapely.union_all(cells[g_members]))
@@ -265,23 +279,39 @@ def build_hierarchy(
         step(f"town {town.name}", 1)
 
     town_frame = pd.DataFrame(
-        {"id": np.arange(1, len(TOWNS) + 1), "code": [t.code for t in TOWNS],
-         "name": [t.name for t in TOWNS]}
-    )  # fmt: skip
+        {
+            "id": np.arange(1, len(TOWNS) + 1),
+            "code": [t.code for t in TOWNS],
+            "name": [t.name for t in TOWNS],
+        }
+    )
     levels = {
         "towns": Level(town_frame, np.array([town_polys[t.code] for t in TOWNS], dtype=object))
     }
-    parent_level = {"villages": "towns", "grids": "villages", "compounds": "grids",
-                    "micro_grids": "compounds"}  # fmt: skip
-    parent_col = {"villages": "town_id", "grids": "village_id", "compounds": "grid_id",
-                  "micro_grids": "compound_id"}  # fmt: skip
+    parent_level = {
+        "villages": "towns",
+        "grids": "villages",
+        "compounds": "grids",
+        "micro_grids": "compounds",
+    }
+    parent_col = {
+        "villages": "town_id",
+        "grids": "village_id",
+        "compounds": "grid_id",
+        "micro_grids": "compound_id",
+    }
     for name in ("villages", "grids", "compounds", "micro_grids"):
         frame = pd.DataFrame(rows[name])
         order = np.argsort(frame["code"].to_numpy(), kind="stable")
         frame = frame.iloc[order].reset_index(drop=True)
         g = np.array([as_multipolygon(x) for x in geoms[name]], dtype=object)[order]
-        parent_ids = dict(zip(levels[parent_level[name]].frame["code"],
-                              levels[parent_level[name]].frame["id"], strict=True))  # fmt: skip
+        parent_ids = dict(
+            zip(
+                levels[parent_level[name]].frame["code"],
+                levels[parent_level[name]].frame["id"],
+                strict=True,
+            )
+        )
         frame.insert(0, "id", np.arange(1, len(frame) + 1))
         frame[parent_col[name]] = frame.pop("parent").map(parent_ids).astype(np.int64)
         levels[name] = Level(frame, g)

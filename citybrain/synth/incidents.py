@@ -44,16 +44,25 @@ HOURS = {"治安": _NIGHT, "交通": _RUSH}
 # Weekday factors Monday..Sunday.
 _WEEKEND_UP = np.array([1, 1, 1, 1, 1.05, 1.25, 1.3])
 _WEEKEND_DOWN = np.array([1.1, 1.1, 1.1, 1.1, 1.05, 0.6, 0.55])
-WEEKDAYS = {"矛盾纠纷": _WEEKEND_UP, "治安": _WEEKEND_UP, "安全生产": _WEEKEND_DOWN,
-            "出租房屋": _WEEKEND_DOWN, "食品安全": _WEEKEND_UP}  # fmt: skip
+WEEKDAYS = {
+    "矛盾纠纷": _WEEKEND_UP,
+    "治安": _WEEKEND_UP,
+    "安全生产": _WEEKEND_DOWN,
+    "出租房屋": _WEEKEND_DOWN,
+    "食品安全": _WEEKEND_UP,
+}
 
 SEVERITY = {"安全生产": [0.35, 0.35, 0.22, 0.08], "消防": [0.4, 0.35, 0.18, 0.07]}
 SEVERITY_DEFAULT = [0.55, 0.3, 0.12, 0.03]
 
 SOURCES = ["grid_patrol", "citizen_app", "hotline_12345", "camera_ai"]
-SOURCE_MIX = {"交通": [0.2, 0.2, 0.2, 0.4], "治安": [0.3, 0.2, 0.3, 0.2],
-              "城市管理": [0.45, 0.2, 0.15, 0.2], "民生诉求": [0.25, 0.35, 0.4, 0.0],
-              "消防": [0.5, 0.15, 0.2, 0.15]}  # fmt: skip
+SOURCE_MIX = {
+    "交通": [0.2, 0.2, 0.2, 0.4],
+    "治安": [0.3, 0.2, 0.3, 0.2],
+    "城市管理": [0.45, 0.2, 0.15, 0.2],
+    "民生诉求": [0.25, 0.35, 0.4, 0.0],
+    "消防": [0.5, 0.15, 0.2, 0.15],
+}
 SOURCE_DEFAULT = [0.45, 0.25, 0.3, 0.0]
 
 DESCRIPTIONS = {
@@ -188,8 +197,12 @@ def make_incidents(
     closed = resolved + rng.lognormal(np.log(8 * 3600), 0.8, n)
 
     status = np.full(n, str(Status.reported), dtype=object)
-    for col, st in ((dispatched, Status.dispatched), (on_site, Status.on_site),
-                    (resolved, Status.resolved), (closed, Status.closed)):  # fmt: skip
+    for col, st in (
+        (dispatched, Status.dispatched),
+        (on_site, Status.on_site),
+        (resolved, Status.resolved),
+        (closed, Status.closed),
+    ):
         status[col <= end_s] = str(st)
     waiting_higher = escalates & (escalated <= end_s) & (resolved > end_s)
     status[waiting_higher] = str(Status.escalated)
@@ -204,8 +217,9 @@ def make_incidents(
     # A team holds at most its capacity of active cases: the latest surplus waits unassigned.
     active = np.isin(status, [str(Status.dispatched), str(Status.on_site)])
     capacity = pd.Series(teams["capacity"].to_numpy(), index=teams["id"].to_numpy())
-    act = pd.DataFrame({"i": np.flatnonzero(active), "team": team[active],
-                        "t": reported[active]}).sort_values("t")  # fmt: skip
+    act = pd.DataFrame(
+        {"i": np.flatnonzero(active), "team": team[active], "t": reported[active]}
+    ).sort_values("t")
     act["rank"] = act.groupby("team").cumcount()
     over = act.loc[act["rank"] >= capacity.loc[act["team"]].to_numpy(), "i"].to_numpy()
     status[over] = str(Status.reported)
@@ -214,8 +228,12 @@ def make_incidents(
         ts = base_utc + pd.to_timedelta(np.where(reached, values, np.nan), unit="s")
         return pd.Series(ts).dt.floor("s")
 
-    rank = {str(s): i for i, s in enumerate([Status.reported, Status.dispatched, Status.on_site,
-                                             Status.resolved, Status.closed])}  # fmt: skip
+    rank = {
+        str(s): i
+        for i, s in enumerate(
+            [Status.reported, Status.dispatched, Status.on_site, Status.resolved, Status.closed]
+        )
+    }
     level = np.array([rank.get(s, -1) for s in status])
     esc_reached = escalates & (escalated <= end_s)
     level[status == str(Status.escalated)] = rank[str(Status.on_site)]
@@ -238,26 +256,28 @@ def make_incidents(
         templates[c][int(p * len(templates[c]))] for c, p in zip(cat_idx, pick, strict=True)
     ]
 
-    frame = pd.DataFrame({
-        "category": np.array(cats, dtype=object)[cat_idx],
-        "source": source,
-        "severity": severity,
-        "status": status,
-        "tier": tier,
-        "description": description,
-        "reported_at": stamp(reported, np.ones(n, dtype=bool)),
-        "dispatched_at": stamp(dispatched, level >= 1),
-        "on_site_at": stamp(on_site, level >= 2),
-        "resolved_at": stamp(resolved, level >= 3),
-        "closed_at": stamp(closed, level >= 4),
-        "escalated_at": stamp(escalated, esc_reached),
-        "team_id": pd.array(np.where(np.isnan(team), None, team), dtype="Int64"),
-        "reporter_name": reporter_name,
-        "reporter_phone": reporter_phone,
-        "updated_at": stamp(last, np.ones(n, dtype=bool)),
-        "x": xy[:, 0],
-        "y": xy[:, 1],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "category": np.array(cats, dtype=object)[cat_idx],
+            "source": source,
+            "severity": severity,
+            "status": status,
+            "tier": tier,
+            "description": description,
+            "reported_at": stamp(reported, np.ones(n, dtype=bool)),
+            "dispatched_at": stamp(dispatched, level >= 1),
+            "on_site_at": stamp(on_site, level >= 2),
+            "resolved_at": stamp(resolved, level >= 3),
+            "closed_at": stamp(closed, level >= 4),
+            "escalated_at": stamp(escalated, esc_reached),
+            "team_id": pd.array(np.where(np.isnan(team), None, team), dtype="Int64"),
+            "reporter_name": reporter_name,
+            "reporter_phone": reporter_phone,
+            "updated_at": stamp(last, np.ones(n, dtype=bool)),
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+        }
+    )
     frame = frame.sort_values("reported_at", kind="stable").reset_index(drop=True)
     frame.insert(0, "id", np.arange(1, n + 1))
     return frame

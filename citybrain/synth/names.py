@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-_PLACE_FIRST = list("东西南北金银新长永兴丰和安德福洪胜星湖塘港桥泾汇田民华光明清春秋红凤龙鹤"
-                    "云锦丁蒋沈陆俞范钱杨汾荷桃梅柳竹枫双三五七横曹洪亭")  # fmt: skip
+_PLACE_FIRST = list(
+    "东西南北金银新长永兴丰和安德福洪胜星湖塘港桥泾汇田民华光明清春秋红凤龙鹤"
+    "云锦丁蒋沈陆俞范钱杨汾荷桃梅柳竹枫双三五七横曹洪亭"
+)
 _PLACE_SECOND = list("港桥浜荡泾塘湖圩庄兴丰安和星阳联华园新荣泰宁益胜家汇浦洲村溪")
 _COMMUNITY_FIRST = list("华嘉文阳东西南北新明康泰和春锦金玉龙凤丰")
 _COMMUNITY_SECOND = list("亭宁昌升苑城园庭苑景悦府湾晖")

@@ -85,16 +85,19 @@ def make_teams(h: Hierarchy, lk: Lookup, rng: np.random.Generator, now: datetime
         people = names.people(len(roles))
         skills = {s for r in roles for s in ROLE_SKILLS[r]}
         skills.update(s for s in extra if rng.random() < 0.3)
-        rows.append({
-            "name": f"{grids['name'].iat[i]}服务团队",
-            "grid_id": int(grids["id"].iat[i]),
-            "status": str(statuses[i]),
-            "skills": "{" + ",".join(sorted(skills)) + "}",
-            "members": orjson.dumps([{"name": str(n), "role": str(r)}
-                                     for n, r in zip(people, roles, strict=True)]).decode(),
-            "capacity": int(rng.integers(3, 7)),
-            "position_at": now - timedelta(minutes=float(rng.uniform(0, 240))),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": f"{grids['name'].iat[i]}服务团队",
+                "grid_id": int(grids["id"].iat[i]),
+                "status": str(statuses[i]),
+                "skills": "{" + ",".join(sorted(skills)) + "}",
+                "members": orjson.dumps(
+                    [{"name": str(n), "role": str(r)} for n, r in zip(people, roles, strict=True)]
+                ).decode(),
+                "capacity": int(rng.integers(3, 7)),
+                "position_at": now - timedelta(minutes=float(rng.uniform(0, 240))),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
     frame["x"], frame["y"] = xy[:, 0], xy[:, 1]
@@ -123,20 +126,25 @@ def make_cameras(h: Hierarchy, lk: Lookup, rng: np.random.Generator) -> pd.DataF
     village_names = h.villages.frame["name"].to_numpy()[lk.micro_village[micro]]
     labels = np.array([CAMERA_KINDS[k][3] for k in kinds])[kind]
     seq = np.arange(1, N_CAMERAS + 1)
-    frame = pd.DataFrame({
-        "id": seq,
-        "code": np.char.add(np.char.add(town_codes.astype(str), "C"),
-                            np.char.zfill(seq.astype(str), 5)),
-        "name": [f"{v}{lab}{s:05d}" for v, lab, s in zip(village_names, labels, seq, strict=True)],
-        "kind": [str(kinds[k]) for k in kind],
-        "heading": np.round(rng.uniform(0, 360, N_CAMERAS), 1) % 360,
-        "fov": fov,
-        "range_m": rng_m,
-        "online": rng.random(N_CAMERAS) < 0.93,
-        "owner": rng.choice(CAMERA_OWNERS[0], N_CAMERAS, p=CAMERA_OWNERS[1]),
-        "x": xy[:, 0],
-        "y": xy[:, 1],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": seq,
+            "code": np.char.add(
+                np.char.add(town_codes.astype(str), "C"), np.char.zfill(seq.astype(str), 5)
+            ),
+            "name": [
+                f"{v}{lab}{s:05d}" for v, lab, s in zip(village_names, labels, seq, strict=True)
+            ],
+            "kind": [str(kinds[k]) for k in kind],
+            "heading": np.round(rng.uniform(0, 360, N_CAMERAS), 1) % 360,
+            "fov": fov,
+            "range_m": rng_m,
+            "online": rng.random(N_CAMERAS) < 0.93,
+            "owner": rng.choice(CAMERA_OWNERS[0], N_CAMERAS, p=CAMERA_OWNERS[1]),
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+        }
+    )
     return frame
 
 
@@ -177,8 +185,13 @@ def make_facilities(h: Hierarchy, lk: Lookup, rng: np.random.Generator) -> pd.Da
             add("legal_service", f"{name}法律服务点", centre, None, 10)
         if kind == "community":
             for n in range(int(rng.integers(1, 4))):
-                add("party_service_centre", f"{name}红色驿站{n + 1}号",
-                    _pick_micro(pop, members, rng), "station", 30)  # fmt: skip
+                add(
+                    "party_service_centre",
+                    f"{name}红色驿站{n + 1}号",
+                    _pick_micro(pop, members, rng),
+                    "station",
+                    30,
+                )
     frame = pd.DataFrame(rows)
     xy = _points_in(h, frame.pop("micro").to_numpy(), rng)
     frame.insert(0, "id", np.arange(1, len(frame) + 1))

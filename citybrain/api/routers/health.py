@@ -28,5 +28,6 @@ async def healthz(conn: ConnDep) -> Health:
             " WHERE oid = 'citybrain.incidents'::regclass)"
         )
     ).fetchone()
-    return Health(status="ok", database=True, postgis=row[0], schema_revision=row[1],
-                  incidents=row[2])  # fmt: skip
+    return Health(
+        status="ok", database=True, postgis=row[0], schema_revision=row[1], incidents=row[2]
+    )

@@ -1,0 +1,91 @@
+"""``/dispatch/recommend``: who should go, which cameras see it, which tier handles it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from citybrain.api.deps import ConnDep
+from citybrain.api.params import PointIn
+from citybrain.api.responses import JSON
+from citybrain.api.routers.locate import KindRef, MicroGridRef, Ref, TeamRef
+from citybrain.services.dispatch import recommend as recommend_teams
+
+router = APIRouter(tags=["dispatch"])
+
+
+class RecommendIn(PointIn):
+    category: str = Field(description="incident category, e.g. 治安")
+    severity: int = Field(1, ge=1, le=4)
+    limit: int = Field(5, ge=1, le=24, description="how many candidate teams")
+
+
+class Candidate(BaseModel):
+    id: int
+    name: str
+    grid_id: int
+    status: str
+    active: int
+    capacity: int
+    distance_m: float
+    eta_s: float | None
+    responsible: bool
+    reason: str
+
+
+class CoveringCamera(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: str
+    heading: float
+    fov: float
+    range_m: float
+    online: bool
+    lon: float
+    lat: float
+    distance_m: float
+    bearing: float = Field(description="degrees clockwise from north, camera to point")
+
+
+class ChainOut(BaseModel):
+    town: Ref
+    village: KindRef
+    grid: Ref
+    compound: KindRef
+    micro_grid: MicroGridRef
+
+
+class Recommendation(BaseModel):
+    lon: float
+    lat: float
+    location: ChainOut
+    responsible_team: TeamRef | None
+    responsible_team_problem: str | None = Field(
+        description="why the grid's own team is not first, if it is not"
+    )
+    teams: list[Candidate]
+    eta_method: str = Field(description="road_network, or straight_line when no network is loaded")
+    cameras: list[CoveringCamera]
+    tier: str
+    tier_reason: str
+
+
+@router.post(
+    "/dispatch/recommend",
+    response_model=Recommendation,
+    summary="Recommend teams, cameras and a tier for an incident location",
+)
+async def recommend(body: RecommendIn, conn: ConnDep, request: Request) -> dict[str, Any]:
+    """The responsible grid's own team comes first when it is available, handles the category
+    and has capacity (网格连心); then other eligible teams by ETA. Cameras are those whose view
+    sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows
+    the rule in ``domain.initial_tier``."""
+    point = body.wgs84()
+    router_ = await request.app.state.routing.current(conn)
+    answer = await recommend_teams(
+        conn, router_, point.lon, point.lat, body.category, body.severity, body.limit
+    )
+    return JSON({"lon": point.lon, "lat": point.lat, **answer})

@@ -1,0 +1,15 @@
+-- The candidates of a dispatch: the 12 available teams handling a category nearest a point
+-- (KNN index), with their load and true distance; the service ranks them by ETA. The LIMIT is
+-- a constant so that even a cached generic plan walks the index.
+SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
+       (SELECT count(*) FROM citybrain.incidents i
+         WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) AS active,
+       ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
+       ST_Distance(t.geom::geography, p.g::geography) AS distance_m
+FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+CROSS JOIN LATERAL (
+    SELECT * FROM citybrain.teams t
+    WHERE t.status = 'available' AND t.skills @> ARRAY[%(skill)s::text]
+    ORDER BY t.geom <-> p.g
+    LIMIT 12
+) t

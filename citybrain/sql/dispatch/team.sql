@@ -1,0 +1,8 @@
+-- One team with the same columns as nearest_teams, and its distance from a point.
+SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
+       (SELECT count(*) FROM citybrain.incidents i
+         WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) AS active,
+       ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
+       ST_Distance(t.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
+           AS distance_m
+FROM citybrain.teams t WHERE t.id = %(id)s

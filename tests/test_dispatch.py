@@ -1,0 +1,185 @@
+"""``/dispatch/recommend``: the grid's team first (网格连心), others by ETA, the cameras whose
+sector covers the point (hand-built cameras), and the tier rule."""
+
+from __future__ import annotations
+
+import math
+
+import h3
+import httpx
+import psycopg
+import pytest
+
+from citybrain.domain import initial_tier
+
+# A point in the middle of a micro-grid of the writable copy, far from other test data.
+MICRO_GRID = 4321
+
+
+def _point(conn: psycopg.Connection, micro_grid: int = MICRO_GRID) -> tuple[float, float]:
+    return conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = %s) s",
+        [micro_grid],
+    ).fetchone()
+
+
+def _offset(lon: float, lat: float, bearing_deg: float, metres: float) -> tuple[float, float]:
+    from pyproj import Geod
+
+    x, y, _ = Geod(ellps="WGS84").fwd(lon, lat, bearing_deg, metres)
+    return x, y
+
+
+@pytest.fixture
+def cameras(rw_conn: psycopg.Connection):
+    """Hand-built cameras around the point: which of them see it is known by construction."""
+    lon, lat = _point(rw_conn)
+    specs = {
+        # code: (bearing from point to camera, distance, heading, fov, range, online)
+        "SEE-FACING": (0, 40, 180, 60, 80, True),  # north of it, looking south: sees it
+        "SEE-EDGE": (90, 30, 270 + 25, 60, 50, True),  # 25° off axis, inside ±30°
+        "NO-AWAY": (180, 30, 180, 90, 100, True),  # south of it, looking further south
+        "NO-OFFAXIS": (270, 30, 90 + 40, 60, 100, True),  # 40° off axis, outside ±30°
+        "NO-FAR": (45, 120, 225, 90, 100, True),  # facing it but 120 m away, range 100
+        "SEE-DOME": (300, 20, 0, 360, 50, True),  # a dome sees all around
+        "NO-OFFLINE": (10, 25, 190, 90, 80, False),  # would see it, but is offline
+    }
+    rw_conn.execute(
+        "DELETE FROM citybrain.cameras WHERE ST_DWithin(geom::geography, "
+        "ST_MakePoint(%s, %s)::geography, 600)",
+        [lon, lat],
+    )
+    for code, (bearing, dist, heading, fov, rng_m, online) in specs.items():
+        x, y = _offset(lon, lat, bearing, dist)
+        rw_conn.execute(
+            "INSERT INTO citybrain.cameras (code, name, kind, heading, fov, range_m, online, "
+            "owner, h3, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, 'community', %s, "
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            [
+                code,
+                code,
+                "dome" if fov == 360 else "bullet",
+                heading % 360,
+                fov,
+                rng_m,
+                online,
+                h3.str_to_int(h3.latlng_to_cell(y, x, 15)),
+                x,
+                y,
+            ],
+        )
+    yield lon, lat, specs
+    rw_conn.execute("DELETE FROM citybrain.cameras WHERE code = ANY(%s)", [list(specs)])
+
+
+def test_covering_cameras(rw: httpx.Client, cameras) -> None:
+    lon, lat, specs = cameras
+    body = rw.post("/dispatch/recommend", json={"lon": lon, "lat": lat, "category": "治安"}).json()
+    got = [c["code"] for c in body["cameras"]]
+    assert got == ["SEE-DOME", "SEE-EDGE", "SEE-FACING"]  # nearest first: 20, 30, 40 m
+    for cam in body["cameras"]:
+        bearing, dist = specs[cam["code"]][:2]
+        assert cam["distance_m"] == pytest.approx(dist, abs=0.05)
+        assert cam["bearing"] == pytest.approx((bearing + 180) % 360, abs=0.1)
+
+
+def _grid_team(conn: psycopg.Connection) -> tuple[int, list[str]]:
+    return conn.execute(
+        "SELECT t.id, t.skills FROM citybrain.teams t "
+        "JOIN citybrain.compounds c ON c.grid_id = t.grid_id "
+        "JOIN citybrain.micro_grids m ON m.compound_id = c.id WHERE m.id = %s",
+        [MICRO_GRID],
+    ).fetchone()
+
+
+def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
+    lon, lat = _point(rw_conn)
+    team_id, skills = _grid_team(rw_conn)
+    rw_conn.execute("UPDATE citybrain.teams SET status = 'available' WHERE id = %s", [team_id])
+    rw_conn.execute(
+        "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = now() "
+        "WHERE team_id = %s "
+        "AND status IN ('dispatched', 'on_site')",
+        [team_id],
+    )
+    category = skills[0]
+    body = rw.post(
+        "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category, "limit": 8}
+    ).json()
+    teams = body["teams"]
+    assert teams[0]["id"] == team_id and teams[0]["responsible"]
+    assert body["responsible_team_problem"] is None
+    etas = [t["eta_s"] for t in teams[1:]]
+    assert etas == sorted(etas) and len(teams) == 8
+    assert body["eta_method"] == "road_network"
+    # Every candidate can take it: available, with the skill, below capacity.
+    for t in teams:
+        status, t_skills = rw_conn.execute(
+            "SELECT status, skills FROM citybrain.teams WHERE id = %s", [t["id"]]
+        ).fetchone()
+        assert status == "available" and category in t_skills and t["active"] < t["capacity"]
+
+    # Off duty, the grid's team is not recommended, and the answer says why.
+    rw_conn.execute("UPDATE citybrain.teams SET status = 'off_duty' WHERE id = %s", [team_id])
+    try:
+        body = rw.post(
+            "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category}
+        ).json()
+        assert team_id not in [t["id"] for t in body["teams"]]
+        assert body["responsible_team"]["id"] == team_id
+        assert body["responsible_team_problem"] == "team is off_duty"
+        assert not any(t["responsible"] for t in body["teams"])
+    finally:
+        rw_conn.execute("UPDATE citybrain.teams SET status = 'available' WHERE id = %s", [team_id])
+
+
+@pytest.mark.parametrize(
+    "category,severity,tier",
+    [
+        ("矛盾纠纷", 1, "village"),
+        ("矛盾纠纷", 3, "town"),
+        ("矛盾纠纷", 4, "county"),
+        ("安全生产", 1, "town"),
+        ("安全生产", 3, "town"),
+        ("食品安全", 4, "county"),
+    ],
+)
+def test_tier_rule(client: httpx.Client, category: str, severity: int, tier: str) -> None:
+    assert str(initial_tier(category, severity)) == tier
+    body = client.post(
+        "/dispatch/recommend",
+        json={"lon": 120.9119, "lat": 30.8502, "category": category, "severity": severity},
+    ).json()
+    assert body["tier"] == tier and category in body["tier_reason"]
+
+
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ({"lon": 120.91, "lat": 30.85, "category": "外星人"}, 400),
+        ({"lon": 120.91, "lat": 30.85, "category": "治安", "severity": 5}, 422),
+        ({"lon": 121.5, "lat": 30.85, "category": "治安"}, 404),
+        ({"lon": "x", "lat": 30.85, "category": "治安"}, 422),
+        ({"lat": 30.85, "category": "治安"}, 422),
+    ],
+)
+def test_bad_requests(client: httpx.Client, payload: dict, code: int) -> None:
+    r = client.post("/dispatch/recommend", json=payload)
+    assert r.status_code == code
+    assert "detail" in r.json() and "code" in r.json()
+
+
+def test_gcj02_input_is_converted(client: httpx.Client) -> None:
+    from citybrain.crs import wgs84_to_gcj02
+
+    lon, lat = wgs84_to_gcj02(120.9119, 30.8502)
+    a = client.post(
+        "/dispatch/recommend", json={"lon": 120.9119, "lat": 30.8502, "category": "治安"}
+    )
+    b = client.post(
+        "/dispatch/recommend",
+        json={"lon": float(lon), "lat": float(lat), "crs": "gcj02", "category": "治安"},
+    )
+    assert a.json()["location"] == b.json()["location"]
+    assert math.isclose(b.json()["lon"], 120.9119, abs_tol=1e-9)
