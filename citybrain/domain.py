@@ -10,10 +10,14 @@ from enum import StrEnum
 COUNTY_CODE = "330421"
 COUNTY_NAME = "嘉善县"
 
-# Points store their H3 cell at the finest resolution, so every coarser cell is pure parent
-# arithmetic on the BIGINT id. Polygons store their coverage at COVERAGE_RES (see db/models.py).
+# Points store their H3 cell at the finest resolution (its ancestors are bit arithmetic on the
+# BIGINT id). Polygons store their coverage at COVERAGE_RES (see db/models.py).
 POINT_H3_RES = 15
 COVERAGE_RES = 11
+# Incidents carry their cell at each of these resolutions (incidents.h3_<res>); heatmaps keep
+# per-day and per-month counts for those up to HEAT_AGGREGATE_MAX_RES and read finer ones raw.
+HEAT_RESOLUTIONS = range(5, 12)
+HEAT_AGGREGATE_MAX_RES = 9
 
 
 @dataclass(frozen=True)

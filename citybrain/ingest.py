@@ -23,7 +23,7 @@ import shapely
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from citybrain.domain import POINT_H3_RES
+from citybrain.domain import HEAT_RESOLUTIONS, POINT_H3_RES
 
 SCHEMA = "citybrain"
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -153,13 +153,16 @@ def copy_frame(
 
 
 def point_columns(
-    lon: np.ndarray, lat: np.ndarray, index: MicroGridIndex | None
+    lon: np.ndarray, lat: np.ndarray, index: MicroGridIndex | None, table: str = ""
 ) -> dict[str, np.ndarray | pd.Series]:
-    """``geom`` (hex EWKB), ``h3`` and ``micro_grid_id`` columns for WGS84 points."""
+    """``geom`` (hex EWKB), ``h3`` and ``micro_grid_id`` columns for WGS84 points, and for
+    incidents their cell at every heatmap resolution (``h3_5`` .. ``h3_11``)."""
     cols: dict[str, np.ndarray | pd.Series] = {
         "geom": point_ewkb(lon, lat),
         "h3": h3_cells(lon, lat),
     }
+    if table == "incidents":
+        cols.update({f"h3_{r}": h3_cells(lon, lat, r) for r in HEAT_RESOLUTIONS})
     if index is not None:
         mg = index.locate(lon, lat)
         cols["micro_grid_id"] = pd.array(np.where(mg < 0, None, mg), dtype="Int64")
@@ -181,11 +184,16 @@ def load_points(
     def prepare(chunk: pd.DataFrame) -> pd.DataFrame:
         lon = chunk["lon"].to_numpy(dtype=float)
         lat = chunk["lat"].to_numpy(dtype=float)
-        return chunk[keep].assign(**point_columns(lon, lat, index))
+        return chunk[keep].assign(**point_columns(lon, lat, index, table))
 
     bulk = wants_bulk_mode(conn, table, len(frame))
     with bulk_mode(conn, table) if bulk else nullcontext():
         return copy_frame(conn, table, frame, prepare=prepare, on_chunk=on_chunk)
+
+
+# Tables whose derived data a bulk load rebuilds once instead of row by row:
+# table -> (the trigger to pause, the statement that rebuilds from scratch).
+DERIVED = {"incidents": ("incidents_heat_insert", "SELECT citybrain.heat_rebuild()")}
 
 
 @contextmanager
@@ -193,7 +201,8 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Load a big batch the way PostgreSQL's manual recommends: drop the table's foreign keys
     and secondary indexes, load, then rebuild them in one pass each (several times faster
     than checking and indexing row by row). Their definitions are read from the catalog and
-    restored exactly; the caller's transaction makes it all-or-nothing.
+    restored exactly; data derived from the table by triggers (``DERIVED``) is rebuilt once
+    at the end. The caller's transaction makes it all-or-nothing.
     """
     qualified = f"{SCHEMA}.{table}"
     fks = conn.execute(
@@ -209,6 +218,11 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
         [qualified],
     ).fetchall()
     ident = sql.Identifier(SCHEMA, table)
+    derived = DERIVED.get(table)
+    if derived:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(ident, sql.Identifier(derived[0]))
+        )
     for name, _ in fks:
         conn.execute(
             sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(name))
@@ -223,6 +237,11 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 ident, sql.Identifier(name), sql.SQL(definition)
             )
+        )
+    if derived:
+        conn.execute(derived[1])
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(ident, sql.Identifier(derived[0]))
         )
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     install_packages: bool = Field(
         default=True, description="let `db up` apt-get install PostgreSQL/PostGIS when missing"
     )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="time zone of dates and times given without one"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     pool_size: int = Field(default=16, description="database connections per server process")

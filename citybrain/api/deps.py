@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.settings import Settings
 
 
@@ -31,6 +32,11 @@ async def get_conn(
         yield conn
 
 
+async def get_county(request: Request) -> CountyCellsHolder:
+    return request.app.state.county
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+CountyDep = Annotated[CountyCellsHolder, Depends(get_county)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]

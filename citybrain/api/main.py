@@ -3,6 +3,7 @@ and the routers. Run it with ``citybrain serve``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,15 +17,40 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
-from citybrain.api.routers import dispatch, health, incidents, locate, teams
+from citybrain.api.routers import dispatch, health, heatmap, incidents, locate, teams
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
+from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.routing import RouterHolder
 from citybrain.settings import Settings, get_settings
 
 
 def _error(http_status: int, code: str, detail, /, **extra) -> JSONResponse:
     return JSONResponse({"code": code, "detail": detail, **extra}, status_code=http_status)
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>`` to every answer (for clients and benchmarks); a
+    plain ASGI middleware, as Starlette's ``BaseHTTPMiddleware`` costs a task per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+
+        async def timed_send(message):
+            if message["type"] == "http.response.start":
+                ms = (time.perf_counter() - started) * 1000
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"server-timing", f"app;dur={ms:.2f}".encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
         app.state.routing = RouterHolder()
+        app.state.county = CountyCellsHolder()
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
         try:
@@ -57,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    app.add_middleware(ServerTiming)
 
     @app.exception_handler(CitybrainError)
     async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:
@@ -80,6 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return _error(503, "database_unavailable", "the database does not answer; retry later")
 
-    for module in (health, locate, dispatch, incidents, teams):
+    for module in (health, locate, dispatch, incidents, teams, heatmap):
         app.include_router(module.router)
     return app

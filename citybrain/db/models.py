@@ -6,8 +6,9 @@ tiling its parent exactly::
     towns ─< villages ─< grids ─< compounds ─< micro_grids ─< h3_coverage
 
 Point tables (``teams``, ``cameras``, ``facilities``, ``incidents``) carry ``h3``, the point's H3
-cell at resolution 15 (``domain.POINT_H3_RES``) as a BIGINT, from which every coarser cell is
-derived by bit arithmetic, and ``micro_grid_id``, the micro-grid containing the point (filled by
+cell at resolution 15 (``domain.POINT_H3_RES``) as a BIGINT (its H3 ancestors are bit
+arithmetic on it; the cell *containing* the point at a coarser resolution may differ, which is
+why incidents also store ``h3_5`` .. ``h3_11``), and ``micro_grid_id``, the micro-grid containing the point (filled by
 a trigger on every insert and on every move, whatever the writer). ``h3_coverage`` lists each H3
 cell at resolution 11 (``domain.COVERAGE_RES``) whose centre lies in the county, with the
 micro-grid holding that centre; coarser levels follow the foreign keys up.
@@ -15,7 +16,7 @@ micro-grid holding that centre; coarser levels follow the foreign keys up.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -23,18 +24,22 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     Text,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from citybrain.domain import HEAT_RESOLUTIONS
 
 SCHEMA = "citybrain"
 
@@ -262,6 +267,10 @@ class Incident(_PointMixin, Base):
             name="ck_incidents_source",
         ),
         CheckConstraint("severity BETWEEN 1 AND 4", name="ck_incidents_severity"),
+        *(
+            CheckConstraint(f"(h3_{r} >> 52) & 15 = {r}", name=f"ck_incidents_h3_{r}_res")
+            for r in HEAT_RESOLUTIONS
+        ),
         CheckConstraint(
             "reported_at <= coalesce(dispatched_at, reported_at)"
             " AND coalesce(dispatched_at, reported_at) <= coalesce(on_site_at, 'infinity')"
@@ -271,6 +280,8 @@ class Incident(_PointMixin, Base):
             name="ck_incidents_timeline",
         ),
         Index("ix_incidents_reported_at", "reported_at"),
+        # Incidents not yet closed, by time: the few that heatmaps filtered by status read raw.
+        Index("ix_incidents_live", "reported_at", postgresql_where="status <> 'closed'"),
         Index("ix_incidents_team_id", "team_id"),
         # What a team holds now: counted under its row lock on every assignment.
         Index(
@@ -301,6 +312,16 @@ class Incident(_PointMixin, Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The cell containing the point at each heatmap resolution (h3.latlng_to_cell): H3 cells do
+    # not nest exactly, so the parent of the resolution-15 cell is not always the cell that
+    # contains the point (at resolution 5, for about one point in six).
+    h3_5: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_6: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_7: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_8: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_9: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_10: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    h3_11: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class IncidentEvent(Base):
@@ -365,6 +386,31 @@ class Road(Base):
     cost: Mapped[float] = mapped_column(Float, nullable=False)
     reverse_cost: Mapped[float] = mapped_column(Float, nullable=False)
     geom = mapped_column(Geometry("LINESTRING", 4326, spatial_index=False), nullable=False)
+
+
+class IncidentHeatDay(Base):
+    """Incidents per H3 cell (``incidents.h3_<res>``, res 5-9), category and UTC day: kept
+    exact by triggers on every insert, update, delete and truncate of ``incidents``."""
+
+    __tablename__ = "incident_heat_day"
+    __table_args__ = (PrimaryKeyConstraint("res", "day", "category", "cell"),)
+    res: Mapped[int] = mapped_column(SmallInteger)
+    day: Mapped[date] = mapped_column(Date)
+    category: Mapped[str] = mapped_column(Text)
+    cell: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class IncidentHeatMonth(Base):
+    """The same per UTC month (``month`` is its first day)."""
+
+    __tablename__ = "incident_heat_month"
+    __table_args__ = (PrimaryKeyConstraint("res", "month", "category", "cell"),)
+    res: Mapped[int] = mapped_column(SmallInteger)
+    month: Mapped[date] = mapped_column(Date)
+    category: Mapped[str] = mapped_column(Text)
+    cell: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class Meta(Base):

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
+    HEAT_RESOLUTIONS,
     POINT_H3_RES,
     STATUS_TIMESTAMPS,
     STATUS_UPDATES,
@@ -123,10 +124,12 @@ async def report(
                         f"Idempotency-Key {idempotency_key!r} was used for a different report"
                     )
                 return first[1], False
-        cell = h3.str_to_int(h3.latlng_to_cell(report["lat"], report["lon"], POINT_H3_RES))
+        lat, lon = report["lat"], report["lon"]
+        cells = {f"h3_{r}": h3.str_to_int(h3.latlng_to_cell(lat, lon, r)) for r in HEAT_RESOLUTIONS}
         params = {
             **report,
-            "h3": cell,
+            **cells,
+            "h3": h3.str_to_int(h3.latlng_to_cell(lat, lon, POINT_H3_RES)),
             "tier": str(initial_tier(report["category"], report["severity"])),
         }
         row = await (await conn.execute(load("incidents/insert"), params)).fetchone()

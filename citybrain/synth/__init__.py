@@ -174,6 +174,11 @@ def build_county(
                 on_chunk=(lambda k: bar.advance(task, k)) if bar else None,
             )
             counts.update(load_roads(conn, county.roads))
+            conn.execute(
+                "INSERT INTO citybrain.meta (key, value) VALUES "
+                "('county_version', gen_random_uuid()::text) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
             for name in TABLES:
                 if name not in ("h3_coverage", "road_vertices"):
                     reset_sequence(conn, name)

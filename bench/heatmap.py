@@ -1,0 +1,147 @@
+"""Heatmap benchmark: the same questions (windows x resolutions x category filters) answered three
+ways in one run on the 1M-incident county:
+
+* citybrain's ``GET /heatmap/incidents`` (pre-aggregates; server-side time from Server-Timing),
+* a plain ``GROUP BY`` over the raw incidents on their H3 column,
+* what a PostGIS user without H3 would write: ``ST_HexagonGrid`` over the county joined to the
+  points (hexagons of the same edge length; a 60 s statement timeout).
+
+    .venv/bin/python -m bench.heatmap
+    .venv/bin/python -m bench.heatmap --repeat 3 --skip-hexgrid
+
+Times are medians of ``--repeat`` runs after one warm-up, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from datetime import datetime, timedelta
+
+import h3
+import httpx
+import psycopg
+
+from bench.common import bench_database, serve
+from citybrain.db.connection import libpq_conninfo
+
+WINDOWS = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "365d": timedelta(days=365),
+}
+RESOLUTIONS = (7, 9, 11)
+CATEGORIES = (None, "治安")
+
+GROUP_BY = """
+SELECT h3_{res}, count(*) FROM citybrain.incidents
+WHERE reported_at >= %(start)s AND reported_at < %(end)s
+  AND (%(category)s::text IS NULL OR category = %(category)s)
+GROUP BY 1
+"""
+HEXGRID = """
+WITH grid AS (
+    SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(%(size)s,
+        (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 4326), 3857) FROM citybrain.towns)) h
+)
+SELECT g.i, g.j, count(*) FROM grid g
+JOIN citybrain.incidents i ON ST_Intersects(g.geom, ST_Transform(i.geom, 3857))
+WHERE i.reported_at >= %(start)s AND i.reported_at < %(end)s
+  AND (%(category)s::text IS NULL OR i.category = %(category)s)
+GROUP BY 1, 2
+"""
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def citybrain_ms(client: httpx.Client, params: dict, repeat: int) -> tuple[float, int]:
+    """Server-side median (Server-Timing) and the number of cells."""
+    server = []
+    for _ in range(repeat + 1):
+        r = client.get("/heatmap/incidents", params=params)
+        r.raise_for_status()
+        server.append(float(r.headers["server-timing"].split("dur=")[1]))
+    return statistics.median(server[1:]), len(r.json()["cells"])
+
+
+def sql_ms(conn: psycopg.Connection, statement: str, params: dict, repeat: int) -> float:
+    try:
+        return median_ms(lambda: conn.execute(statement, params).fetchall(), repeat)
+    except psycopg.errors.QueryCanceled:
+        return float("inf")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-hexgrid", action="store_true")
+    args = parser.parse_args()
+    url = bench_database(1_000_000)
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        end = conn.execute("SELECT max(reported_at) FROM citybrain.incidents").fetchone()[0]
+    end = end + timedelta(seconds=1)
+    rows = []
+    with (
+        serve(url, workers=1) as base,
+        httpx.Client(base_url=base, timeout=300) as client,
+        psycopg.connect(libpq_conninfo(url), autocommit=True) as conn,
+    ):
+        conn.execute("SET statement_timeout = '60s'")
+        for wname, span in WINDOWS.items():
+            start = end - span
+            for res in RESOLUTIONS:
+                for category in CATEGORIES:
+                    params = {"res": res, "start": start.isoformat(), "end": end.isoformat()}
+                    if category:
+                        params["category"] = category
+                    mine, n_cells = citybrain_ms(client, params, args.repeat)
+                    sql = {"start": start, "end": end, "category": category}
+                    plain = sql_ms(conn, GROUP_BY.format(res=res), sql, args.repeat)
+                    hexgrid = None
+                    if not args.skip_hexgrid:
+                        size = h3.average_hexagon_edge_length(res, unit="m") / 0.8587  # mercator
+                        hexgrid = sql_ms(conn, HEXGRID, {**sql, "size": size}, 1)
+                    rows.append((wname, res, category or "all", n_cells, mine, plain, hexgrid))
+                    print(rows[-1], flush=True)
+
+    print(
+        f"\n1,000,000 incidents, {platform.node()}, {datetime.now():%Y-%m-%d}, median of "
+        f"{args.repeat} runs (ms)\n"
+    )
+    print(
+        "| window | res | category | cells | citybrain | GROUP BY | ratio "
+        "| ST_HexagonGrid | ratio |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for w, res, cat, cells, mine, plain, hexgrid in rows:
+        hx = (
+            "—"
+            if hexgrid is None
+            else (">60,000" if hexgrid == float("inf") else f"{hexgrid:,.0f}")
+        )
+        hr = (
+            "—"
+            if hexgrid is None
+            else (
+                f">{60000 / mine:,.0f}x" if hexgrid == float("inf") else f"{hexgrid / mine:,.0f}x"
+            )
+        )
+        print(
+            f"| {w} | {res} | {cat} | {cells:,} | {mine:.1f} | {plain:.1f} | "
+            f"{plain / mine:.1f}x | {hx} | {hr} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
