@@ -15,10 +15,12 @@ from citybrain import crs
 GEOD = Geod(ellps="WGS84")
 RNG = np.random.default_rng(5)
 # Jiashan and its surroundings, plus points across China.
-POINTS = np.column_stack([
-    np.r_[RNG.uniform(120.70, 121.10, 300), RNG.uniform(75, 134, 200)],
-    np.r_[RNG.uniform(30.70, 31.10, 300), RNG.uniform(18, 53, 200)],
-])  # fmt: skip
+POINTS = np.column_stack(
+    [
+        np.r_[RNG.uniform(120.70, 121.10, 300), RNG.uniform(75, 134, 200)],
+        np.r_[RNG.uniform(30.70, 31.10, 300), RNG.uniform(18, 53, 200)],
+    ]
+)
 
 
 def metres(lon1, lat1, lon2, lat2) -> np.ndarray:

@@ -9,7 +9,6 @@ import h3
 import httpx
 import mapbox_vector_tile
 import mercantile
-import numpy as np
 import psycopg
 import pytest
 import shapely
@@ -40,8 +39,9 @@ def points(seeded: str):
     from citybrain.db.connection import libpq_conninfo
 
     with psycopg.connect(libpq_conninfo(seeded)) as c:
-        rows = c.execute("SELECT ST_X(geom), ST_Y(geom), category, status, reported_at "
-                         "FROM citybrain.incidents").fetchall()  # fmt: skip
+        rows = c.execute(
+            "SELECT ST_X(geom), ST_Y(geom), category, status, reported_at FROM citybrain.incidents"
+        ).fetchall()
     return rows
 
 
@@ -116,16 +116,20 @@ def test_totals_equal_sql_count(client, conn: psycopg.Connection) -> None:
 
 @pytest.mark.parametrize("level", ["towns", "villages", "grids"])
 def test_area_keeps_cells_whose_centre_is_inside(client, points, conn, level) -> None:
-    code, wkb = conn.execute(f"SELECT code, ST_AsBinary(geom) FROM citybrain.{level} "
-                             "ORDER BY id LIMIT 1 OFFSET 3").fetchone()  # fmt: skip
+    code, wkb = conn.execute(
+        f"SELECT code, ST_AsBinary(geom) FROM citybrain.{level} ORDER BY id LIMIT 1 OFFSET 3"
+    ).fetchone()
     area = shapely.from_wkb(bytes(wkb))
     res = {"towns": 7, "villages": 8, "grids": 10}[level]
     start, end = WINDOWS[0]
     body = get(client, res=res, start=start, end=end, area=code)
-    expected = Counter({
-        c: n for c, n in brute(points, res, start, end).items()
-        if area.contains(shapely.Point(h3.cell_to_latlng(c)[::-1]))
-    })  # fmt: skip
+    expected = Counter(
+        {
+            c: n
+            for c, n in brute(points, res, start, end).items()
+            if area.contains(shapely.Point(h3.cell_to_latlng(c)[::-1]))
+        }
+    )
     assert as_counter(body) == expected and expected
 
 
@@ -133,10 +137,14 @@ def test_bbox(client, points) -> None:
     bbox = (120.88, 30.82, 120.95, 30.87)
     start, end = WINDOWS[0]
     body = get(client, res=9, start=start, end=end, bbox=",".join(map(str, bbox)))
-    expected = Counter({
-        c: n for c, n in brute(points, 9, start, end).items()
-        if bbox[0] <= h3.cell_to_latlng(c)[1] <= bbox[2] and bbox[1] <= h3.cell_to_latlng(c)[0] <= bbox[3]
-    })  # fmt: skip
+    expected = Counter(
+        {
+            c: n
+            for c, n in brute(points, 9, start, end).items()
+            if bbox[0] <= h3.cell_to_latlng(c)[1] <= bbox[2]
+            and bbox[1] <= h3.cell_to_latlng(c)[0] <= bbox[3]
+        }
+    )
     assert as_counter(body) == expected and expected
 
 
@@ -254,9 +262,12 @@ def test_heatmap_tile(client, points) -> None:
     counts = brute(points, res, END - timedelta(days=365), END)
     b = mercantile.bounds(t)
     margin = 2 * h3.average_hexagon_edge_length(res, unit="km") / 111.0
-    expected = {c: n for c, n in counts.items()
-                if b.west - margin <= h3.cell_to_latlng(c)[1] <= b.east + margin
-                and b.south - margin <= h3.cell_to_latlng(c)[0] <= b.north + margin}  # fmt: skip
+    expected = {
+        c: n
+        for c, n in counts.items()
+        if b.west - margin <= h3.cell_to_latlng(c)[1] <= b.east + margin
+        and b.south - margin <= h3.cell_to_latlng(c)[0] <= b.north + margin
+    }
     got = {f["properties"]["h3"]: f["properties"]["value"] for f in layer["features"]}
     assert got == expected and expected
     assert {f["id"] for f in layer["features"]} == {h3.str_to_int(c) for c in expected}
@@ -296,8 +307,10 @@ def test_bad_tiles_and_hotspot_parameters(client) -> None:
 
 
 def test_writes_show_up_in_the_next_answer(rw, rw_conn: psycopg.Connection) -> None:
-    lon, lat = rw_conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                               "FROM citybrain.micro_grids WHERE id = 9100) s").fetchone()  # fmt: skip
+    lon, lat = rw_conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = 9100) s"
+    ).fetchone()
     cell = h3.latlng_to_cell(lat, lon, 9)
 
     def value(**extra) -> int:

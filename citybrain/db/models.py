@@ -8,8 +8,9 @@ tiling its parent exactly::
 Point tables (``teams``, ``cameras``, ``facilities``, ``incidents``) carry ``h3``, the point's H3
 cell at resolution 15 (``domain.POINT_H3_RES``) as a BIGINT (its H3 ancestors are bit
 arithmetic on it; the cell *containing* the point at a coarser resolution may differ, which is
-why incidents also store ``h3_5`` .. ``h3_11``), and ``micro_grid_id``, the micro-grid containing the point (filled by
-a trigger on every insert and on every move, whatever the writer). ``h3_coverage`` lists each H3
+why incidents also store ``h3_5`` .. ``h3_11``), and ``micro_grid_id``, the micro-grid
+containing the point (filled by a trigger on every insert and on every move, whatever the
+writer). ``h3_coverage`` lists each H3
 cell at resolution 11 (``domain.COVERAGE_RES``) whose centre lies in the county, with the
 micro-grid holding that centre; coarser levels follow the foreign keys up.
 """
