@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 CITYBRAIN_HOST=0.0.0.0
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY citybrain ./citybrain
+COPY layers ./layers
 RUN pip install -e '.[dev]'
 COPY tests ./tests
 COPY scripts ./scripts

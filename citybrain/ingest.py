@@ -23,6 +23,7 @@ import shapely
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
+from citybrain.db.models import TILED_TABLES
 from citybrain.domain import HEAT_RESOLUTIONS, POINT_H3_RES
 
 SCHEMA = "citybrain"
@@ -176,8 +177,12 @@ def load_points(
     index: MicroGridIndex | None = None,
     columns: Sequence[str] | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    bulk: bool | None = None,
 ) -> int:
-    """Load point rows: ``frame`` holds ``lon``/``lat`` (WGS84) and the table's other columns."""
+    """Load point rows: ``frame`` holds ``lon``/``lat`` (WGS84) and the table's other columns.
+
+    ``bulk``: load in :func:`bulk_mode` (default: when the batch is big and at least as large
+    as the table)."""
     index = index or MicroGridIndex(conn)
     keep = [c for c in (columns or frame.columns) if c not in ("lon", "lat")]
 
@@ -186,14 +191,43 @@ def load_points(
         lat = chunk["lat"].to_numpy(dtype=float)
         return chunk[keep].assign(**point_columns(lon, lat, index, table))
 
-    bulk = wants_bulk_mode(conn, table, len(frame))
+    if bulk is None:
+        bulk = wants_bulk_mode(conn, table, len(frame))
     with bulk_mode(conn, table) if bulk else nullcontext():
         return copy_frame(conn, table, frame, prepare=prepare, on_chunk=on_chunk)
 
 
-# Tables whose derived data a bulk load rebuilds once instead of row by row:
-# table -> (the trigger to pause, the statement that rebuilds from scratch).
-DERIVED = {"incidents": ("incidents_heat_insert", "SELECT citybrain.heat_rebuild()")}
+def _derived(table: str) -> tuple[list[str], list[sql.Composable]]:
+    """The insert triggers that keep data derived from ``table`` row by row, and the
+    statements that bring that data up to date at once."""
+    triggers: list[str] = []
+    catch_up: list[sql.Composable] = []
+    if table in TILED_TABLES:
+        triggers.append(f"{table}_tiles_insert")
+        catch_up.append(sql.SQL("SELECT citybrain.tiles_bump_table({})").format(sql.Literal(table)))
+    if table == "incidents":
+        triggers.append("incidents_heat_insert")
+        catch_up.append(sql.SQL("SELECT citybrain.heat_rebuild()"))
+    return triggers, catch_up
+
+
+@contextmanager
+def derived_paused(conn: psycopg.Connection, table: str) -> Iterator[None]:
+    """Insert many rows into ``table`` without its per-statement derivations (tile versions,
+    heatmap counts), then catch them up once: every tile of the table changes version."""
+    triggers, catch_up = _derived(table)
+    ident = sql.Identifier(SCHEMA, table)
+    for name in triggers:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(ident, sql.Identifier(name))
+        )
+    yield
+    for name in triggers:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(ident, sql.Identifier(name))
+        )
+    for statement in catch_up:
+        conn.execute(statement)
 
 
 @contextmanager
@@ -201,8 +235,8 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Load a big batch the way PostgreSQL's manual recommends: drop the table's foreign keys
     and secondary indexes, load, then rebuild them in one pass each (several times faster
     than checking and indexing row by row). Their definitions are read from the catalog and
-    restored exactly; data derived from the table by triggers (``DERIVED``) is rebuilt once
-    at the end. The caller's transaction makes it all-or-nothing.
+    restored exactly; data derived from the table by triggers is caught up once at the end
+    (``derived_paused``). The caller's transaction makes it all-or-nothing.
     """
     qualified = f"{SCHEMA}.{table}"
     fks = conn.execute(
@@ -218,18 +252,14 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
         [qualified],
     ).fetchall()
     ident = sql.Identifier(SCHEMA, table)
-    derived = DERIVED.get(table)
-    if derived:
-        conn.execute(
-            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(ident, sql.Identifier(derived[0]))
-        )
     for name, _ in fks:
         conn.execute(
             sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident, sql.Identifier(name))
         )
     for name, _ in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(SCHEMA, name)))
-    yield
+    with derived_paused(conn, table):
+        yield
     for _, definition in indexes:
         conn.execute(definition)  # catalog text, not user input
     for name, definition in fks:
@@ -237,11 +267,6 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 ident, sql.Identifier(name), sql.SQL(definition)
             )
-        )
-    if derived:
-        conn.execute(derived[1])
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(ident, sql.Identifier(derived[0]))
         )
 
 

@@ -10,6 +10,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _default_layers_dir() -> Path:
+    # The repository's layers/ next to the package (or the image's /app/layers).
+    return Path(__file__).resolve().parent.parent / "layers"
+
+
 def _default_data_dir() -> Path:
     # As root the embedded cluster runs as an unprivileged user, who cannot enter /root:
     # keep its files under /var/lib instead of the home directory.
@@ -40,6 +45,8 @@ class Settings(BaseSettings):
     install_packages: bool = Field(
         default=True, description="let `db up` apt-get install PostgreSQL/PostGIS when missing"
     )
+    layers_dir: Path = Field(default_factory=_default_layers_dir)
+    tile_cache_mb: int = Field(default=256, description="memory for cached tiles, per process")
     timezone: str = Field(
         default="Asia/Shanghai", description="time zone of dates and times given without one"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -13,15 +14,28 @@ import psycopg.types.json
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
-from citybrain.api.routers import dispatch, health, heatmap, incidents, locate, teams
+from citybrain.api.routers import (
+    dispatch,
+    features,
+    health,
+    heatmap,
+    incidents,
+    locate,
+    pages,
+    teams,
+    tiles,
+)
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
+from citybrain.layers import check_against_database, load_layers
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.routing import RouterHolder
+from citybrain.services.tiles import TileCache, TileService
 from citybrain.settings import Settings, get_settings
 
 
@@ -53,8 +67,12 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    layers = load_layers(settings.layers_dir)  # a bad layer file stops the start, with its name
 
     psycopg.types.json.set_json_loads(orjson.loads)
 
@@ -70,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.routing = RouterHolder()
         app.state.county = CountyCellsHolder()
+        with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
+            check_against_database(layers, sync_conn)
+        app.state.tiles = TileService(layers, TileCache(settings.tile_cache_mb * 2**20))
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
         try:
@@ -109,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return _error(503, "database_unavailable", "the database does not answer; retry later")
 
-    for module in (health, locate, dispatch, incidents, teams, heatmap):
+    # heatmap before tiles: /tiles/heatmap/... is not a layer's tile
+    for module in (pages, features, heatmap, tiles, health, locate, dispatch, incidents, teams):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

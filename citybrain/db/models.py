@@ -414,6 +414,21 @@ class IncidentHeatMonth(Base):
     n: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class TileVersion(Base):
+    """How often the features of ``tbl`` in tile z/x/y have changed: triggers on every source
+    table count each write into the tiles its geometry touches (x = y = -1: every tile of the
+    zoom; z = -1: every tile). A tile's version is the sum of its rows, so a cached tile is
+    current exactly as long as the sum has not moved."""
+
+    __tablename__ = "tile_versions"
+    __table_args__ = (PrimaryKeyConstraint("tbl", "z", "x", "y"),)
+    tbl: Mapped[str] = mapped_column(Text)
+    z: Mapped[int] = mapped_column(SmallInteger)
+    x: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    y: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    v: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class Meta(Base):
     """Small key/value facts about the loaded data (e.g. ``roads_version``)."""
 
@@ -430,3 +445,16 @@ HIERARCHY: tuple[tuple[str, str | None], ...] = (
     ("micro_grids", "compound_id"),
 )
 POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
+# Tables that map layers draw; triggers count their writes into tile_versions (migration 0004).
+TILED_TABLES = (
+    "towns",
+    "villages",
+    "grids",
+    "compounds",
+    "micro_grids",
+    "teams",
+    "cameras",
+    "facilities",
+    "incidents",
+    "roads",
+)

@@ -18,7 +18,14 @@ from sqlalchemy import Engine
 from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
 from citybrain.domain import COVERAGE_RES
-from citybrain.ingest import MicroGridIndex, copy_frame, load_points, point_ewkb, reset_sequence
+from citybrain.ingest import (
+    MicroGridIndex,
+    copy_frame,
+    derived_paused,
+    load_points,
+    point_ewkb,
+    reset_sequence,
+)
 from citybrain.synth.hierarchy import Hierarchy, build_hierarchy, seats_metres
 from citybrain.synth.incidents import make_incidents
 from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
@@ -100,10 +107,9 @@ def load_roads(conn, roads: RoadNetwork) -> dict[str, int]:
     vertices = pd.DataFrame({"id": np.arange(1, len(lon) + 1), "geom": point_ewkb(lon, lat)})
     edges = roads.edges.assign(geom=_hex_ewkb(LOCAL.to_wgs84(roads.edges["geom"].to_numpy())))
     edges.insert(0, "id", np.arange(1, len(edges) + 1))
-    counts = {
-        "road_vertices": copy_frame(conn, "road_vertices", vertices),
-        "roads": copy_frame(conn, "roads", edges),
-    }
+    counts = {"road_vertices": copy_frame(conn, "road_vertices", vertices)}
+    with derived_paused(conn, "roads"):
+        counts["roads"] = copy_frame(conn, "roads", edges)
     conn.execute(
         "INSERT INTO citybrain.meta (key, value) VALUES ('roads_version', gen_random_uuid()::text) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -157,20 +163,23 @@ def build_county(
             )
             for name, level in h.levels().items():
                 frame = level.frame.assign(geom=_hex_ewkb(wgs[name]))
-                counts[name] = copy_frame(conn, name, frame)
+                with derived_paused(conn, name):
+                    counts[name] = copy_frame(conn, name, frame)
             index = MicroGridIndex(conn)
             cov = coverage_cells(outline)
             mg = index.locate(cov["lon"].to_numpy(), cov["lat"].to_numpy())
             cov = cov.assign(micro_grid_id=mg)[mg >= 0]
             counts["h3_coverage"] = copy_frame(conn, "h3_coverage", cov[["h3", "micro_grid_id"]])
             for name in ("teams", "cameras", "facilities"):
-                counts[name] = load_points(conn, name, with_lonlat(getattr(county, name)), index)
+                frame = with_lonlat(getattr(county, name))
+                counts[name] = load_points(conn, name, frame, index, bulk=True)
             task = bar.add_task("incidents (load)", total=len(county.incidents)) if bar else None
             counts["incidents"] = load_points(
                 conn,
                 "incidents",
                 with_lonlat(county.incidents),
                 index,
+                bulk=True,
                 on_chunk=(lambda k: bar.advance(task, k)) if bar else None,
             )
             counts.update(load_roads(conn, county.roads))

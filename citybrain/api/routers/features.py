@@ -1,0 +1,373 @@
+"""OGC API - Features (Part 1: Core, GeoJSON): the landing page, conformance, collections (one
+per declarative layer) and their items, so that GDAL, QGIS and any OGC client can read them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from citybrain.api.deps import ConnDep
+from citybrain.api.responses import JSON
+from citybrain.errors import InvalidInput, NotFound
+from citybrain.layers import Layer
+
+router = APIRouter(tags=["ogc-features"])
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+RESERVED = {"bbox", "datetime", "limit", "offset", "f"}
+MAX_LIMIT = 10_000
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _layers(request: Request) -> dict[str, Layer]:
+    return request.app.state.tiles.layers
+
+
+def _collection_layer(request: Request, collection_id: str) -> Layer:
+    layer = _layers(request).get(collection_id)
+    if layer is None:
+        raise NotFound(f"no collection {collection_id!r}; see /collections")
+    return layer
+
+
+def landing(request: Request) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        "title": "citybrain 城市大脑",
+        "description": "一图观全域、一屏管全局: the county's governance layers as OGC API - "
+        "Features, vector tiles and a MapLibre style.",
+        "links": [
+            {
+                "href": f"{base}/?f=json",
+                "rel": "self",
+                "type": "application/json",
+                "title": "this document",
+            },
+            {
+                "href": f"{base}/openapi.json",
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.1",
+                "title": "the API definition",
+            },
+            {
+                "href": f"{base}/docs",
+                "rel": "service-doc",
+                "type": "text/html",
+                "title": "the API documentation",
+            },
+            {
+                "href": f"{base}/conformance",
+                "rel": "conformance",
+                "type": "application/json",
+                "title": "conformance classes",
+            },
+            {
+                "href": f"{base}/collections",
+                "rel": "data",
+                "type": "application/json",
+                "title": "the collections",
+            },
+            {
+                "href": f"{base}/tiles.json",
+                "rel": "tiles",
+                "type": "application/json",
+                "title": "vector tiles (TileJSON)",
+            },
+            {
+                "href": f"{base}/style.json",
+                "rel": "stylesheet",
+                "type": "application/json",
+                "title": "MapLibre style",
+            },
+        ],
+    }
+
+
+@router.get("/conformance", summary="OGC conformance classes")
+async def conformance() -> JSON:
+    return JSON({"conformsTo": CONFORMANCE})
+
+
+async def _extent(request: Request, conn, layer: Layer) -> dict[str, Any]:
+    cache = request.app.state.__dict__.setdefault("extents", {})
+    if layer.id not in cache:
+        table = sql.Identifier("citybrain", layer.source.table)
+        where = (
+            sql.SQL(" WHERE {}").format(sql.SQL(layer.source.where))
+            if layer.source.where
+            else sql.SQL("")
+        )
+        row = await (
+            await conn.execute(
+                sql.SQL(
+                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT ST_Extent(geom) e FROM {}{}) s"
+                ).format(table, where)
+            )
+        ).fetchone()
+        extent: dict[str, Any] = {
+            "spatial": {
+                "bbox": [list(row) if row[0] is not None else [-180, -90, 180, 90]],
+                "crs": CRS84,
+            }
+        }
+        if layer.datetime:
+            t = await (
+                await conn.execute(
+                    sql.SQL("SELECT min({c}), max({c}) FROM {}{}").format(
+                        table, where, c=sql.Identifier(layer.datetime)
+                    )
+                )
+            ).fetchone()
+            extent["temporal"] = {
+                "interval": [[v.isoformat() if v else None for v in t]],
+                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+            }
+        cache[layer.id] = extent
+    return cache[layer.id]
+
+
+async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
+    base = _base(request)
+    here = f"{base}/collections/{layer.id}"
+    return {
+        "id": layer.id,
+        "title": f"{layer.title.zh} {layer.title.en}",
+        "description": layer.description or layer.title.en,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": await _extent(request, conn, layer),
+        "links": [
+            {"href": here, "rel": "self", "type": "application/json", "title": "this collection"},
+            {"href": f"{here}/items", "rel": "items", "type": GEOJSON, "title": "its features"},
+            {
+                "href": f"{base}/tiles/{layer.id}.json",
+                "rel": "tiles",
+                "type": "application/json",
+                "title": "its vector tiles (TileJSON)",
+            },
+        ],
+    }
+
+
+@router.get("/collections", summary="The collections: one per map layer")
+async def collections(request: Request, conn: ConnDep) -> JSON:
+    base = _base(request)
+    return JSON(
+        {
+            "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+            "collections": [
+                await _collection(request, conn, layer) for layer in _layers(request).values()
+            ],
+        }
+    )
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+async def collection(request: Request, conn: ConnDep, collection_id: str) -> JSON:
+    return JSON(await _collection(request, conn, _collection_layer(request, collection_id)))
+
+
+def _bbox(value: str) -> list[float]:
+    try:
+        nums = [float(v) for v in value.split(",")]
+    except ValueError as exc:
+        raise InvalidInput(f"bbox {value!r}: numbers minlon,minlat,maxlon,maxlat") from exc
+    if len(nums) == 6:
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    if len(nums) != 4 or nums[0] > nums[2] or nums[1] > nums[3]:
+        raise InvalidInput(f"bbox {value!r}: four (or six) numbers, lower corner first")
+    if not (
+        -180 <= nums[0] <= 180
+        and -180 <= nums[2] <= 180
+        and -90 <= nums[1] <= 90
+        and -90 <= nums[3] <= 90
+    ):
+        raise InvalidInput(f"bbox {value!r} is outside CRS84's range")
+    return nums
+
+
+def _instant(value: str) -> datetime | None:
+    if value in ("..", ""):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"datetime: {value!r} is not RFC 3339") from exc
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _interval(value: str) -> tuple[datetime | None, datetime | None, bool]:
+    """(start, end, instant?) of an OGC datetime parameter."""
+    if "/" in value:
+        a, b = value.split("/", 1)
+        start, end = _instant(a), _instant(b)
+        if start and end and end < start:
+            raise InvalidInput(f"datetime {value!r}: the interval ends before it starts")
+        return start, end, False
+    t = _instant(value)
+    if t is None:
+        raise InvalidInput("datetime: give an instant or an interval")
+    return t, t, True
+
+
+def _filters(request: Request, layer: Layer, bbox: str | None, datetime_: str | None):
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    if layer.source.where:
+        conditions.append(sql.SQL("({})").format(sql.SQL(layer.source.where)))
+    if bbox:
+        params["minx"], params["miny"], params["maxx"], params["maxy"] = _bbox(bbox)
+        conditions.append(
+            sql.SQL(
+                "ST_Intersects(s.geom, "
+                "ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 4326))"
+            )
+        )
+    if datetime_:
+        if not layer.datetime:
+            raise InvalidInput(f"collection {layer.id} has no time: datetime does not apply")
+        start, end, instant = _interval(datetime_)
+        column = sql.Identifier(layer.datetime)
+        if instant:
+            conditions.append(sql.SQL("s.{} = %(t0)s").format(column))
+            params["t0"] = start
+        else:
+            if start:
+                conditions.append(sql.SQL("s.{} >= %(t0)s").format(column))
+                params["t0"] = start
+            if end:
+                conditions.append(sql.SQL("s.{} <= %(t1)s").format(column))
+                params["t1"] = end
+    for i, (name, value) in enumerate(request.query_params.multi_items()):
+        if name in RESERVED:
+            continue
+        if name not in layer.properties:
+            raise InvalidInput(
+                f"unknown parameter {name!r}; filters of {layer.id}: {', '.join(layer.properties)}"
+            )
+        conditions.append(
+            sql.SQL("s.{}::text = %(p{})s").format(sql.Identifier(name), sql.SQL(str(i)))
+        )
+        params[f"p{i}"] = value
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    return where, params
+
+
+def _feature_select(layer: Layer) -> sql.Composed:
+    props = sql.SQL(", ").join(
+        sql.SQL("{}, s.{}").format(sql.Literal(p), sql.Identifier(p)) for p in layer.properties
+    )
+    return sql.SQL(
+        "SELECT json_build_object('type', 'Feature', 'id', s.id, "
+        "'geometry', ST_AsGeoJSON(s.geom, 7)::json, "
+        "'properties', json_build_object({props})) AS f FROM {table} s"
+    ).format(
+        props=props if layer.properties else sql.SQL(""),
+        table=sql.Identifier("citybrain", layer.source.table),
+    )
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON)")
+async def items(
+    request: Request,
+    conn: ConnDep,
+    collection_id: str,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    datetime_: Annotated[
+        str | None, Query(alias="datetime", description="instant or interval a/b, .. open")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSON:
+    """Features ordered by id; ``numberMatched`` counts them all, ``next`` pages on. Any other
+    parameter named like a property filters on equality (``?category=治安``)."""
+    layer = _collection_layer(request, collection_id)
+    where, params = _filters(request, layer, bbox, datetime_)
+    table = sql.Identifier("citybrain", layer.source.table)
+    page = sql.SQL("{} {} ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s").format(
+        _feature_select(layer), where
+    )
+    cur = conn.cursor(row_factory=dict_row)
+    rows = await (await cur.execute(page, {**params, "limit": limit, "offset": offset})).fetchall()
+    matched = (
+        await (
+            await conn.execute(sql.SQL("SELECT count(*) FROM {} s{}").format(table, where), params)
+        ).fetchone()
+    )[0]
+    base = f"{_base(request)}/collections/{layer.id}/items"
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
+
+    def link(rel: str, off: int) -> dict[str, str]:
+        from urllib.parse import urlencode
+
+        return {
+            "href": f"{base}?{urlencode([*query, ('offset', off)])}",
+            "rel": rel,
+            "type": GEOJSON,
+        }
+
+    links = [
+        link("self", offset),
+        {
+            "href": f"{_base(request)}/collections/{layer.id}",
+            "rel": "collection",
+            "type": "application/json",
+        },
+    ]
+    if offset + len(rows) < matched:
+        links.append(link("next", offset + limit))
+    if offset > 0:
+        links.append(link("prev", max(0, offset - limit)))
+    return JSON(
+        {
+            "type": "FeatureCollection",
+            "features": [r["f"] for r in rows],
+            "numberMatched": matched,
+            "numberReturned": len(rows),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "links": links,
+        },
+        media_type=GEOJSON,
+    )
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON)")
+async def item(request: Request, conn: ConnDep, collection_id: str, feature_id: str) -> JSON:
+    layer = _collection_layer(request, collection_id)
+    if not re.fullmatch(r"[1-9][0-9]{0,18}", feature_id):
+        raise NotFound(f"no feature {feature_id!r} in {layer.id}")
+    where = sql.SQL(" WHERE s.id = %(id)s") + (
+        sql.SQL(" AND ({})").format(sql.SQL(layer.source.where))
+        if layer.source.where
+        else sql.SQL("")
+    )
+    cur = conn.cursor(row_factory=dict_row)
+    row = await (
+        await cur.execute(_feature_select(layer) + where, {"id": int(feature_id)})
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no feature {feature_id} in {layer.id}")
+    base = _base(request)
+    feature = row["f"]
+    feature["links"] = [
+        {
+            "href": f"{base}/collections/{layer.id}/items/{feature_id}",
+            "rel": "self",
+            "type": GEOJSON,
+        },
+        {"href": f"{base}/collections/{layer.id}", "rel": "collection", "type": "application/json"},
+    ]
+    return JSON(feature, media_type=GEOJSON)

@@ -1,0 +1,222 @@
+"""Vector tiles of the declarative layers, their TileJSON, the MapLibre style and its glyphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response
+
+from citybrain.api.deps import ConnDep
+from citybrain.api.responses import JSON
+from citybrain.errors import NotFound
+from citybrain.layers import MAX_ZOOM, Layer
+from citybrain.services.tiles import TileService
+from citybrain.tiles import Tile
+
+router = APIRouter(tags=["tiles"])
+MVT = "application/vnd.mapbox-vector-tile"
+FONTS = Path(__file__).resolve().parents[2] / "static" / "fonts"
+FONT_STACK = "DejaVu Sans Book"
+COUNTY_CENTRE = (120.91, 30.87)
+Z = Annotated[int, PathParam(ge=0, le=MAX_ZOOM)]
+XY = Annotated[int, PathParam(ge=0)]
+
+
+def _service(request: Request) -> TileService:
+    return request.app.state.tiles
+
+
+def _layer(request: Request, layer_id: str) -> Layer:
+    layer = _service(request).layers.get(layer_id)
+    if layer is None:
+        raise NotFound(f"no layer {layer_id!r}; layers: {', '.join(_service(request).layers)}")
+    return layer
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def _answer(
+    request: Request, conn, layers: list[Layer], z: int, x: int, y: int, if_none_match: str | None
+) -> Response:
+    tile = Tile.checked(z, x, y)
+    rendered = await _service(request).tile(conn, layers, tile, if_none_match)
+    # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
+    headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
+    if rendered.not_modified:
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.data, media_type=MVT, headers=headers)
+
+
+@router.get(
+    "/tiles/{layer_id}/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
+)
+async def layer_tile(
+    request: Request,
+    conn: ConnDep,
+    layer_id: str,
+    z: Z,
+    x: XY,
+    y: XY,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """One layer's Mapbox Vector Tile (EPSG:3857, extent 4096, buffer 64); feature ``id`` is the
+    row id, or a cluster number with a ``count`` below the layer's clustering zoom."""
+    return await _answer(request, conn, [_layer(request, layer_id)], z, x, y, if_none_match)
+
+
+@router.get(
+    "/tiles/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
+)
+async def composite_tile(
+    request: Request,
+    conn: ConnDep,
+    z: Z,
+    x: XY,
+    y: XY,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every layer visible at this zoom, in one tile."""
+    return await _answer(request, conn, _service(request).visible(z), z, x, y, if_none_match)
+
+
+def _vector_layer(layer: Layer) -> dict[str, Any]:
+    fields = {p: "property" for p in layer.properties}
+    if layer.cluster:
+        fields["count"] = f"incidents per cluster below zoom {layer.cluster.below_zoom}"
+    return {
+        "id": layer.id,
+        "description": f"{layer.title.zh} {layer.title.en}",
+        "minzoom": layer.minzoom,
+        "maxzoom": layer.maxzoom,
+        "fields": fields,
+    }
+
+
+async def _bounds(request: Request, conn) -> list[float]:
+    if getattr(request.app.state, "county_bounds", None) is None:
+        row = await (
+            await conn.execute(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) e FROM citybrain.towns) s"
+            )
+        ).fetchone()
+        request.app.state.county_bounds = [round(v, 6) for v in row] if row[0] else None
+    return request.app.state.county_bounds or [-180, -85.0511, 180, 85.0511]
+
+
+def _tilejson(name: str, tiles: str, layers: list[Layer], bounds: list[float]) -> dict[str, Any]:
+    return {
+        "tilejson": "3.0.0",
+        "name": name,
+        "scheme": "xyz",
+        "tiles": [tiles],
+        "minzoom": min(layer.minzoom for layer in layers),
+        "maxzoom": max(layer.maxzoom for layer in layers),
+        "bounds": bounds,
+        "center": [*COUNTY_CENTRE, 11],
+        "vector_layers": [_vector_layer(layer) for layer in layers],
+    }
+
+
+@router.get("/tiles/{layer_id}.json", summary="TileJSON 3.0 of one layer")
+async def layer_tilejson(request: Request, conn: ConnDep, layer_id: str) -> JSON:
+    layer = _layer(request, layer_id)
+    url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
+    return JSON(_tilejson(layer.id, url, [layer], await _bounds(request, conn)))
+
+
+@router.get("/tiles.json", summary="TileJSON 3.0 of the composite tiles (every layer)")
+async def composite_tilejson(request: Request, conn: ConnDep) -> JSON:
+    layers = list(_service(request).layers.values())
+    url = f"{_base(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
+    return JSON(_tilejson("citybrain", url, layers, await _bounds(request, conn)))
+
+
+@router.get("/style.json", summary="MapLibre style: every layer, no external resource")
+async def style(request: Request) -> JSON:
+    """A dark map drawn only from citybrain's own tiles and glyphs: county, towns, villages,
+    grids, roads, teams, cameras, facilities, incidents and the 30-day incident heatmap."""
+    base = _base(request)
+    layers: list[dict[str, Any]] = [
+        {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}},
+        {
+            "id": "heatmap",
+            "type": "fill",
+            "source": "heatmap",
+            "source-layer": "heatmap",
+            "maxzoom": 15,
+            "layout": {"visibility": "none"},
+            "paint": {
+                "fill-color": [
+                    "interpolate",
+                    ["linear"],
+                    ["get", "value"],
+                    1,
+                    "#1a237e",
+                    20,
+                    "#f57f17",
+                    200,
+                    "#d50000",
+                ],
+                "fill-opacity": 0.55,
+            },
+        },
+    ]
+    for layer in _service(request).layers.values():
+        for i, item in enumerate(layer.style):
+            entry = {
+                "id": item.get("id", f"{layer.id}-{i}"),
+                "source": "citybrain",
+                "source-layer": layer.id,
+                **{k: v for k, v in item.items() if k != "id"},
+            }
+            entry.setdefault("minzoom", layer.minzoom)
+            entry.setdefault("maxzoom", layer.maxzoom + 1 if layer.maxzoom < MAX_ZOOM else 24)
+            layers.append(entry)
+    return JSON(
+        {
+            "version": 8,
+            "name": "citybrain 一图观全域",
+            "center": list(COUNTY_CENTRE),
+            "zoom": 10.5,
+            "sources": {
+                "citybrain": {"type": "vector", "url": f"{base}/tiles.json"},
+                "heatmap": {
+                    "type": "vector",
+                    "tiles": [f"{base}/tiles/heatmap/{{z}}/{{x}}/{{y}}.mvt?last=30d"],
+                    "minzoom": 6,
+                    "maxzoom": 16,
+                },
+            },
+            "glyphs": f"{base}/fonts/{{fontstack}}/{{range}}.pbf",
+            "layers": layers,
+        }
+    )
+
+
+@router.get(
+    "/fonts/{fontstack}/{glyph_range}.pbf",
+    response_class=FileResponse,
+    summary="Glyphs (SDF) for map labels, served locally",
+)
+async def glyphs(fontstack: str, glyph_range: str) -> FileResponse:
+    """Latin ranges of the font the style names; Chinese labels are drawn by the browser's own
+    fonts (MapLibre's ``localIdeographFontFamily``), so no CJK range is ever needed."""
+    name = fontstack.split(",")[0].strip()
+    path = FONTS / name / f"{glyph_range}.pbf"
+    if name != FONT_STACK or not path.resolve().is_relative_to(FONTS) or not path.is_file():
+        raise NotFound(f"no glyphs {fontstack}/{glyph_range}")
+    return FileResponse(
+        path,
+        media_type="application/x-protobuf",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Copy the front-end assets citybrain serves from npm into the package, where they are committed:
+# the service never fetches anything at run time (government intranets have no internet).
+#   - MapLibre GL JS (pinned in package.json), with its licence
+#   - glyphs (SDF protobufs) of DejaVu Sans for the Latin part of map labels, made by fontnik;
+#     Chinese is drawn by the browser's own fonts (MapLibre's localIdeographFontFamily)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund
+
+maplibre=citybrain/static/vendor/maplibre-gl
+mkdir -p "$maplibre"
+cp node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/maplibre-gl/dist/maplibre-gl.css \
+   node_modules/maplibre-gl/LICENSE.txt "$maplibre/"
+node -p "require('./node_modules/maplibre-gl/package.json').version" > "$maplibre/VERSION"
+
+fonts="citybrain/static/fonts/DejaVu Sans Book"
+work=$(mktemp -d)
+node_modules/.bin/build-glyphs node_modules/dejavu-fonts-ttf/ttf/DejaVuSans.ttf "$work"
+mkdir -p "$fonts"
+for range in 0-255 256-511 8192-8447; do cp "$work/$range.pbf" "$fonts/"; done
+cp node_modules/dejavu-fonts-ttf/LICENSE "$fonts/LICENSE"
+rm -rf "$work"
+echo "vendored maplibre-gl $(cat "$maplibre/VERSION") and $(ls "$fonts" | grep -c pbf) glyph ranges"

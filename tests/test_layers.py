@@ -1,0 +1,72 @@
+"""Layer files: validated at start-up, errors name the file and the field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from citybrain.layers import LayerConfigError, check_against_database, load_layers
+
+LAYERS = Path(__file__).resolve().parents[1] / "layers"
+
+
+def _dir(tmp_path: Path, name: str, text: str) -> Path:
+    """A fresh layers directory: the real towns layer and one more file."""
+    directory = tmp_path / f"case-{len(list(tmp_path.iterdir()))}"
+    directory.mkdir()
+    shutil.copy(LAYERS / "towns.yaml", directory / "towns.yaml")
+    (directory / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return directory
+
+
+BASE = "id: {id}\ntitle: {{zh: 测, en: test}}\nsource: {{table: incidents}}\ngeometry: point\n"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (
+            "properties: [category, reporter_phone]\n",
+            "field properties: .*personal data.*reporter_phone",
+        ),
+        ("minzoom: 30\n", "field minzoom"),
+        ("minzoom: 12\nmaxzoom: 10\n", "minzoom 12 is above maxzoom 10"),
+        ("colour: red\n", "field colour: Extra inputs"),
+        ("style: [{paint: {}}]\n", "style\\[0\\] needs a MapLibre layer type"),
+        ("style: [{type: circle, source: x}]\n", "source is set by citybrain"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path: Path, extra: str, message: str) -> None:
+    directory = _dir(tmp_path, "bad", BASE.format(id="bad") + extra)
+    with pytest.raises(LayerConfigError, match=f"bad.yaml: .*{message}"):
+        load_layers(directory)
+
+
+def test_unknown_table_and_id_mismatch(tmp_path: Path) -> None:
+    text = BASE.format(id="bad").replace("incidents", "passwords")
+    with pytest.raises(LayerConfigError, match="bad.yaml: field source.table.*passwords"):
+        load_layers(_dir(tmp_path, "bad", text))
+    with pytest.raises(LayerConfigError, match="other.yaml: field id"):
+        load_layers(_dir(tmp_path, "other", BASE.format(id="bad2")))
+    with pytest.raises(LayerConfigError, match="broken.yaml: not valid YAML"):
+        load_layers(_dir(tmp_path, "broken", "id: [unclosed"))
+
+
+def test_columns_are_checked_against_the_database(tmp_path: Path, conn: psycopg.Connection) -> None:
+    text = BASE.format(id="bad") + "properties: [category, colour]\n"
+    layers = load_layers(_dir(tmp_path, "bad", text))
+    with pytest.raises(LayerConfigError, match="bad.yaml: .*no column 'colour'"):
+        check_against_database(layers, conn)
+    text = BASE.format(id="bad") + 'source: {table: incidents, where: "nonsense = 1"}\n'
+    layers = load_layers(_dir(tmp_path, "bad", text.replace("source: {table: incidents}\n", "")))
+    with pytest.raises(LayerConfigError, match="bad.yaml: field source.where"):
+        check_against_database(layers, conn)
+
+
+def test_the_project_layers_load(conn: psycopg.Connection) -> None:
+    layers = load_layers(LAYERS)
+    check_against_database(layers, conn)
+    assert list(layers)[0] == "roads" and list(layers)[-1] == "incidents"  # drawing order
