@@ -1,12 +1,21 @@
 # citybrain's server and CLI; the database is a separate PostGIS service (docker-compose.yml).
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-bookworm AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 CITYBRAIN_HOST=0.0.0.0
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY citybrain ./citybrain
 COPY layers ./layers
+RUN pip install -e .
+EXPOSE 8000
+CMD ["sh", "-c", "citybrain db migrate && citybrain seed --if-empty --incidents ${CITYBRAIN_SEED_INCIDENTS:-100000} && exec citybrain serve"]
+
+# The test suite's image: the test tools, GDAL, Chromium, Node.js and the npm tools.
+FROM app AS test
+RUN apt-get update && apt-get install -y --no-install-recommends gdal-bin chromium \
+        fonts-wqy-microhei nodejs npm && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 RUN pip install -e '.[dev]'
 COPY tests ./tests
 COPY scripts ./scripts
-EXPOSE 8000
-CMD ["sh", "-c", "citybrain db migrate && citybrain seed --if-empty --incidents ${CITYBRAIN_SEED_INCIDENTS:-100000} && exec citybrain serve"]
+CMD ["pytest"]

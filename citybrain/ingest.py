@@ -206,7 +206,7 @@ def _derived(table: str) -> tuple[list[str], list[sql.Composable]]:
         triggers.append(f"{table}_tiles_insert")
         catch_up.append(sql.SQL("SELECT citybrain.tiles_bump_table({})").format(sql.Literal(table)))
     if table == "incidents":
-        triggers.append("incidents_heat_insert")
+        triggers += ["incidents_heat_insert", "incidents_notify"]  # a bulk load is not news
         catch_up.append(sql.SQL("SELECT citybrain.heat_rebuild()"))
     return triggers, catch_up
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The test suite against a real PostGIS (brought up by `citybrain db up` when needed), GDAL's
-# OAPIF client and the browser tools from npm. Extra arguments go to pytest (e.g. -k dispatch).
+# OAPIF client, Debian's Chromium and the tools from npm. Extra arguments go to pytest
+# (e.g. -k dispatch). A screenshot of the big screen is left in test-output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-# What the tests drive from outside Python: GDAL (ogrinfo) and Node.js (the style validator).
+# What the tests drive from outside Python: GDAL (ogrinfo), Node.js (the style validator),
+# Chromium (the big screen's browser test) and a Chinese font for its screenshot.
 missing=()
 command -v ogrinfo >/dev/null || missing+=(gdal-bin)
 command -v npm >/dev/null || missing+=(nodejs npm)
+command -v chromium >/dev/null || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \

@@ -114,10 +114,10 @@ def _free_port() -> int:
 class LiveServer:
     """citybrain served by uvicorn on a loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, port: int | None = None):
         from citybrain.api.main import create_app
 
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(settings)
         config = uvicorn.Config(
@@ -126,6 +126,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="on",
+            timeout_graceful_shutdown=2,  # event streams never end by themselves
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -142,6 +143,8 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            raise RuntimeError("server did not stop")
 
 
 def _keys() -> str:

@@ -3,6 +3,7 @@ and the routers. Run it with ``citybrain serve``."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,12 +28,14 @@ from citybrain.api.routers import (
     incidents,
     locate,
     pages,
+    screen,
     teams,
     tiles,
 )
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
 from citybrain.layers import check_against_database, load_layers
+from citybrain.services.events import EventHub
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.routing import RouterHolder
 from citybrain.services.tiles import TileCache, TileService
@@ -67,6 +70,7 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+log = logging.getLogger("citybrain")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -91,11 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
             check_against_database(layers, sync_conn)
         app.state.tiles = TileService(layers, TileCache(settings.tile_cache_mb * 2**20))
+        app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url))
+        await app.state.events.start()
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
         try:
             yield
         finally:
+            await app.state.events.stop()
             await pool.close()
 
     app = FastAPI(
@@ -126,12 +133,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, exc.detail)
 
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # Never expected: logged with its traceback, answered in the API's error shape.
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "an unexpected error; it has been logged")
+
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return _error(503, "database_unavailable", "the database does not answer; retry later")
 
     # heatmap before tiles: /tiles/heatmap/... is not a layer's tile
-    for module in (pages, features, heatmap, tiles, health, locate, dispatch, incidents, teams):
+    for module in (
+        pages,
+        features,
+        heatmap,
+        tiles,
+        health,
+        locate,
+        dispatch,
+        incidents,
+        teams,
+        screen,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

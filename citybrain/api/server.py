@@ -18,6 +18,7 @@ import sys
 import uvicorn
 
 APP = "citybrain.api.main:create_app"
+GRACE_S = 5  # live event streams stay open: close them this long after a shutdown begins
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -32,13 +33,26 @@ def _socket(host: str, port: int) -> socket.socket:
 
 
 def _worker(host: str, port: int, access_log: bool) -> None:
-    config = uvicorn.Config(APP, factory=True, access_log=access_log, log_level="info")
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=GRACE_S,
+    )
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 
 
 def run(host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
     if workers <= 1:
-        uvicorn.run(APP, factory=True, host=host, port=port, access_log=access_log)
+        uvicorn.run(
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            access_log=access_log,
+            timeout_graceful_shutdown=GRACE_S,
+        )
         return
     ctx = multiprocessing.get_context("spawn")
     procs = [

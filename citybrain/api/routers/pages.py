@@ -1,7 +1,9 @@
-"""``/``: the command centre's map for browsers, the OGC API landing page for programs."""
+"""``/``: the command centre's big-screen map for browsers (``static/app``), the OGC API
+landing page for programs (``?f=json`` or ``Accept: application/json``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -12,12 +14,7 @@ from citybrain.api.routers.features import landing
 
 router = APIRouter(tags=["ogc-features"])
 
-PLACEHOLDER = """<!doctype html><html lang="zh"><meta charset="utf-8"><title>citybrain</title>
-<body style="background:#0b1a2b;color:#e1f5fe;font-family:sans-serif">
-<h1>citybrain 城市大脑</h1><p>一图观全域、一屏管全局.
-<a href="/docs" style="color:#4fc3f7">API</a> ·
-<a href="/collections" style="color:#4fc3f7">collections</a> ·
-<a href="/style.json" style="color:#4fc3f7">style</a></p></body></html>"""
+PAGE = Path(__file__).resolve().parents[2] / "static" / "app" / "index.html"
 
 
 def wants_html(accept: str | None, f: str | None) -> bool:
@@ -38,5 +35,5 @@ async def root(
     f: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
 ):
     if wants_html(accept, f):
-        return HTMLResponse(PLACEHOLDER)
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
     return JSON(landing(request))

@@ -153,7 +153,7 @@ async def style(request: Request) -> JSON:
             "type": "fill",
             "source": "heatmap",
             "source-layer": "heatmap",
-            "maxzoom": 15,
+            "maxzoom": 18,
             "layout": {"visibility": "none"},
             "paint": {
                 "fill-color": [

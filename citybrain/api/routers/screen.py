@@ -1,0 +1,83 @@
+"""What the command centre's big screen reads: KPIs (``/stats``), area cards (``/areas``), the
+newest incidents and a live event stream (``/events``, Server-Sent Events)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Request
+from psycopg.rows import dict_row
+from sse_starlette.sse import EventSourceResponse
+
+from citybrain.api.deps import ConnDep, SettingsDep
+from citybrain.api.responses import JSON
+from citybrain.services.areas import card
+from citybrain.sql import load
+
+router = APIRouter(tags=["big screen"])
+STATS_TTL_S = 5.0  # the screens of a whole command centre ask at once: answer them from memory
+
+
+async def _rows(conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    return await (await cur.execute(load(name), params)).fetchall()
+
+
+@router.get("/stats", summary="KPIs: today, open now, on-time rates per town, categories")
+async def stats(request: Request, conn: ConnDep, settings: SettingsDep) -> JSON:
+    """Incidents today (local day) and open now; per town over the last 30 days, the share of
+    incidents dispatched and resolved within their category's time limits; the top categories
+    of the last 30 days; the grids with most open incidents; cameras online."""
+    cached = getattr(request.app.state, "stats_cache", None)
+    if cached and time.monotonic() - cached[0] < STATS_TTL_S:
+        return JSON(cached[1])
+    tz = ZoneInfo(settings.timezone)
+    now = datetime.now(tz)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = now - timedelta(days=30)
+    summary = (await _rows(conn, "stats/summary", {"today": today}))[0]
+    answer = {
+        "generated_at": now.isoformat(timespec="seconds"),
+        **summary,
+        "towns": await _rows(conn, "stats/towns", {"since": since}),
+        "categories": await _rows(conn, "stats/categories", {"since": since}),
+        "busiest_grids": await _rows(conn, "stats/busiest_grids", {"limit": 10}),
+    }
+    request.app.state.stats_cache = (time.monotonic(), answer)
+    return JSON(answer)
+
+
+@router.get("/areas/{code}", summary="Card of a town, village, grid, compound or micro-grid")
+async def area(
+    code: Annotated[str, Path(max_length=40)], conn: ConnDep, settings: SettingsDep
+) -> JSON:
+    """People, teams (with members' roles), open incidents and the last 30 days' counts and
+    on-time rates of an area, and its bounding box to zoom to."""
+    return JSON(await card(conn, code, datetime.now(ZoneInfo(settings.timezone))))
+
+
+@router.get("/incidents-latest", summary="The newest incidents (public fields)")
+async def latest(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15) -> JSON:
+    return JSON({"incidents": await _rows(conn, "stats/latest", {"limit": limit})})
+
+
+@router.get("/events", summary="Live incidents (Server-Sent Events)")
+async def events(request: Request) -> EventSourceResponse:
+    """``event: incident`` with the public fields of every incident reported or changed, as its
+    writer commits; a comment every 15 s keeps proxies from closing the stream, and clients
+    reconnect after 2 s if the server restarts."""
+    hub = request.app.state.events
+    queue = hub.subscribe()
+
+    async def stream():
+        try:
+            yield {"event": "hello", "data": "{}", "retry": 2000}
+            while True:
+                yield {"event": "incident", "data": await queue.get()}
+        finally:
+            hub.unsubscribe(queue)
+
+    return EventSourceResponse(stream(), ping=15)

@@ -1,0 +1,291 @@
+// The command centre's big screen: 一图观全域、一屏管全局.
+// Plain JavaScript over citybrain's own API; every request stays on this server.
+(() => {
+  'use strict';
+
+  const GROUPS = [
+    ['towns', '镇街'], ['villages', '村社区'], ['grids', '网格'], ['compounds', '小区/村民小组'],
+    ['micro_grids', '微网格'], ['roads', '道路'], ['teams', '网格团队'], ['cameras', '视频监控'],
+    ['facilities', '公共服务设施'], ['incidents', '事件'],
+  ];
+  const POINT_LAYERS = ['teams', 'cameras', 'facilities', 'incidents'];
+  const STATUS = {
+    reported: '已上报', dispatched: '已派遣', on_site: '处置中', resolved: '已办结',
+    closed: '已归档', escalated: '已提级',
+  };
+  const TIER = { village: '村级', town: '镇级', county: '县级' };
+  const TEAM_STATUS = { available: '空闲', busy: '忙碌', off_duty: '休息' };
+  const LEVEL = { town: '镇街', village: '村社区', grid: '网格', compound: '小区', micro_grid: '微网格' };
+  const ROLE = {
+    grid_worker: '网格员', auxiliary_police: '辅警', party_member: '党员',
+    legal_adviser: '法律顾问', mediator: '和谐员',
+  };
+  const KIND = {
+    cultural_hall: '文化礼堂', party_service_centre: '党群服务中心', police_post: '联勤警务站',
+    legal_service: '法律服务点', mediation_room: '调解室', bullet: '枪机', dome: '球机',
+    face: '人脸抓拍', plate: '车牌识别',
+  };
+  const HEAT_STOPS = { '24h': [1, 3, 10], '7d': [1, 10, 40], '30d': [1, 30, 150], '365d': [1, 300, 1500] };
+  const LIVE_KEEP_MS = 120000;
+
+  const $ = (id) => document.getElementById(id);
+  const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+  const when = (t) => (t ? new Date(t).toLocaleString('zh-CN', { hour12: false }) : '–');
+  const pct = (v) => (v === null || v === undefined ? '–' : `${v}%`);
+  const fc = (features) => ({ type: 'FeatureCollection', features });
+  const getJSON = async (url) => {
+    const r = await fetch(url, { headers: { Accept: 'application/json' } });
+    if (!r.ok) throw new Error(`${url}: ${r.status}`);
+    return r.json();
+  };
+
+  const state = { heatLast: '30d', heatCategory: '', live: [], ticker: [], events: 0 };
+  const map = new maplibregl.Map({
+    container: 'map',
+    style: '/style.json',
+    localIdeographFontFamily: '"Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif',
+    attributionControl: false,
+    hash: true,
+    maxPitch: 0,
+  });
+  window.citybrain = { map, ready: false, state, cards: 0 };
+
+  // --- layers ---------------------------------------------------------------------------------
+  const styleLayersOf = (group) => map.getStyle().layers
+    .filter((l) => l['source-layer'] === group || l.id === `${group}-hit`).map((l) => l.id);
+
+  function buildLayerSwitcher() {
+    const box = $('layers');
+    for (const [id, zh] of GROUPS) {
+      const label = document.createElement('label');
+      label.innerHTML = `<input type="checkbox" checked data-group="${id}"> ${zh}`;
+      label.querySelector('input').addEventListener('change', (e) => {
+        for (const l of styleLayersOf(id)) {
+          map.setLayoutProperty(l, 'visibility', e.target.checked ? 'visible' : 'none');
+        }
+      });
+      box.appendChild(label);
+    }
+  }
+
+  function addOverlays() {
+    const firstSymbol = map.getStyle().layers.find((l) => l.type === 'symbol')?.id;
+    // Invisible fills make polygons clickable for the drill-down.
+    for (const [id, minzoom] of [['towns', 0], ['villages', 9], ['grids', 11]]) {
+      map.addLayer({
+        id: `${id}-hit`, type: 'fill', source: 'citybrain', 'source-layer': id, minzoom,
+        paint: { 'fill-color': '#000000', 'fill-opacity': 0.01 },
+      }, firstSymbol);
+    }
+    map.addSource('hotspots', { type: 'geojson', data: fc([]) });
+    map.addLayer({
+      id: 'hotspots', type: 'line', source: 'hotspots', layout: { visibility: 'none' },
+      paint: { 'line-color': ['match', ['get', 'kind'], 'hot', '#ff1744', '#2979ff'], 'line-width': 2.5 },
+    });
+    map.addSource('live', { type: 'geojson', data: fc([]) });
+    map.addLayer({
+      id: 'live-ring', type: 'circle', source: 'live',
+      paint: { 'circle-radius': 16, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#ff5252', 'circle-stroke-width': 3 },
+    });
+    map.addLayer({
+      id: 'live-dot', type: 'circle', source: 'live',
+      paint: { 'circle-radius': 6, 'circle-color': '#ff5252', 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 },
+    });
+  }
+
+  // --- heatmap and hotspots -------------------------------------------------------------------
+  function heatTiles() {
+    const cat = state.heatCategory ? `&category=${encodeURIComponent(state.heatCategory)}` : '';
+    return [`${location.origin}/tiles/heatmap/{z}/{x}/{y}.mvt?last=${state.heatLast}${cat}`];
+  }
+
+  function refreshHeat() {
+    map.getSource('heatmap').setTiles(heatTiles());
+    const [a, b, c] = HEAT_STOPS[state.heatLast];
+    map.setPaintProperty('heatmap', 'fill-color',
+      ['interpolate', ['linear'], ['get', 'value'], a, '#1a237e', b, '#f57f17', c, '#d50000']);
+    if ($('hot-on').checked) loadHotspots();
+  }
+
+  async function loadHotspots() {
+    const cat = state.heatCategory ? `&category=${encodeURIComponent(state.heatCategory)}` : '';
+    const data = await getJSON(`/hotspots/incidents?res=8&last=${state.heatLast}${cat}&format=geojson`);
+    map.getSource('hotspots').setData(data);
+    state.hotspots = data.features.length;
+  }
+
+  function wireHeatControls() {
+    $('heat-on').addEventListener('change', (e) => {
+      map.setLayoutProperty('heatmap', 'visibility', e.target.checked ? 'visible' : 'none');
+    });
+    for (const b of $('heat-window').querySelectorAll('button')) {
+      b.addEventListener('click', () => {
+        for (const o of $('heat-window').querySelectorAll('button')) o.classList.toggle('on', o === b);
+        state.heatLast = b.dataset.last;
+        refreshHeat();
+      });
+    }
+    $('heat-category').addEventListener('change', (e) => { state.heatCategory = e.target.value; refreshHeat(); });
+    $('hot-on').addEventListener('change', (e) => {
+      map.setLayoutProperty('hotspots', 'visibility', e.target.checked ? 'visible' : 'none');
+      if (e.target.checked) loadHotspots();
+    });
+  }
+
+  // --- KPI panels -----------------------------------------------------------------------------
+  async function loadStats() {
+    const s = await getJSON('/stats');
+    $('k-today').textContent = s.today;
+    $('k-open').textContent = s.open_now;
+    $('k-wait').textContent = s.waiting_dispatch;
+    $('k-cams').textContent = pct(s.cameras_online_pct);
+    $('towns').querySelector('tbody').innerHTML = s.towns.map((t) =>
+      `<tr><td>${esc(t.name)}</td><td>${t.incidents}</td><td>${pct(t.dispatched_on_time_pct)}</td>` +
+      `<td>${pct(t.resolved_on_time_pct)}</td></tr>`).join('');
+    const top = s.categories[0]?.incidents || 1;
+    $('categories').innerHTML = s.categories.map((c) =>
+      `<div class="bar"><span>${esc(c.category)}</span><i style="width:${(70 * c.incidents) / top}%"></i>${c.incidents}</div>`).join('');
+    $('grids').innerHTML = s.busiest_grids.map((g) => `<li>${esc(g.name)} · ${g.open}</li>`).join('');
+    const select = $('heat-category');
+    if (select.options.length === 1) {
+      for (const c of s.categories) select.add(new Option(c.category, c.category));
+    }
+  }
+
+  // --- ticker and live events -----------------------------------------------------------------
+  function renderTicker() {
+    $('ticker-items').innerHTML = state.ticker.map((i) =>
+      `<div class="${i.fresh ? 'fresh' : ''}" data-id="${i.id}">` +
+      `<span class="status-${i.status}">●</span> #${i.id} ${esc(i.category)} ` +
+      `${esc(i.town || '')}${esc(i.grid ? ' ' + i.grid : '')} ${STATUS[i.status] || i.status} ` +
+      `${new Date(i.updated_at || i.reported_at).toLocaleTimeString('zh-CN', { hour12: false })}</div>`).join('');
+  }
+
+  async function loadTicker() {
+    state.ticker = (await getJSON('/incidents-latest?limit=15')).incidents;
+    renderTicker();
+  }
+
+  function onIncident(event) {
+    const inc = JSON.parse(event.data);
+    state.events += 1;
+    const now = Date.now();
+    state.live = state.live.filter((f) => now - f.properties.seen < LIVE_KEEP_MS && f.properties.id !== inc.id);
+    state.live.push({
+      type: 'Feature', geometry: { type: 'Point', coordinates: [inc.lon, inc.lat] },
+      properties: { ...inc, seen: now },
+    });
+    map.getSource('live').setData(fc(state.live));
+    state.ticker = [{ ...inc, fresh: true }, ...state.ticker.filter((i) => i.id !== inc.id)].slice(0, 15);
+    renderTicker();
+    setTimeout(() => { for (const i of state.ticker) if (i.id === inc.id) i.fresh = false; renderTicker(); }, 8000);
+  }
+
+  function connectEvents() {
+    const source = new EventSource('/events'); // reconnects by itself when the server restarts
+    source.addEventListener('open', () => { $('live').className = 'up'; });
+    source.addEventListener('error', () => { $('live').className = 'down'; });
+    source.addEventListener('incident', onIncident);
+  }
+
+  // --- cards (drill-down) ---------------------------------------------------------------------
+  function showCard(html) {
+    $('card-body').innerHTML = html;
+    $('card').classList.remove('hidden');
+    window.citybrain.cards += 1;
+  }
+  const row = (k, v) => `<dt>${k}</dt><dd>${v}</dd>`;
+
+  async function areaCard(code) {
+    const a = await getJSON(`/areas/${encodeURIComponent(code)}`);
+    const teams = a.teams.map((t) =>
+      `<li>${esc(t.name)} · ${TEAM_STATUS[t.status] || t.status}` +
+      ` · ${t.active}/${t.capacity}<br><small>${(t.roles || []).map((r) => ROLE[r] || r).join('、')}</small></li>`).join('');
+    const cats = Object.entries(a.last_30_days.by_category).map(([c, n]) => `${esc(c)} ${n}`).join(' · ');
+    const open = a.latest_open.map((i) =>
+      `<li class="status-${i.status}">#${i.id} ${esc(i.category)} ${STATUS[i.status]} ${when(i.reported_at)}</li>`).join('');
+    showCard(`<h2>${LEVEL[a.level]} · ${esc(a.name)}</h2><dl class="card-grid">` +
+      row('编码', esc(a.code)) + row('人口', `${a.population} 人 · ${a.households} 户`) +
+      row('微网格', a.micro_grids) +
+      row('团队', `${a.team_summary.teams} (空闲 ${a.team_summary.available} · 忙碌 ${a.team_summary.busy})`) +
+      row('办理中事件', a.open_incidents) + row('近30天事件', a.last_30_days.incidents) +
+      row('按时派遣', pct(a.last_30_days.dispatched_on_time_pct)) +
+      row('按时办结', pct(a.last_30_days.resolved_on_time_pct)) + row('类别', cats || '–') +
+      `</dl>${teams ? `<h2>网格团队</h2><ul>${teams}</ul>` : ''}${open ? `<h2>办理中</h2><ul>${open}</ul>` : ''}`);
+    const [w, s, e, n] = a.bbox;
+    map.fitBounds([[w, s], [e, n]], { padding: 120, maxZoom: 17, duration: 800 });
+  }
+
+  async function pointCard(layer, f) {
+    const p = f.properties;
+    if (p.count !== undefined) { // a cluster: come closer
+      map.easeTo({ center: f.geometry.coordinates, zoom: map.getZoom() + 2 });
+      return;
+    }
+    if (layer === 'incidents' || layer === 'live') {
+      const i = await getJSON(`/incidents/${p.id ?? f.id}`);
+      showCard(`<h2>事件 #${i.id} · ${esc(i.category)}</h2><dl class="card-grid">` +
+        row('状态', `<span class="status-${i.status}">${STATUS[i.status]}</span>`) + row('层级', TIER[i.tier]) +
+        row('等级', i.severity) + row('来源', esc(i.source)) + row('描述', esc(i.description || '–')) +
+        row('上报', when(i.reported_at)) + row('派遣', when(i.dispatched_at)) + row('办结', when(i.resolved_at)) +
+        row('派遣时限', when(i.dispatch_due_at)) + row('办结时限', when(i.resolve_due_at)) + '</dl>');
+    } else if (layer === 'teams') {
+      const t = await getJSON(`/teams/${f.id}`);
+      showCard(`<h2>${esc(t.name)}</h2><dl class="card-grid">` +
+        row('状态', TEAM_STATUS[t.status] || t.status) + row('任务', `${t.active}/${t.capacity}`) +
+        row('成员', t.members.map((m) => ROLE[m.role] || m.role).join('、')) +
+        row('擅长', t.skills.join('、')) + row('定位时间', when(t.position_at)) + '</dl>');
+    } else {
+      const item = await getJSON(`/collections/${layer}/items/${f.id}`);
+      const q = item.properties;
+      showCard(`<h2>${esc(q.name)}</h2><dl class="card-grid">` +
+        Object.entries(q).filter(([k]) => k !== 'name')
+          .map(([k, v]) => row(esc(k), esc(k === 'kind' ? (KIND[v] || v) : v))).join('') + '</dl>');
+    }
+  }
+
+  function wireClicks() {
+    const visible = (id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none';
+    map.on('click', async (e) => {
+      const pointLayers = map.getStyle().layers
+        .filter((l) => POINT_LAYERS.includes(l['source-layer']) && visible(l.id)).map((l) => l.id);
+      const points = map.queryRenderedFeatures(e.point, { layers: [...pointLayers, 'live-dot'] });
+      if (points.length) {
+        const f = points[0];
+        await pointCard(f.layer.id === 'live-dot' ? 'live' : f.sourceLayer, f);
+        return;
+      }
+      const z = map.getZoom();
+      const order = z >= 13 ? ['grids-hit', 'villages-hit', 'towns-hit']
+        : z >= 11 ? ['villages-hit', 'towns-hit'] : ['towns-hit'];
+      for (const id of order) {
+        const hits = visible(id) ? map.queryRenderedFeatures(e.point, { layers: [id] }) : [];
+        if (hits.length) { await areaCard(hits[0].properties.code); return; }
+      }
+    });
+    $('card-close').addEventListener('click', () => $('card').classList.add('hidden'));
+    for (const id of ['towns-hit', 'villages-hit', 'grids-hit', 'live-dot']) {
+      map.on('mouseenter', id, () => { map.getCanvas().style.cursor = 'pointer'; });
+      map.on('mouseleave', id, () => { map.getCanvas().style.cursor = ''; });
+    }
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+  setInterval(() => { $('clock').textContent = new Date().toLocaleString('zh-CN', { hour12: false }); }, 1000);
+  map.on('load', () => {
+    addOverlays();
+    buildLayerSwitcher();
+    wireHeatControls();
+    wireClicks();
+    refreshHeat();
+    loadStats().catch(console.error);
+    loadTicker().catch(console.error);
+    connectEvents();
+    setInterval(() => loadStats().catch(console.error), 30000);
+    // New incidents show at once as live dots; the incident tiles catch up every minute.
+    setInterval(() => {
+      if (state.events) map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?t=${Date.now()}`]);
+    }, 60000);
+    map.once('idle', () => { window.citybrain.ready = true; });
+  });
+})();

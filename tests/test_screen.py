@@ -1,0 +1,181 @@
+"""The big screen in a real headless Chromium (Debian's), with every request outside this
+machine blocked: layers render, live incidents arrive within 2 s, the drill-down card opens,
+and the live stream survives a server restart. A screenshot goes to test-output/."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from citybrain.settings import Settings
+from tests.conftest import LiveServer, _keys, auth
+
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+GROUPS = [
+    "towns",
+    "villages",
+    "grids",
+    "compounds",
+    "micro_grids",
+    "roads",
+    "teams",
+    "cameras",
+    "facilities",
+    "incidents",
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (apt-get install chromium; scripts/test.sh does)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_screen(browser, url: str, lon: float, lat: float, zoom: float) -> tuple[Page, list[str]]:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    outside: list[str] = []
+
+    def only_here(route) -> None:
+        u = route.request.url
+        if u.startswith((url, "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(u)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(f"{url}/#{zoom}/{lat}/{lon}")
+    page.wait_for_function("window.citybrain && window.citybrain.ready", timeout=90_000)
+    return page, outside
+
+
+def rendered(page: Page) -> dict[str, int]:
+    return page.evaluate("""() => {
+        const m = window.citybrain.map, out = {};
+        for (const l of m.getStyle().layers) {
+            const key = l['source-layer'] || l.id;
+            out[key] = (out[key] || 0) + m.queryRenderedFeatures({layers: [l.id]}).length;
+        }
+        return out;
+    }""")
+
+
+def wait_idle(page: Page) -> None:
+    page.evaluate(
+        "() => new Promise(r => { const m = window.citybrain.map; "
+        "if (m.loaded() && m.areTilesLoaded()) r(); else m.once('idle', r); })"
+    )
+
+
+def test_the_big_screen(browser, rw_server, rw_conn: psycopg.Connection) -> None:
+    # A facility in a town centre: every layer has something in view around it.
+    lon, lat = rw_conn.execute(
+        "SELECT ST_X(geom), ST_Y(geom) FROM citybrain.facilities "
+        "WHERE kind = 'party_service_centre' AND level = 'town' ORDER BY id LIMIT 1"
+    ).fetchone()
+    page, outside = open_screen(browser, rw_server.url, lon, lat, 15)
+    page.click("#heat-window button[data-last='365d']")  # the test county's year ends in the past
+    page.click("#heat-on")
+    page.click("#hot-on")
+    page.wait_for_function("window.citybrain.state.hotspots > 0", timeout=30_000)
+    wait_idle(page)
+    counts = rendered(page)
+    for group in [*GROUPS, "heatmap"]:
+        assert counts.get(group, 0) > 0, (group, counts)
+    assert page.locator("#k-today").inner_text() not in ("", "–")
+    assert page.locator("#towns tbody tr").count() == 9
+
+    # A new incident appears within 2 s, without reloading.
+    with httpx.Client(base_url=rw_server.url) as api:
+        posted = time.monotonic()
+        r = api.post(
+            "/incidents",
+            headers=auth("dispatcher"),
+            json={"lon": lon + 0.001, "lat": lat + 0.001, "category": "消防"},
+        )
+        new_id = r.json()["id"]
+    page.wait_for_function(
+        f"window.citybrain.state.ticker.some(i => i.id === {new_id}) && "
+        f"window.citybrain.state.live.some(f => f.properties.id === {new_id})",
+        timeout=2000,
+    )
+    assert time.monotonic() - posted < 2.5
+    assert f"#{new_id}" in page.locator("#ticker-items").inner_text()
+
+    # Drill down: a click on a grid opens its card.
+    for group in ("teams", "cameras", "facilities", "incidents"):
+        page.uncheck(f"#layers input[data-group={group}]")
+    code, name, glon, glat = rw_conn.execute(
+        "SELECT code, name, ST_X(p), ST_Y(p) FROM (SELECT code, name, ST_PointOnSurface(geom) p "
+        "FROM citybrain.grids ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+        "LIMIT 1) s",
+        [lon, lat],
+    ).fetchone()
+    page.evaluate("([lon, lat]) => window.citybrain.map.setZoom(14.5)", [glon, glat])
+    page.evaluate("([lon, lat]) => window.citybrain.map.setCenter([lon, lat])", [glon, glat])
+    wait_idle(page)
+    x, y = page.evaluate(
+        "([lon, lat]) => { const p = window.citybrain.map.project([lon, lat]); "
+        "return [p.x, p.y]; }",
+        [glon, glat],
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function("window.citybrain.cards > 0", timeout=10_000)
+    card = page.locator("#card-body").inner_text()
+    assert code in card and name in card and "人口" in card
+
+    OUTPUT.mkdir(exist_ok=True)
+    for group in ("teams", "cameras", "facilities", "incidents"):
+        page.check(f"#layers input[data-group={group}]")
+    wait_idle(page)
+    page.screenshot(path=str(OUTPUT / "big-screen.png"))
+    assert outside == [], outside  # nothing left this machine
+    page.close()
+
+
+def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
+    settings = Settings(database_url=rw_url, api_keys=_keys())
+    first = LiveServer(settings).__enter__()
+    port = first.port
+    page, outside = open_screen(browser, first.url, 120.91, 30.85, 11)
+    page.wait_for_function("document.getElementById('live').className === 'up'", timeout=10_000)
+    first.__exit__(None, None, None)
+    page.wait_for_function("document.getElementById('live').className === 'down'", timeout=10_000)
+    with LiveServer(settings, port=port) as second, httpx.Client(base_url=second.url) as api:
+        page.wait_for_function("document.getElementById('live').className === 'up'", timeout=15_000)
+        lon, lat = rw_conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+            "FROM citybrain.micro_grids WHERE id = 77) s"
+        ).fetchone()
+        new_id = api.post(
+            "/incidents",
+            headers=auth("dispatcher"),
+            json={"lon": lon, "lat": lat, "category": "治安"},
+        ).json()["id"]
+        page.wait_for_function(
+            f"window.citybrain.state.ticker.some(i => i.id === {new_id})", timeout=2000
+        )
+    assert outside == []
+    page.close()

@@ -1,0 +1,151 @@
+"""What the big screen reads: /stats, /areas, the newest incidents and the live event stream,
+checked against SQL and hand computations."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import auth
+
+
+def one(conn: psycopg.Connection, query: str, *params):
+    return conn.execute(query, params).fetchone()[0]
+
+
+def test_stats(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
+    s = rw.get("/stats").json()
+    assert s["open_now"] == one(
+        rw_conn,
+        "SELECT count(*) FROM citybrain.incidents WHERE status "
+        "IN ('reported', 'dispatched', 'on_site', 'escalated')",
+    )
+    assert s["cameras_online_pct"] == pytest.approx(
+        100 * one(rw_conn, "SELECT avg(online::int)::float8 FROM citybrain.cameras"), abs=0.05
+    )
+    since = datetime.fromisoformat(s["generated_at"]) - timedelta(days=30)
+    rows = rw_conn.execute(
+        "SELECT substr(m.code, 1, 9), i.reported_at, i.dispatched_at, i.resolved_at, "
+        "c.dispatch_minutes, c.resolve_hours FROM citybrain.incidents i "
+        "JOIN citybrain.categories c ON c.name = i.category "
+        "JOIN citybrain.micro_grids m ON m.id = i.micro_grid_id WHERE i.reported_at >= %s",
+        [since],
+    ).fetchall()
+    by_town: dict[str, list] = {}
+    for town, *rest in rows:
+        by_town.setdefault(town, []).append(rest)
+    for t in s["towns"]:
+        mine = by_town[t["code"]]
+        assert t["incidents"] == len(mine)
+        dispatched = [r for r in mine if r[1] is not None]
+        on_time = [r for r in dispatched if r[1] <= r[0] + timedelta(minutes=r[3])]
+        if dispatched:
+            assert t["dispatched_on_time_pct"] == pytest.approx(
+                100 * len(on_time) / len(dispatched), abs=0.05
+            )
+        resolved = [r for r in mine if r[2] is not None]
+        ok = [r for r in resolved if r[2] <= r[0] + timedelta(hours=r[4])]
+        if resolved:
+            assert t["resolved_on_time_pct"] == pytest.approx(
+                100 * len(ok) / len(resolved), abs=0.05
+            )
+    assert sum(c["incidents"] for c in s["categories"]) == len(rows)
+    top = s["busiest_grids"][0]
+    assert top["open"] == one(
+        rw_conn,
+        "SELECT count(*) FROM citybrain.incidents i JOIN "
+        "citybrain.micro_grids m ON m.id = i.micro_grid_id WHERE "
+        "substr(m.code, 1, 15) = %s AND i.status IN ('reported', "
+        "'dispatched', 'on_site', 'escalated')",
+        top["code"],
+    )
+
+
+@pytest.mark.parametrize("length", [9, 12, 15, 17, 19])
+def test_area_cards(client: httpx.Client, conn: psycopg.Connection, length: int) -> None:
+    table = {9: "towns", 12: "villages", 15: "grids", 17: "compounds", 19: "micro_grids"}[length]
+    code = one(conn, f"SELECT code FROM citybrain.{table} ORDER BY id LIMIT 1 OFFSET 2")
+    a = client.get(f"/areas/{code}").json()
+    assert a["code"] == code and a["level"] == table.rstrip("s").replace("micro_grid", "micro_grid")
+    # Codes are hierarchical: the area's micro-grids are those whose code starts with its own.
+    pop, n = conn.execute(
+        "SELECT sum(population), count(*) FROM citybrain.micro_grids WHERE code LIKE %s",
+        [code + "%"],
+    ).fetchone()
+    assert (a["population"], a["micro_grids"]) == (pop, n)
+    open_n = one(
+        conn,
+        "SELECT count(*) FROM citybrain.incidents i JOIN citybrain.micro_grids m "
+        "ON m.id = i.micro_grid_id WHERE m.code LIKE %s AND i.status IN ('reported', "
+        "'dispatched', 'on_site', 'escalated')",
+        code + "%",
+    )
+    assert a["open_incidents"] == open_n
+    teams = one(
+        conn,
+        "SELECT count(*) FROM citybrain.teams t JOIN citybrain.grids g "
+        "ON g.id = t.grid_id WHERE g.code LIKE %s",
+        code[:15] + "%",
+    )
+    assert a["team_summary"]["teams"] == teams
+    if length == 15:
+        (team,) = a["teams"]
+        assert set(team["roles"]) >= {"grid_worker", "party_member"}
+    w, s, e, n = a["bbox"]
+    assert w < e and s < n
+    assert client.get("/areas/123").status_code == 404
+
+
+def test_latest_incidents(client: httpx.Client, conn) -> None:
+    body = client.get("/incidents-latest", params={"limit": 5}).json()
+    ids = [
+        r[0] for r in conn.execute("SELECT id FROM citybrain.incidents ORDER BY id DESC LIMIT 5")
+    ]
+    assert [i["id"] for i in body["incidents"]] == ids
+    assert all("reporter_phone" not in i for i in body["incidents"])
+    assert body["incidents"][0]["town"]
+    assert client.get("/incidents-latest", params={"limit": 0}).status_code == 422
+
+
+def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
+    lon, lat = rw_conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = 321) s"
+    ).fetchone()
+    got: list[dict] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with httpx.Client(base_url=rw_server.url, timeout=10) as c, c.stream("GET", "/events") as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                    opened.set()
+                elif line.startswith("data:") and event == "incident":
+                    got.append(json.loads(line.split(":", 1)[1]))
+                    if len(got) == 2:
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert opened.wait(5)
+    r = rw.post(
+        "/incidents",
+        headers=auth("dispatcher"),
+        json={"lon": lon, "lat": lat, "category": "环境", "reporter_phone": "13900000000"},
+    )
+    new_id = r.json()["id"]
+    rw.post(f"/incidents/{new_id}/escalate", headers=auth("dispatcher"), json={})
+    thread.join(5)
+    assert [(e["id"], e["op"], e["status"]) for e in got] == [
+        (new_id, "insert", "reported"),
+        (new_id, "update", "escalated"),
+    ]
+    assert got[0]["micro_grid_id"] == 321 and abs(got[0]["lon"] - lon) < 1e-6
+    assert "reporter_phone" not in got[0] and "reporter_name" not in got[0]
