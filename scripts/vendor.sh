@@ -2,6 +2,7 @@
 # Copy the front-end assets citybrain serves from npm into the package, where they are committed:
 # the service never fetches anything at run time (government intranets have no internet).
 #   - MapLibre GL JS (pinned in package.json), with its licence
+#   - Leaflet, which the planners' folium maps embed (notebooks run on an intranet too)
 #   - glyphs (SDF protobufs) of DejaVu Sans for the Latin part of map labels, made by fontnik;
 #     Chinese is drawn by the browser's own fonts (MapLibre's localIdeographFontFamily)
 set -euo pipefail
@@ -14,6 +15,11 @@ cp node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/maplibre-gl/dist/ma
    node_modules/maplibre-gl/LICENSE.txt "$maplibre/"
 node -p "require('./node_modules/maplibre-gl/package.json').version" > "$maplibre/VERSION"
 
+leaflet=citybrain/static/vendor/leaflet
+mkdir -p "$leaflet"
+cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+   node_modules/leaflet/LICENSE "$leaflet/"
+
 fonts="citybrain/static/fonts/DejaVu Sans Book"
 work=$(mktemp -d)
 node_modules/.bin/build-glyphs node_modules/dejavu-fonts-ttf/ttf/DejaVuSans.ttf "$work"
@@ -21,4 +27,4 @@ mkdir -p "$fonts"
 for range in 0-255 256-511 8192-8447; do cp "$work/$range.pbf" "$fonts/"; done
 cp node_modules/dejavu-fonts-ttf/LICENSE "$fonts/LICENSE"
 rm -rf "$work"
-echo "vendored maplibre-gl $(cat "$maplibre/VERSION") and $(ls "$fonts" | grep -c pbf) glyph ranges"
+echo "vendored maplibre-gl $(cat "$maplibre/VERSION"), leaflet and $(ls "$fonts" | grep -c pbf) glyph ranges"

@@ -1,0 +1,79 @@
+"""Reading the ``citybrain`` schema into GeoDataFrames (the connection from
+``CITYBRAIN_DATABASE_URL``, or the embedded cluster)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from citybrain.db.connection import get_engine
+from citybrain.settings import get_settings
+
+LEVELS = ("towns", "villages", "grids", "compounds", "micro_grids")
+
+
+def engine() -> Engine:
+    return get_engine(get_settings().sqlalchemy_url)
+
+
+def table(
+    name: str, columns: str = "*", where: str = "TRUE", con: Engine | None = None, **params
+) -> gpd.GeoDataFrame:
+    """``SELECT columns FROM citybrain.<name> WHERE where`` (``where`` is yours: bind values
+    through ``params``) as a GeoDataFrame indexed by id."""
+    sql = text(f"SELECT {columns} FROM citybrain.{name} WHERE {where}")
+    frame = gpd.read_postgis(sql, con or engine(), geom_col="geom", params=params)
+    return frame.set_index("id") if "id" in frame.columns else frame
+
+
+def query(sql: str, con: Engine | None = None, **params) -> pd.DataFrame:
+    return pd.read_sql(text(sql), con or engine(), params=params)
+
+
+def hierarchy(con: Engine | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """The five levels, each with its parent id (and people for micro-grids)."""
+    return {level: table(level, con=con) for level in LEVELS}
+
+
+def people(con: Engine | None = None) -> pd.DataFrame:
+    """Residents by micro-grid, placed at its point on surface, with its village and town."""
+    return query(
+        "SELECT m.id, m.population, ST_X(p) AS lon, ST_Y(p) AS lat, v.id AS village_id, "
+        "v.name AS village, t.name AS town "
+        "FROM (SELECT *, ST_PointOnSurface(geom) p FROM citybrain.micro_grids) m "
+        "JOIN citybrain.compounds cp ON cp.id = m.compound_id "
+        "JOIN citybrain.grids g ON g.id = cp.grid_id "
+        "JOIN citybrain.villages v ON v.id = g.village_id "
+        "JOIN citybrain.towns t ON t.id = v.town_id",
+        con,
+    ).set_index("id")
+
+
+def grid_neighbours(con: Engine | None = None) -> pd.DataFrame:
+    """Pairs of grids (a < b) that share a boundary."""
+    return query(
+        "SELECT a.id AS a, b.id AS b FROM citybrain.grids a JOIN citybrain.grids b "
+        "ON a.id < b.id AND a.geom && b.geom AND ST_Relate(a.geom, b.geom, '****1****')",
+        con,
+    )
+
+
+def incidents(since: str = "1970-01-01", con: Engine | None = None) -> pd.DataFrame:
+    """Incidents (public fields) with their grid, village and town, and their category's
+    time limits."""
+    return query(
+        "SELECT i.id, i.category, i.status, i.severity, i.reported_at, i.dispatched_at, "
+        "i.resolved_at, i.team_id, i.h3_7, i.h3_8, i.h3_9, ST_X(i.geom) AS lon, "
+        "ST_Y(i.geom) AS lat, g.id AS grid_id, g.name AS grid, v.name AS village, t.name AS town, "
+        "c.dispatch_minutes, c.resolve_hours "
+        "FROM citybrain.incidents i JOIN citybrain.categories c ON c.name = i.category "
+        "JOIN citybrain.micro_grids m ON m.id = i.micro_grid_id "
+        "JOIN citybrain.compounds cp ON cp.id = m.compound_id "
+        "JOIN citybrain.grids g ON g.id = cp.grid_id "
+        "JOIN citybrain.villages v ON v.id = g.village_id "
+        "JOIN citybrain.towns t ON t.id = v.town_id "
+        "WHERE i.reported_at >= CAST(:since AS timestamptz)",
+        con,
+        since=since,
+    )

@@ -1,0 +1,44 @@
+"""The planners' notebooks run top to bottom against the seeded test database, each shows at
+least one map, and the maps fetch nothing from the internet."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+URL = re.compile(r"""https?://[^\s"'<>)]+""")
+HARMLESS = ("http://www.w3.org/",)  # XML namespaces, never fetched
+
+
+def test_there_are_five() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_maps_offline(path: Path, seeded: str, monkeypatch) -> None:
+    monkeypatch.setenv("CITYBRAIN_DATABASE_URL", seeded)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    headings = [
+        c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("#")
+    ]
+    assert headings and all(re.search(r"[\u4e00-\u9fff]", h) and " · " in h for h in headings)
+    maps = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            page = out.get("data", {}).get("text/html", "")
+            if "leaflet" in page.lower() and "L.map" in html.unescape(page):
+                maps.append(html.unescape(page))
+            assert out.get("output_type") != "error"
+    assert maps, "no folium map"
+    for page in maps:
+        fetched = [u for u in URL.findall(page) if not u.startswith(HARMLESS)]
+        assert fetched == [], fetched[:5]
