@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from psycopg import sql
@@ -311,8 +312,6 @@ async def items(
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
 
     def link(rel: str, off: int) -> dict[str, str]:
-        from urllib.parse import urlencode
-
         return {
             "href": f"{base}?{urlencode([*query, ('offset', off)])}",
             "rel": rel,
