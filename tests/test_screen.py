@@ -16,20 +16,9 @@ from playwright.sync_api import Page, sync_playwright
 
 from citybrain.settings import Settings
 from tests.conftest import LiveServer, _keys, auth
+from tests.test_tiles import LAYERS as GROUPS
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
-GROUPS = [
-    "towns",
-    "villages",
-    "grids",
-    "compounds",
-    "micro_grids",
-    "roads",
-    "teams",
-    "cameras",
-    "facilities",
-    "incidents",
-]
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
