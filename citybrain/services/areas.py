@@ -69,8 +69,7 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
                 "SELECT t.id, t.name, t.status, t.capacity, "
                 "(SELECT array_agg(DISTINCT x->>'role') "
                 " FROM jsonb_array_elements(t.members) x) AS roles, "
-                "(SELECT count(*) FROM citybrain.incidents i WHERE i.team_id = t.id "
-                " AND i.status IN ('dispatched', 'on_site')) AS active "
+                "citybrain.team_active(t.id) AS active "
                 "FROM citybrain.teams t WHERE t.grid_id IN ({}) ORDER BY t.id"
             ).format(grid_ids),
             ids,

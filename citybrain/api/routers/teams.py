@@ -47,8 +47,7 @@ async def _team(conn: ConnDep, team_id: int) -> dict[str, Any]:
     row = await (
         await cur.execute(
             "SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.members, t.capacity, "
-            "(SELECT count(*) FROM citybrain.incidents i WHERE i.team_id = t.id "
-            " AND i.status IN ('dispatched', 'on_site')) AS active, "
+            "citybrain.team_active(t.id) AS active, "
             "ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, t.micro_grid_id, t.position_at "
             "FROM citybrain.teams t WHERE t.id = %s",
             [team_id],

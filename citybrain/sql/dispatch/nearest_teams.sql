@@ -1,6 +1,7 @@
 -- Up to %(n)s teams nearest a point by the KNN index (<->, planar degrees), with their true
 -- geodesic distance; the caller re-ranks by distance_m and checks that n was enough.
 SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
+       -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i
          WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) AS active,
        ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,

@@ -1,5 +1,6 @@
 -- One team with the same columns as nearest_teams, and its distance from a point.
 SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
+       -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i
          WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) AS active,
        ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,

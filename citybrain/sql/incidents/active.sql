@@ -1,2 +1,1 @@
-SELECT count(*) FROM citybrain.incidents
-WHERE team_id = %(id)s AND status IN ('dispatched', 'on_site')
+SELECT citybrain.team_active(%(id)s)

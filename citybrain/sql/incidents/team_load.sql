@@ -1,7 +1,6 @@
 -- Keep a team's status in step with its load: busy at capacity, available below it
 -- (an off-duty team stays off duty).
 UPDATE citybrain.teams t SET status = CASE
-        WHEN (SELECT count(*) FROM citybrain.incidents i
-               WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) >= t.capacity
+        WHEN citybrain.team_active(t.id) >= t.capacity
         THEN 'busy' ELSE 'available' END
 WHERE t.id = %(id)s AND t.status <> 'off_duty'
