@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
@@ -40,11 +40,14 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-async def _answer(
-    request: Request, conn, layers: list[Layer], z: int, x: int, y: int, if_none_match: str | None
-) -> Response:
+async def _answer(request: Request, layers: list[Layer], z: int, x: int, y: int) -> Response:
     tile = Tile.checked(z, x, y)
-    rendered = await _service(request).tile(conn, layers, tile, if_none_match)
+    # The hottest route of the big screen: no dependencies (FastAPI's solving of them cost more
+    # than serving a cached tile), the connection is taken here.
+    async with request.app.state.pool.connection() as conn:
+        rendered = await _service(request).tile(
+            conn, layers, tile, request.headers.get("if-none-match")
+        )
     # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
     if rendered.not_modified:
@@ -57,18 +60,10 @@ async def _answer(
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
 )
-async def layer_tile(
-    request: Request,
-    conn: ConnDep,
-    layer_id: str,
-    z: Z,
-    x: XY,
-    y: XY,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def layer_tile(request: Request, layer_id: str, z: Z, x: XY, y: XY) -> Response:
     """One layer's Mapbox Vector Tile (EPSG:3857, extent 4096, buffer 64); feature ``id`` is the
     row id, or a cluster number with a ``count`` below the layer's clustering zoom."""
-    return await _answer(request, conn, [_layer(request, layer_id)], z, x, y, if_none_match)
+    return await _answer(request, [_layer(request, layer_id)], z, x, y)
 
 
 @router.get(
@@ -76,16 +71,9 @@ async def layer_tile(
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
 )
-async def composite_tile(
-    request: Request,
-    conn: ConnDep,
-    z: Z,
-    x: XY,
-    y: XY,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def composite_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     """Every layer visible at this zoom, in one tile."""
-    return await _answer(request, conn, _service(request).visible(z), z, x, y, if_none_match)
+    return await _answer(request, _service(request).visible(z), z, x, y)
 
 
 def _vector_layer(layer: Layer) -> dict[str, Any]:
