@@ -7,6 +7,7 @@ the embedded cluster, brought up if needed) and a database of their own on it,
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 from citybrain.db import cluster
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.db.migrate import upgrade
+from citybrain.services.routing import Router
 from citybrain.settings import Settings
 
 SEED = 7
@@ -95,6 +97,17 @@ def seeded(db_url: str) -> str:
 def rw_url(seeded: str) -> str:
     """A copy of the seeded database that tests may change (and must not count on)."""
     return _sibling(seeded, "_rw")
+
+
+@pytest.fixture(scope="session")
+def router(seeded: str) -> Router:
+    """The in-memory router of the seeded county's road network."""
+
+    async def load() -> Router:
+        async with await psycopg.AsyncConnection.connect(libpq_conninfo(seeded)) as conn:
+            return await Router.load(conn)
+
+    return asyncio.run(load())
 
 
 @pytest.fixture

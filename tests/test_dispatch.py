@@ -7,10 +7,12 @@ import math
 
 import h3
 import httpx
+import numpy as np
 import psycopg
 import pytest
 
-from citybrain.domain import initial_tier
+from citybrain.domain import CATEGORIES, initial_tier
+from citybrain.services.routing import Router
 
 # A point in the middle of a micro-grid of the writable copy, far from other test data.
 MICRO_GRID = 4321
@@ -132,6 +134,66 @@ def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connectio
         assert not any(t["responsible"] for t in body["teams"])
     finally:
         rw_conn.execute("UPDATE citybrain.teams SET status = 'available' WHERE id = %s", [team_id])
+
+
+def test_others_ranked_by_eta_among_all_eligible_teams(
+    client: httpx.Client, conn: psycopg.Connection, router: Router
+) -> None:
+    """Beyond the grid's own team, the ranking is the true best by ETA over every team that
+    can take the case, not just the best of the nearest few (brute force over all teams)."""
+    teams = conn.execute(
+        "SELECT id, skills, ST_X(geom), ST_Y(geom) FROM citybrain.teams t "
+        "WHERE status = 'available' AND citybrain.team_active(id) < capacity"
+    ).fetchall()
+    points = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids ORDER BY md5(id::text) LIMIT 40) s"
+    ).fetchall()
+    categories = [c.name for c in CATEGORIES]
+    widened = 0
+    for i, (lon, lat) in enumerate(points):
+        category, limit = categories[i % len(categories)], (5, 10)[i % 2]
+        body = client.post(
+            "/dispatch/recommend",
+            json={"lon": lon, "lat": lat, "category": category, "limit": limit},
+        ).json()
+        own = body["responsible_team"]["id"] if body["responsible_team"] else None
+        got = [t["id"] for t in body["teams"] if not t["responsible"]]
+        eligible = [t for t in teams if category in t[1] and t[0] != own]
+        etas = router.etas(
+            np.array([t[2] for t in eligible]), np.array([t[3] for t in eligible]), lon, lat
+        )
+        best = sorted(
+            zip((round(float(e), 1) for e in etas), (t[0] for t in eligible), strict=True)
+        )
+        slots = limit - (len(body["teams"]) - len(got))  # one less when the own team leads
+        assert got == [tid for _, tid in best[:slots]], (lon, lat, category)
+        far = conn.execute(
+            "SELECT count(*) FROM citybrain.teams WHERE id = ANY(%s) AND id NOT IN ("
+            "SELECT id FROM citybrain.teams WHERE status = 'available' AND skills @> ARRAY[%s] "
+            "ORDER BY geom <-> ST_SetSRID(ST_MakePoint(%s, %s), 4326) LIMIT 12)",
+            [got, category, lon, lat],
+        ).fetchone()[0]
+        widened += far > 0
+    assert widened > 0  # some answers needed a team beyond the twelve nearest
+
+
+def test_no_team_arrives_from_beyond_reach(router: Router, conn: psycopg.Connection) -> None:
+    """The bound that lets dispatch stop searching: a team that reaches a point in t seconds is
+    no farther (geodesic) than ``reach_m(point, t)``; checked for every team at 30 points."""
+    from pyproj import Geod
+
+    xy = np.array(conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM citybrain.teams").fetchall())
+    rng = np.random.default_rng(5)
+    geod = Geod(ellps="WGS84")
+    tight = []
+    for lon, lat in xy[rng.choice(len(xy), 30, replace=False)] + rng.normal(0, 0.002, (30, 2)):
+        etas = router.etas(xy[:, 0], xy[:, 1], lon, lat)
+        _, _, metres = geod.inv(xy[:, 0], xy[:, 1], np.full(len(xy), lon), np.full(len(xy), lat))
+        reach = np.array([router.reach_m(lon, lat, float(e)) for e in etas])
+        assert np.all(metres <= reach)
+        tight.append(np.max(metres / reach))
+    assert max(tight) > 0.5  # a bound, but not a vacuous one
 
 
 @pytest.mark.parametrize(

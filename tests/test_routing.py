@@ -3,14 +3,11 @@ straight-line estimate."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import numpy as np
 import psycopg
 import pytest
 
-from citybrain.db.connection import libpq_conninfo
 from citybrain.services.routing import (
     ACCESS_KMH,
     DETOUR_FACTOR,
@@ -18,15 +15,6 @@ from citybrain.services.routing import (
     Router,
     straight_line_eta,
 )
-
-
-@pytest.fixture(scope="module")
-def router(seeded: str) -> Router:
-    async def load() -> Router:
-        async with await psycopg.AsyncConnection.connect(libpq_conninfo(seeded)) as conn:
-            return await Router.load(conn)
-
-    return asyncio.run(load())
 
 
 def test_network_is_connected(conn: psycopg.Connection) -> None:

@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import h3
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 import shapely
 
 from citybrain.domain import TOWNS
+from citybrain.synth import busy_when_full
 from tests.conftest import N_INCIDENTS, SEED_END
 
 LEVELS = [
@@ -208,6 +210,39 @@ def test_team_capacity_is_respected(conn: psycopg.Connection) -> None:
         )
         == 0
     )
+
+
+def test_a_full_team_is_busy() -> None:
+    """As the service keeps it: an available team holding its capacity is busy (the seeded
+    test county is too small to fill a team, so hand-built frames)."""
+    teams = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "status": ["available", "available", "off_duty", "busy"],
+            "capacity": [2, 3, 1, 5],
+        }
+    )
+    incidents = pd.DataFrame(
+        {
+            "team_id": pd.array([1, 1, 2, 2, 2, 3, None, 4], dtype="Int64"),
+            "status": [
+                "dispatched",
+                "on_site",
+                "dispatched",
+                "on_site",
+                "closed",
+                "on_site",
+                "reported",
+                "resolved",
+            ],
+        }
+    )
+    assert busy_when_full(teams, incidents)["status"].tolist() == [
+        "busy",
+        "available",
+        "off_duty",
+        "busy",
+    ]
 
 
 def test_incidents_have_rhythm_and_hotspots(conn: psycopg.Connection) -> None:

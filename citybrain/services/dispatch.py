@@ -2,7 +2,10 @@
 first when it can), which cameras see the spot (雪亮工程), and which tier handles it (分级诊疗).
 
 One database round trip (a pipeline of three statements), then ETAs from the in-memory router
-(which follows changes of the road network within seconds, see ``RouterHolder``).
+(which follows changes of the road network within seconds, see ``RouterHolder``). The ranking
+by ETA is exact over all eligible teams: the nearest twelve are timed first, then the farther
+teams that the router's speed bound cannot rule out, from their positions alone; the few that
+make the ranking are read in full.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from citybrain.services.routing import Router, straight_line_eta
 from citybrain.sql import load
 
 MAX_CAMERA_RANGE_M = 500.0  # enforced by a check constraint on cameras.range_m
+NEAREST = 12  # the LIMIT of dispatch/candidate_teams.sql
 
 
 def tier_rule(category: str, severity: int) -> tuple[str, str]:
@@ -41,6 +45,56 @@ def why_not(team: dict[str, Any], category: str) -> str | None:
     if team["active"] >= team["capacity"]:
         return f"team is at capacity ({team['active']} of {team['capacity']})"
     return None
+
+
+def _etas(router: Router, teams: list[dict[str, Any]], lon: float, lat: float) -> np.ndarray:
+    if not teams:
+        return np.empty(0)
+    return router.etas(
+        np.array([t["lon"] for t in teams]), np.array([t["lat"] for t in teams]), lon, lat
+    )
+
+
+async def _teams(conn: AsyncConnection, ids: list[int], point: dict[str, float]) -> list[dict]:
+    cur = conn.cursor(row_factory=dict_row)
+    return await (await cur.execute(load("dispatch/team"), {**point, "ids": ids})).fetchall()
+
+
+async def _sooner_beyond(
+    conn: AsyncConnection,
+    router: Router,
+    other_etas: list[float],
+    slots: int,
+    nearest_m: float,
+    seen: list[int],
+    point: dict[str, float],
+    category: str,
+) -> list[dict[str, Any]]:
+    """The eligible teams beyond the nearest (all of them at least ``nearest_m`` away) that
+    could still take one of ``slots`` places ranked by ETA, so that the ranking is exact, not
+    just the best of the nearest. Teams that the router cannot rule out (``reach_m``) are
+    timed from their positions alone; only those at least as quick as the slowest ETA holding
+    a place now are read in full."""
+    if slots <= 0:
+        return []
+    ranked = sorted(other_etas)
+    bound = ranked[slots - 1] if len(ranked) >= slots else float("inf")
+    radius = router.reach_m(point["lon"], point["lat"], bound)
+    if radius <= nearest_m:
+        return []  # every team not seen is farther, so too far to be sooner
+    box = min(radius / min_metres_per_degree(point["lat"]), 360.0)
+    cur = conn.cursor(row_factory=dict_row)
+    ring = await (
+        await cur.execute(
+            load("dispatch/team_positions"),
+            {**point, "box": box, "skill": category, "seen": seen},
+        )
+    ).fetchall()
+    etas = _etas(router, ring, point["lon"], point["lat"])
+    quick = [t["id"] for t, eta in zip(ring, etas, strict=True) if not eta > bound]
+    if not quick:
+        return []
+    return [t for t in await _teams(conn, quick, point) if not why_not(t, category)]
 
 
 async def recommend(
@@ -70,27 +124,33 @@ async def recommend(
     location = await c1.fetchone()
     if location is None:
         raise NotFound(f"({lon}, {lat}) is outside the county: no micro-grid contains it")
-    teams = await c2.fetchall()
+    teams_near = await c2.fetchall()
+    teams = list(teams_near)
     covering = await c3.fetchall()
 
     own = location.pop("team")
     if own is not None and all(t["id"] != own["id"] for t in teams):
         # Not among the nearest eligible: fetch it to say why (or to add it after all).
-        cur = conn.cursor(row_factory=dict_row)
-        row = await (
-            await cur.execute(load("dispatch/team"), {**point, "id": own["id"]})
-        ).fetchone()
-        teams.append(row)
+        teams += await _teams(conn, [own["id"]], point)
     candidates = [t for t in teams if not why_not(t, category)]
     own_problem = why_not(next(t for t in teams if t["id"] == own["id"]), category) if own else None
     routed = router is not None
-    if candidates and routed:
-        etas = router.etas(
-            np.array([t["lon"] for t in candidates]),
-            np.array([t["lat"] for t in candidates]),
-            lon,
-            lat,
-        )
+    if routed:
+        etas = list(_etas(router, candidates, lon, lat))
+        if len(teams_near) == NEAREST:  # there may be more eligible teams farther away
+            is_own = [own is not None and t["id"] == own["id"] for t in candidates]
+            more = await _sooner_beyond(
+                conn,
+                router,
+                [e for e, mine in zip(etas, is_own, strict=True) if not mine],
+                limit - any(is_own),
+                max(t["distance_m"] for t in teams_near),
+                [t["id"] for t in teams],
+                point,
+                category,
+            )
+            candidates += more
+            etas += list(_etas(router, more, lon, lat))
         method = "road_network"
     else:
         etas = [straight_line_eta(t["distance_m"]).seconds for t in candidates]

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
-from citybrain.domain import COVERAGE_RES
+from citybrain.domain import COVERAGE_RES, Status, TeamStatus
 from citybrain.ingest import (
     MicroGridIndex,
     copy_frame,
@@ -86,8 +86,21 @@ def generate(
     cameras = make_cameras(h, lk, rng)
     facilities = make_facilities(h, lk, rng)
     incidents = make_incidents(h, lk, teams, n_incidents, rng, end)
+    teams = busy_when_full(teams, incidents)
     roads = make_roads(h, seats_metres())
     return County(h, teams, cameras, facilities, incidents, roads)
+
+
+def busy_when_full(teams: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
+    """Teams whose status agrees with their load, as the service keeps it
+    (``incidents/team_load.sql``): an available team holding its capacity of active incidents
+    is busy."""
+    held = incidents.loc[
+        incidents["status"].isin([str(Status.dispatched), str(Status.on_site)]), "team_id"
+    ].value_counts()
+    full = teams["id"].map(held).fillna(0).to_numpy() >= teams["capacity"].to_numpy()
+    available = (teams["status"] == str(TeamStatus.available)).to_numpy()
+    return teams.assign(status=np.where(full & available, str(TeamStatus.busy), teams["status"]))
 
 
 def default_end() -> datetime:

@@ -1,6 +1,7 @@
 -- The candidates of a dispatch: the 12 available teams handling a category nearest a point
--- (KNN index), with their load and true distance; the service ranks them by ETA. The LIMIT is
--- a constant so that even a cached generic plan walks the index.
+-- (KNN index), with their load and true distance; the service ranks them by ETA, and fetches
+-- farther teams (team_positions) only where one could still be sooner. The LIMIT is a constant
+-- (dispatch.NEAREST) so that even a cached generic plan walks the index.
 SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
        -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i

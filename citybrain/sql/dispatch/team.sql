@@ -1,4 +1,4 @@
--- One team with the same columns as nearest_teams, and its distance from a point.
+-- Teams by id with the same columns as candidate_teams, and their distance from a point.
 SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
        -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i
@@ -6,4 +6,5 @@ SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
        ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
        ST_Distance(t.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
            AS distance_m
-FROM citybrain.teams t WHERE t.id = %(id)s
+FROM citybrain.teams t WHERE t.id = ANY(%(ids)s)
+ORDER BY t.id
