@@ -27,3 +27,34 @@ def test_unknown_path_is_json_404(client: httpx.Client) -> None:
 def test_openapi_is_served(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.") and "/healthz" in spec["paths"]
+
+
+def test_wrong_method_is_json_405_with_allow(client: httpx.Client) -> None:
+    r = client.delete("/locate")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.json()["code"] == "method_not_allowed"
+
+
+def test_openapi_documents_the_error_answers(client: httpx.Client) -> None:
+    """Clients generated from the spec know every error status and its body."""
+    spec = client.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ApiError"}
+
+    def documented(path: str, method: str) -> dict[str, dict]:
+        answers = spec["paths"][path][method]["responses"]
+        return {
+            s: a["content"]["application/json"]["schema"] for s, a in answers.items() if s >= "4"
+        }
+
+    assert documented("/locate", "get") == dict.fromkeys(["400", "404", "422", "503"], error)
+    assert set(documented("/incidents/{incident_id}/assign", "post")) == {
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+        "503",
+    }
+    assert set(spec["components"]["schemas"]["ApiError"]["properties"]) == {"code", "detail"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]  # not our 422's shape

@@ -304,6 +304,8 @@ def test_bad_tiles_and_hotspot_parameters(client) -> None:
     assert r.status_code == 400 and "outside" in r.json()["detail"]
     assert client.get("/hotspots/incidents", params={"res": 10}).status_code == 422
     assert client.get("/hotspots/incidents", params={"alpha": 1.5}).status_code == 422
+    r = client.get("/hotspots/incidents", params={"area": "3304\x0021001"})  # found by fuzzing
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
 
 
 def test_writes_show_up_in_the_next_answer(rw, rw_conn: psycopg.Connection) -> None:

@@ -124,6 +124,8 @@ def test_access_control(rw: httpx.Client) -> None:
             422,
         ),
         ({"lon": 200, "lat": 30.85, "category": "治安"}, 422),
+        ({"lon": 120.91, "lat": 30.85, "category": "治安", "description": "a\u0000b"}, 422),
+        ({"lon": 120.91, "lat": 30.85, "category": "治安\u0000"}, 400),
     ],
 )
 def test_bad_reports_change_nothing(

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
+from citybrain.api.responses import errors
 from citybrain.api.routers import (
     dispatch,
     features,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="一图观全域、一屏管全局: county governance map service (PostGIS + H3)",
         lifespan=lifespan,
+        responses=errors(400, 404, 422, 503),
     )
     app.state.settings = settings
 
@@ -141,11 +143,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, exc.detail)
+        response = _error(exc.status_code, code, exc.detail)
+        response.headers.update(exc.headers or {})  # e.g. 405's Allow
+        return response
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         # Never expected: logged with its traceback, answered in the API's error shape.
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "an unexpected error; it has been logged")
+
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_data(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # psycopg refuses to send text holding NUL (PostgreSQL cannot store it) before anything
+        # reaches the database: the client's input, and the transaction is rolled back.
+        if "NUL" in str(exc):
+            return _error(422, "invalid_request", "text must not contain NUL (\\u0000) characters")
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "an unexpected error; it has been logged")
 

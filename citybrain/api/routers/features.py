@@ -13,12 +13,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from citybrain.api.deps import ConnDep
-from citybrain.api.responses import JSON
+from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 
 router = APIRouter(tags=["ogc-features"])
-GEOJSON = "application/geo+json"
+GEOJSON = GeoJSON.media_type
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -281,7 +281,11 @@ def _feature_select(layer: Layer) -> sql.Composed:
     )
 
 
-@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON)")
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection (GeoJSON)",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def items(
     request: Request,
     conn: ConnDep,
@@ -330,7 +334,7 @@ async def items(
         links.append(link("next", offset + limit))
     if offset > 0:
         links.append(link("prev", max(0, offset - limit)))
-    return JSON(
+    return GeoJSON(
         {
             "type": "FeatureCollection",
             "features": [r["f"] for r in rows],
@@ -338,12 +342,15 @@ async def items(
             "numberReturned": len(rows),
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "links": links,
-        },
-        media_type=GEOJSON,
+        }
     )
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON)")
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature (GeoJSON)",
+    responses={200: {"content": {GEOJSON: {}}}},
+)
 async def item(request: Request, conn: ConnDep, collection_id: str, feature_id: str) -> JSON:
     layer = _collection_layer(request, collection_id)
     if not re.fullmatch(r"[1-9][0-9]{0,18}", feature_id):
@@ -369,4 +376,4 @@ async def item(request: Request, conn: ConnDep, collection_id: str, feature_id: 
         },
         {"href": f"{base}/collections/{layer.id}", "rel": "collection", "type": "application/json"},
     ]
-    return JSON(feature, media_type=GEOJSON)
+    return GeoJSON(feature)

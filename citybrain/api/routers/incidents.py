@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field, field_validator
 from citybrain.api.auth import Principal, PrincipalDep, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointIn
+from citybrain.api.responses import error, errors
 from citybrain.domain import Source
 from citybrain.services import incidents as svc
 
-router = APIRouter(prefix="/incidents", tags=["incidents"])
+router = APIRouter(prefix="/incidents", tags=["incidents"], responses=errors(401, 403, 409))
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DispatcherDep = Annotated[Principal, require("dispatcher")]
 
@@ -142,7 +143,7 @@ async def events(incident_id: IncidentId, conn: ConnDep) -> list[dict[str, Any]]
     "/{incident_id}/assign",
     response_model=Incident,
     response_model_exclude_unset=True,
-    responses={409: {"description": "wrong status, or the team cannot take it"}},
+    responses={409: error("wrong status, or the team cannot take it")},
 )
 async def assign(
     incident_id: IncidentId, body: AssignIn, conn: ConnDep, who: DispatcherDep
@@ -159,7 +160,7 @@ async def assign(
     "/{incident_id}/status",
     response_model=Incident,
     response_model_exclude_unset=True,
-    responses={409: {"description": "not a valid next step"}},
+    responses={409: error("not a valid next step")},
 )
 async def set_status(
     incident_id: IncidentId, body: StatusIn, conn: ConnDep, who: DispatcherDep
@@ -173,7 +174,7 @@ async def set_status(
     "/{incident_id}/escalate",
     response_model=Incident,
     response_model_exclude_unset=True,
-    responses={409: {"description": "closed, or already at the county"}},
+    responses={409: error("closed, or already at the county")},
 )
 async def escalate(
     incident_id: IncidentId, conn: ConnDep, who: DispatcherDep, body: NoteIn | None = None

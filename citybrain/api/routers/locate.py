@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointDep
-from citybrain.api.responses import JSON
+from citybrain.api.responses import JSON, error
 from citybrain.domain import CATEGORIES_BY_NAME, FacilityKind
 from citybrain.errors import InvalidInput
 from citybrain.services.locate import locate as locate_point
@@ -57,7 +57,7 @@ class Location(BaseModel):
     "/locate",
     response_model=Location,
     summary="Where is this point?",
-    responses={404: {"description": "the point is outside the county"}},
+    responses={404: error("the point is outside the county")},
 )
 async def locate(point: PointDep, conn: ConnDep) -> JSON:
     """The chain town → village → grid → compound → micro-grid of a point, and the grid's team.

@@ -13,12 +13,13 @@ from pydantic import BaseModel
 from citybrain.api.auth import Principal, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointDep, PointIn
+from citybrain.api.responses import errors
 from citybrain.domain import POINT_H3_RES, TeamStatus
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.services.routing import ACCESS_KMH, straight_line_eta
 from citybrain.sql import load
 
-router = APIRouter(prefix="/teams", tags=["teams"])
+router = APIRouter(prefix="/teams", tags=["teams"], responses=errors(401, 403))
 TeamId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 DispatcherDep = Annotated[Principal, require("dispatcher")]
 
