@@ -55,6 +55,25 @@ class Cluster(BaseModel):
     size_px: int = Field(32, ge=4, le=512)
 
 
+class Labels(BaseModel):
+    """Labels of a polygon layer drawn once per polygon: one point inside each polygon
+    (``ST_PointOnSurface``) in a vector-tile layer of its own, ``<id>_labels``, with the
+    layer's properties. (A symbol on the polygons themselves repeats in every tile that a
+    polygon crosses.)"""
+
+    model_config = ConfigDict(extra="forbid")
+    style: list[dict[str, Any]] = Field(min_length=1, description="MapLibre symbol layers")
+
+
+def _check_style(style: list[dict[str, Any]], field: str) -> None:
+    for i, item in enumerate(style):
+        if "type" not in item:
+            raise ValueError(f"{field}[{i}] needs a MapLibre layer type")
+        for key in ("source", "source-layer"):
+            if key in item:
+                raise ValueError(f"{field}[{i}]: {key} is set by citybrain, do not give it")
+
+
 class Layer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -70,6 +89,7 @@ class Layer(BaseModel):
     cluster: Cluster | None = None
     order: int = Field(0, description="drawing order in the style (low first)")
     style: list[dict[str, Any]] = Field(default_factory=list, description="MapLibre layers")
+    labels: Labels | None = None
 
     @field_validator("id")
     @classmethod
@@ -94,13 +114,17 @@ class Layer(BaseModel):
             raise ValueError(f"minzoom {self.minzoom} is above maxzoom {self.maxzoom}")
         if self.cluster and self.geometry != "point":
             raise ValueError("only point layers can be clustered")
-        for i, style in enumerate(self.style):
-            if "type" not in style:
-                raise ValueError(f"style[{i}] needs a MapLibre layer type")
-            for key in ("source", "source-layer"):
-                if key in style:
-                    raise ValueError(f"style[{i}]: {key} is set by citybrain, do not give it")
+        if self.labels and self.geometry != "polygon":
+            raise ValueError("only polygon layers have label points")
+        _check_style(self.style, "style")
+        if self.labels:
+            _check_style(self.labels.style, "labels.style")
         return self
+
+    @property
+    def labels_id(self) -> str:
+        """The vector-tile layer of the label points."""
+        return f"{self.id}_labels"
 
     @property
     def fingerprint(self) -> str:
@@ -133,6 +157,12 @@ def load_layers(directory: Path) -> dict[str, Layer]:
         if layer.id != path.stem:
             raise LayerConfigError(f"{path.name}: field id: {layer.id!r} must match the file name")
         layers[layer.id] = layer
+    for layer in layers.values():
+        if layer.labels and layer.labels_id in layers:
+            raise LayerConfigError(
+                f"{layer.id}.yaml: field labels: its tile layer {layer.labels_id!r} is the id "
+                f"of {layer.labels_id}.yaml"
+            )
     if not layers:
         raise LayerConfigError(f"no layer files (*.yaml) in {directory}")
     return dict(sorted(layers.items(), key=lambda kv: (kv[1].order, kv[0])))

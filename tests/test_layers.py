@@ -37,6 +37,7 @@ BASE = "id: {id}\ntitle: {{zh: 测, en: test}}\nsource: {{table: incidents}}\nge
         ("colour: red\n", "field colour: Extra inputs"),
         ("style: [{paint: {}}]\n", "style\\[0\\] needs a MapLibre layer type"),
         ("style: [{type: circle, source: x}]\n", "source is set by citybrain"),
+        ("labels: {style: [{type: symbol}]}\n", "only polygon layers have label points"),
     ],
 )
 def test_bad_fields_are_named(tmp_path: Path, extra: str, message: str) -> None:
@@ -53,6 +54,18 @@ def test_unknown_table_and_id_mismatch(tmp_path: Path) -> None:
         load_layers(_dir(tmp_path, "other", BASE.format(id="bad2")))
     with pytest.raises(LayerConfigError, match="broken.yaml: not valid YAML"):
         load_layers(_dir(tmp_path, "broken", "id: [unclosed"))
+
+
+def test_label_layers_are_checked(tmp_path: Path) -> None:
+    polygons = BASE.replace("incidents", "villages").replace("point", "polygon")
+    text = polygons.format(id="bad") + "labels: {style: [{paint: {}}]}\n"
+    with pytest.raises(LayerConfigError, match="bad.yaml: .*labels.style\\[0\\] needs a MapLibre"):
+        load_layers(_dir(tmp_path, "bad", text))
+    with pytest.raises(LayerConfigError, match="bad.yaml: field labels.style: .*at least 1"):
+        load_layers(_dir(tmp_path, "bad", polygons.format(id="bad") + "labels: {style: []}\n"))
+    directory = _dir(tmp_path, "towns_labels", polygons.format(id="towns_labels"))
+    with pytest.raises(LayerConfigError, match="towns.yaml: field labels: .*towns_labels.yaml"):
+        load_layers(directory)
 
 
 def test_columns_are_checked_against_the_database(tmp_path: Path, conn: psycopg.Connection) -> None:

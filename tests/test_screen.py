@@ -144,6 +144,25 @@ def test_the_big_screen(browser, rw_server, rw_conn: psycopg.Connection) -> None
     page.close()
 
 
+def test_names_are_drawn_once(browser, server) -> None:
+    """Town and village names come from one label point per polygon: at a zoom where most
+    villages cross tile edges, each name is on the screen once."""
+    page, outside = open_screen(browser, server.url, 120.93, 30.86, 11.5)
+    wait_idle(page)
+    drawn = page.evaluate("""() => {
+        const m = window.citybrain.map, out = {};
+        for (const l of m.getStyle().layers.filter((l) => l.type === 'symbol')) {
+            out[l['source-layer']] = m.queryRenderedFeatures({layers: [l.id]}).map((f) => f.id);
+        }
+        return out;
+    }""")
+    page.close()
+    assert not outside
+    for layer, least in (("villages_labels", 50), ("towns_labels", 5)):
+        ids = drawn[layer]
+        assert len(ids) >= least and len(set(ids)) == len(ids), (layer, len(ids), len(set(ids)))
+
+
 def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
     settings = Settings(database_url=rw_url, api_keys=_keys())
     first = LiveServer(settings).__enter__()

@@ -33,6 +33,7 @@ LAYERS = (
     "facilities",
     "incidents",
 )
+LABELS = ("towns_labels", "villages_labels")  # the label points of towns and villages
 
 
 def decode(content: bytes) -> dict:
@@ -94,6 +95,36 @@ def test_tile_features_are_the_intersecting_rows(client: httpx.Client, conn, lay
             assert got or not must
 
 
+@pytest.mark.parametrize("layer,z", [("villages", 12), ("villages", 13), ("towns", 11)])
+def test_labels_are_drawn_once_inside_their_polygons(client: httpx.Client, conn, layer, z):
+    """Every polygon's label point is in exactly one tile of a block (buffers aside), inside
+    its polygon; a polygon crossing four tiles still has one label."""
+    ids, polygons = rows(conn, layer)
+    by_id = dict(zip(ids.tolist(), polygons, strict=True))
+    t0 = mercantile.tile(*CENTRE, z)
+    block = [mercantile.Tile(t0.x + dx, t0.y + dy, z) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    seen: dict[int, int] = {}
+    for t in block:
+        tile = decode(client.get(f"/tiles/{layer}/{z}/{t.x}/{t.y}.mvt").content)
+        b = mercantile.xy_bounds(t)
+        scale = (b.right - b.left) / 4096
+        labels = tile.get(f"{layer}_labels", {"features": []})["features"]
+        for f in labels:
+            px, py = f["geometry"]["coordinates"]
+            assert f["geometry"]["type"] == "Point" and f["properties"]["name"]
+            point = shapely.Point(b.left + px * scale, b.bottom + py * scale)
+            assert by_id[f["id"]].buffer(2 * scale).contains(point)  # within a tile unit
+            if 0 <= px < 4096 and 0 <= py < 4096:  # the tile itself, not its buffer
+                seen[f["id"]] = seen.get(f["id"], 0) + 1
+        polygons_here = {f["id"] for f in tile.get(layer, {"features": []})["features"]}
+        assert {f["id"] for f in labels} <= polygons_here
+    assert seen and set(seen.values()) == {1}
+    # Polygons that cross tile edges are the ones a symbol on the polygon repeats.
+    crossing = [i for i in seen if sum(1 for t in block if shapely.intersects(
+        by_id[i], shapely.box(*mercantile.xy_bounds(t)))) > 1]  # fmt: skip
+    assert crossing
+
+
 @pytest.mark.parametrize(
     "layer,table,z",
     [("incidents", "incidents", 12), ("incidents", "incidents", 14), ("cameras", "cameras", 12)],
@@ -113,8 +144,10 @@ def test_clusters_count_every_point(client: httpx.Client, conn, layer, table, z)
 def test_composite_tile_holds_every_visible_layer(client: httpx.Client) -> None:
     t = mercantile.tile(*CENTRE, 15)
     layers = decode(client.get(f"/tiles/15/{t.x}/{t.y}.mvt").content)
-    # facilities are sparse: a tile may have none
-    assert set(layers) | {"facilities"} == set(LAYERS)
+    # facilities are sparse, and a label point lies in one tile of its polygon: a tile may
+    # have none of them
+    assert (set(layers) - set(LABELS)) | {"facilities"} == set(LAYERS)
+    assert set(layers) <= {*LAYERS, *LABELS}
     assert "heatmap" not in layers
 
 
@@ -151,7 +184,10 @@ def test_tilejson(client: httpx.Client) -> None:
     w, s, e, n = tj["bounds"]
     assert w < CENTRE[0] < e and s < CENTRE[1] < n
     all_layers = client.get("/tiles.json").json()
-    assert len(all_layers["vector_layers"]) == 10
+    assert [v["id"] for v in all_layers["vector_layers"]] == [
+        "roads", "micro_grids", "compounds", "grids", "villages", "villages_labels", "towns",
+        "towns_labels", "cameras", "facilities", "teams", "incidents",
+    ]  # fmt: skip
     assert all_layers["tiles"][0].endswith("/tiles/{z}/{x}/{y}.mvt")
 
 
@@ -167,7 +203,7 @@ def test_style_is_valid_and_local(client: httpx.Client, tmp_path) -> None:
     urls = [style["glyphs"], *[s.get("url") or s["tiles"][0] for s in style["sources"].values()]]
     assert all(u.startswith(base) for u in urls), urls
     used = {layer["source-layer"] for layer in style["layers"] if "source-layer" in layer}
-    assert used == {*LAYERS, "heatmap"}
+    assert used == {*LAYERS, *LABELS, "heatmap"}
     # The glyphs the labels need are served; Chinese ranges are drawn locally, never fetched.
     r = client.get("/fonts/DejaVu Sans Book/0-255.pbf")
     assert r.status_code == 200 and len(r.content) > 1000

@@ -23,8 +23,9 @@ from citybrain.tiles import BUFFER, EXTENT, Tile
 WORLD_M = 40075016.685578488  # Web Mercator world width, metres
 
 
-def tile_statement(layer: Layer, clustered: bool) -> sql.Composed:
-    """The ``ST_AsMVT`` statement of a layer (parameters: z, x, y, tolerance, cell)."""
+def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.Composed:
+    """The ``ST_AsMVT`` statement of a layer (parameters: z, x, y, tolerance, cell), or of
+    its label points."""
     table = sql.Identifier("citybrain", layer.source.table)
     props = sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(p)) for p in layer.properties)
     where = (
@@ -50,11 +51,14 @@ def tile_statement(layer: Layer, clustered: bool) -> sql.Composed:
             ) q, b
             GROUP BY gx, gy, b.t""")
     else:
-        shape = (
-            sql.SQL("ST_Transform(s.geom, 3857)")
-            if layer.geometry == "point"
-            else sql.SQL("ST_SimplifyPreserveTopology(ST_Transform(s.geom, 3857), %(tolerance)s)")
-        )
+        if labels:
+            shape = sql.SQL("ST_Transform(ST_PointOnSurface(s.geom), 3857)")
+        elif layer.geometry == "point":
+            shape = sql.SQL("ST_Transform(s.geom, 3857)")
+        else:
+            shape = sql.SQL(
+                "ST_SimplifyPreserveTopology(ST_Transform(s.geom, 3857), %(tolerance)s)"
+            )
         body = sql.SQL("""
             SELECT s.id{props},
                    ST_AsMVTGeom({shape}, b.t, {extent}, {buffer}, true) AS geom
@@ -80,7 +84,7 @@ def tile_statement(layer: Layer, clustered: bool) -> sql.Composed:
         extent=sql.Literal(EXTENT),
         buffer=sql.Literal(BUFFER),
         margin=sql.Literal(BUFFER / EXTENT),
-        name=sql.Literal(layer.id),
+        name=sql.Literal(layer.labels_id if labels else layer.id),
         shape=shape if not clustered else sql.SQL(""),
     )
 
@@ -136,6 +140,11 @@ class TileService:
         self._clustered = {
             lid: tile_statement(layer, True) for lid, layer in layers.items() if layer.cluster
         }
+        self._labels = {
+            lid: tile_statement(layer, False, labels=True)
+            for lid, layer in layers.items()
+            if layer.labels
+        }
 
     def visible(self, z: int) -> list[Layer]:
         return [layer for layer in self.layers.values() if layer.minzoom <= z <= layer.maxzoom]
@@ -157,9 +166,14 @@ class TileService:
             "tolerance": pixel * layer.simplify_px,
             "cell": pixel * (layer.cluster.size_px if layer.cluster else 1) * EXTENT / 256,
         }
-        statement = (self._clustered if clustered else self._plain)[layer.id]
-        row = await (await conn.execute(statement, params)).fetchone()
-        return bytes(row[0]) if row and row[0] else b""
+        statements = [(self._clustered if clustered else self._plain)[layer.id]]
+        if layer.labels:
+            statements.append(self._labels[layer.id])
+        out = b""
+        for statement in statements:
+            row = await (await conn.execute(statement, params)).fetchone()
+            out += bytes(row[0]) if row and row[0] else b""
+        return out
 
     async def tile(
         self,

@@ -76,17 +76,29 @@ async def composite_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
     return await _answer(request, _service(request).visible(z), z, x, y)
 
 
-def _vector_layer(layer: Layer) -> dict[str, Any]:
+def _vector_layers(layer: Layer) -> list[dict[str, Any]]:
     fields = {p: "property" for p in layer.properties}
     if layer.cluster:
         fields["count"] = f"incidents per cluster below zoom {layer.cluster.below_zoom}"
-    return {
-        "id": layer.id,
-        "description": f"{layer.title.zh} {layer.title.en}",
-        "minzoom": layer.minzoom,
-        "maxzoom": layer.maxzoom,
-        "fields": fields,
-    }
+    out = [
+        {
+            "id": layer.id,
+            "description": f"{layer.title.zh} {layer.title.en}",
+            "minzoom": layer.minzoom,
+            "maxzoom": layer.maxzoom,
+            "fields": fields,
+        }
+    ]
+    if layer.labels:
+        out.append(
+            {
+                **out[0],
+                "id": layer.labels_id,
+                "description": f"{layer.title.en}: one label point inside each polygon",
+                "fields": {p: "property" for p in layer.properties},
+            }
+        )
+    return out
 
 
 async def _bounds(request: Request, conn) -> list[float]:
@@ -111,7 +123,7 @@ def _tilejson(name: str, tiles: str, layers: list[Layer], bounds: list[float]) -
         "maxzoom": max(layer.maxzoom for layer in layers),
         "bounds": bounds,
         "center": [*COUNTY_CENTRE, 11],
-        "vector_layers": [_vector_layer(layer) for layer in layers],
+        "vector_layers": [v for layer in layers for v in _vector_layers(layer)],
     }
 
 
@@ -160,16 +172,20 @@ async def style(request: Request) -> JSON:
         },
     ]
     for layer in _service(request).layers.values():
-        for i, item in enumerate(layer.style):
-            entry = {
-                "id": item.get("id", f"{layer.id}-{i}"),
-                "source": "citybrain",
-                "source-layer": layer.id,
-                **{k: v for k, v in item.items() if k != "id"},
-            }
-            entry.setdefault("minzoom", layer.minzoom)
-            entry.setdefault("maxzoom", layer.maxzoom + 1 if layer.maxzoom < MAX_ZOOM else 24)
-            layers.append(entry)
+        parts = [(layer.id, layer.id, layer.style)]
+        if layer.labels:
+            parts.append((f"{layer.id}-label", layer.labels_id, layer.labels.style))
+        for prefix, source_layer, style_items in parts:
+            for i, item in enumerate(style_items):
+                entry = {
+                    "id": item.get("id", f"{prefix}-{i}"),
+                    "source": "citybrain",
+                    "source-layer": source_layer,
+                    **{k: v for k, v in item.items() if k != "id"},
+                }
+                entry.setdefault("minzoom", layer.minzoom)
+                entry.setdefault("maxzoom", layer.maxzoom + 1 if layer.maxzoom < MAX_ZOOM else 24)
+                layers.append(entry)
     return JSON(
         {
             "version": 8,

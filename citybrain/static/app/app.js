@@ -52,7 +52,8 @@
 
   // --- layers ---------------------------------------------------------------------------------
   const styleLayersOf = (group) => map.getStyle().layers
-    .filter((l) => l['source-layer'] === group || l.id === `${group}-hit`).map((l) => l.id);
+    .filter((l) => [group, `${group}_labels`].includes(l['source-layer']) || l.id === `${group}-hit`)
+    .map((l) => l.id);
 
   function buildLayerSwitcher() {
     const box = $('layers');
