@@ -6,9 +6,9 @@ memory and caches, per origin vertex, the shortest travel time to every vertex (
 Dijkstra, ~3 ms per origin), so an ETA is two lookups.
 
 ETA = access leg from the start to its nearest vertex + network time + access leg from the
-target's nearest vertex to the target; access legs are straight lines at ``ACCESS_KMH``. No
-ETA is shorter than the straight line at the router's ``top_speed_ms`` (``reach_m``), which
-lets dispatch prove that no team farther away can arrive sooner.
+target's nearest vertex to the target; access legs are straight lines at ``ACCESS_KMH``.
+``reach_m`` bounds how far away a start can be and still arrive within a time, which lets
+dispatch prove that no team farther away can arrive sooner.
 Without a road network, ETA = straight-line distance x ``DETOUR_FACTOR`` at ``FALLBACK_KMH``.
 """
 
@@ -32,6 +32,7 @@ FALLBACK_KMH = 25.0  # average door-to-door speed when there is no road network
 DETOUR_FACTOR = 1.3  # road distance / straight-line distance, typical for a county
 # Planar metres (LOCAL, scale error < 0.3 % in the county) against geodesic ones: a margin.
 PLANAR_MARGIN = 0.98
+REACH_SLACK_S = 1.0  # cached travel times are float32: a second more keeps reach_m a bound
 MAX_CACHED_ORIGINS = 4096  # x ~20k vertices x 4 bytes = ~320 MB at most
 
 
@@ -74,14 +75,8 @@ class Router:
         xy = np.column_stack(LOCAL.forward(lon, lat))
         self.tree = cKDTree(xy)
         self._rows: OrderedDict[int, np.ndarray] = OrderedDict()
-        # No trip is faster than straight_m / top_speed_ms: an edge's time is at least its
-        # chord over its own chord speed, chords add up to at least the straight line between
-        # a path's ends, and the access legs are straight lines at ACCESS_KMH.
-        chord = np.hypot(*(xy[s] - xy[t]).T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            speeds = np.concatenate([chord / cost, (chord / reverse_cost)[back]])
-        speeds = np.where(np.concatenate([chord, chord[back]]) == 0, 0.0, speeds)
-        self.top_speed_ms = float(max(ACCESS_KMH / 3.6, np.nanmax(speeds, initial=0.0)))
+        self.graph_to = self.graph.T.tocsr()  # Dijkstra on it: travel times *to* a vertex
+        self.xy = xy
 
     @classmethod
     async def load(cls, conn: AsyncConnection) -> Router | None:
@@ -145,12 +140,22 @@ class Router:
 
     def reach_m(self, lon: float, lat: float, seconds: float) -> float:
         """A distance (geodesic metres) beyond which no start point reaches (lon, lat) within
-        ``seconds``. The target's access leg is walked at ``ACCESS_KMH``; the rest of any trip,
-        at least the straight line minus that leg, at no more than ``top_speed_ms``."""
-        _, access = self.snap([lon], [lat])
-        a = float(access[0])
-        planar = a + max(seconds - a / (ACCESS_KMH / 3.6), 0.0) * self.top_speed_ms
-        return planar / PLANAR_MARGIN
+        ``seconds``. Such a trip walks its last leg from the target's vertex, so what is left
+        for the rest bounds, by the travel times *to* that vertex (Dijkstra on the reversed
+        graph, only as far as that time), the vertices it can start from; and from each, the
+        straight first leg it can walk: the reach is the farthest such start."""
+        if not np.isfinite(seconds):
+            return float("inf")
+        (dst,), (a,) = self.snap([lon], [lat])
+        walk = ACCESS_KMH / 3.6
+        left = seconds - a / walk + REACH_SLACK_S
+        if left < 0:
+            return 0.0
+        to_dst = dijkstra(self.graph_to, indices=int(dst), limit=left)
+        near = np.flatnonzero(to_dst <= left)
+        x, y = LOCAL.forward(lon, lat)
+        planar = np.hypot(self.xy[near, 0] - x, self.xy[near, 1] - y) + (left - to_dst[near]) * walk
+        return float(planar.max()) / PLANAR_MARGIN
 
     def vertex_id(self, lon: float, lat: float) -> int:
         return int(self.vertex_ids[self.snap([lon], [lat])[0][0]])
