@@ -4,8 +4,8 @@ first when it can), which cameras see the spot (雪亮工程), and which tier ha
 One database round trip (a pipeline of three statements), then ETAs from the in-memory router
 (which follows changes of the road network within seconds, see ``RouterHolder``). The ranking
 by ETA is exact over all eligible teams: the nearest twelve are timed first, then the farther
-teams that the router's speed bound cannot rule out, from their positions alone; the few that
-make the ranking are read in full.
+teams that the router cannot rule out (``Router.reach_m``), from their positions alone; the
+few that make the ranking are read in full.
 """
 
 from __future__ import annotations
