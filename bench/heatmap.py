@@ -1,7 +1,7 @@
 """Heatmap benchmark: the same questions (windows x resolutions x category filters) answered three
 ways in one run on the 1M-incident county:
 
-* citybrain's ``GET /heatmap/incidents`` (pre-aggregates; server-side time from Server-Timing),
+* citybrain's ``GET /heatmap/incidents`` (in-memory index; server-side time from Server-Timing),
 * a plain ``GROUP BY`` over the raw incidents on their H3 column,
 * what a PostGIS user without H3 would write: ``ST_HexagonGrid`` over the county joined to the
   points (hexagons of the same edge length; a 60 s statement timeout).

@@ -14,10 +14,9 @@ COUNTY_NAME = "嘉善县"
 # BIGINT id). Polygons store their coverage at COVERAGE_RES (see db/models.py).
 POINT_H3_RES = 15
 COVERAGE_RES = 11
-# Incidents carry their cell at each of these resolutions (incidents.h3_<res>); heatmaps keep
-# per-day and per-month counts for those up to HEAT_AGGREGATE_MAX_RES and read finer ones raw.
+# Incidents carry their cell at each of these resolutions (incidents.h3_<res>): the
+# resolutions of heatmaps (services/heatindex.py).
 HEAT_RESOLUTIONS = range(5, 12)
-HEAT_AGGREGATE_MAX_RES = 9
 
 
 @dataclass(frozen=True)

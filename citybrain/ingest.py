@@ -206,15 +206,15 @@ def _derived(table: str) -> tuple[list[str], list[sql.Composable]]:
         triggers.append(f"{table}_tiles_insert")
         catch_up.append(sql.SQL("SELECT citybrain.tiles_bump_table({})").format(sql.Literal(table)))
     if table == "incidents":
-        triggers += ["incidents_heat_insert", "incidents_notify"]  # a bulk load is not news
-        catch_up.append(sql.SQL("SELECT citybrain.heat_rebuild()"))
+        triggers.append("incidents_notify")  # a bulk load is not news
     return triggers, catch_up
 
 
 @contextmanager
 def derived_paused(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Insert many rows into ``table`` without its per-statement derivations (tile versions,
-    heatmap counts), then catch them up once: every tile of the table changes version."""
+    live-map notifications), then catch them up once: every tile of the table changes
+    version."""
     triggers, catch_up = _derived(table)
     ident = sql.Identifier(SCHEMA, table)
     for name in triggers:

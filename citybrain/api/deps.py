@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from citybrain.services.heatindex import HeatIndex
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.settings import Settings
 
@@ -36,7 +37,12 @@ async def get_county(request: Request) -> CountyCellsHolder:
     return request.app.state.county
 
 
+async def get_heat(request: Request) -> HeatIndex:
+    return request.app.state.heat
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CountyDep = Annotated[CountyCellsHolder, Depends(get_county)]
+HeatDep = Annotated[HeatIndex, Depends(get_heat)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]

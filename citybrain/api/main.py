@@ -38,6 +38,7 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
 from citybrain.layers import check_against_database, load_layers
 from citybrain.services.events import EventHub
+from citybrain.services.heatindex import HeatIndex
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.routing import RouterHolder
 from citybrain.services.tiles import TileCache, TileService
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.routing = RouterHolder()
         app.state.county = CountyCellsHolder()
+        app.state.heat = HeatIndex()
         with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
             check_against_database(layers, sync_conn)
         app.state.tiles = TileService(layers, TileCache(settings.tile_cache_mb * 2**20))
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.events.start()
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
+            await app.state.heat.fresh(conn)
         # Everything made so far lives as long as the process: keep it out of the garbage
         # collector's sight. A full collection over the ~180k start-up objects (the imported
         # libraries) took 80-100 ms, a pause that every request in flight waited out.

@@ -17,7 +17,7 @@ micro-grid holding that centre; coarser levels follow the foreign keys up.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -25,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -38,11 +37,25 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from citybrain.domain import HEAT_RESOLUTIONS
 
 SCHEMA = "citybrain"
+
+
+class XID8(UserDefinedType):
+    """PostgreSQL's 64-bit transaction id (never wraps); read and written as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return "xid8"
+
+
+ischema_names["xid8"] = XID8  # so that reflection (alembic's comparisons) knows the type
 
 
 class Base(DeclarativeBase):
@@ -281,8 +294,8 @@ class Incident(_PointMixin, Base):
             name="ck_incidents_timeline",
         ),
         Index("ix_incidents_reported_at", "reported_at"),
-        # Incidents not yet closed, by time: the few that heatmaps filtered by status read raw.
-        Index("ix_incidents_live", "reported_at", postgresql_where="status <> 'closed'"),
+        # What changed since a transaction: how heatmap indexes catch up (services/heatindex).
+        Index("ix_incidents_changed", "changed"),
         Index("ix_incidents_team_id", "team_id"),
         # What a team holds now: counted under its row lock on every assignment.
         Index(
@@ -323,6 +336,21 @@ class Incident(_PointMixin, Base):
     h3_9: Mapped[int] = mapped_column(BigInteger, nullable=False)
     h3_10: Mapped[int] = mapped_column(BigInteger, nullable=False)
     h3_11: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The transaction that inserted the row or last changed its time, category, status or cells
+    # (the column default and a trigger set it; migration 0007).
+    changed: Mapped[str] = mapped_column(
+        XID8, nullable=False, server_default=text("pg_current_xact_id()")
+    )
+
+
+class IncidentDeletion(Base):
+    """Which incidents were deleted, by which transaction (a trigger writes it; a truncate of
+    ``incidents`` empties it and bumps ``meta.incidents_generation`` instead)."""
+
+    __tablename__ = "incident_deletions"
+    __table_args__ = (PrimaryKeyConstraint("xid", "id"),)
+    xid: Mapped[str] = mapped_column(XID8, server_default=text("pg_current_xact_id()"))
+    id: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
 
 
 class IncidentEvent(Base):
@@ -387,31 +415,6 @@ class Road(Base):
     cost: Mapped[float] = mapped_column(Float, nullable=False)
     reverse_cost: Mapped[float] = mapped_column(Float, nullable=False)
     geom = mapped_column(Geometry("LINESTRING", 4326, spatial_index=False), nullable=False)
-
-
-class IncidentHeatDay(Base):
-    """Incidents per H3 cell (``incidents.h3_<res>``, res 5-9), category and UTC day: kept
-    exact by triggers on every insert, update, delete and truncate of ``incidents``."""
-
-    __tablename__ = "incident_heat_day"
-    __table_args__ = (PrimaryKeyConstraint("res", "day", "category", "cell"),)
-    res: Mapped[int] = mapped_column(SmallInteger)
-    day: Mapped[date] = mapped_column(Date)
-    category: Mapped[str] = mapped_column(Text)
-    cell: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
-    n: Mapped[int] = mapped_column(Integer, nullable=False)
-
-
-class IncidentHeatMonth(Base):
-    """The same per UTC month (``month`` is its first day)."""
-
-    __tablename__ = "incident_heat_month"
-    __table_args__ = (PrimaryKeyConstraint("res", "month", "category", "cell"),)
-    res: Mapped[int] = mapped_column(SmallInteger)
-    month: Mapped[date] = mapped_column(Date)
-    category: Mapped[str] = mapped_column(Text)
-    cell: Mapped[int] = mapped_column(BigInteger, autoincrement=False)
-    n: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class TileVersion(Base):

@@ -2,23 +2,17 @@
 
 Counts are exact: a cell's value is the number of incidents whose ``h3.latlng_to_cell(lat, lon,
 res)`` is that cell (stored per incident as ``h3_<res>``: H3 cells do not nest, so rolling a
-fine cell up to its parent would misplace points near cell edges). At resolutions 5-9 they come
-from the pre-aggregates (``incident_heat_month``/``_day``, kept by triggers); only the partial
-days at the ends of a window touch raw incidents. Resolutions 10 and 11 read the incidents (the
-answer then has about as many cells as the window has incidents).
-
-A status filter uses the fact that few incidents are open: incidents that are not closed are
-read raw (partial index); a filter that includes ``closed`` is the total minus the open ones
-it excludes.
+fine cell up to its parent would misplace points near cell edges). They come from the
+process's in-memory index of the incidents (``services.heatindex``), brought up to date with
+the database before every answer.
 
 An area (a town, village or grid code, or a bbox) selects the cells whose centre lies in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -29,20 +23,13 @@ import shapely
 from psycopg import AsyncConnection, sql
 from scipy.stats import norm
 
-from citybrain.domain import (
-    CATEGORIES_BY_NAME,
-    COVERAGE_RES,
-    HEAT_AGGREGATE_MAX_RES,
-    HEAT_RESOLUTIONS,
-    Status,
-)
+from citybrain.domain import CATEGORIES_BY_NAME, COVERAGE_RES, HEAT_RESOLUTIONS, Status
 from citybrain.errors import InvalidInput
-from citybrain.sql import compose
+from citybrain.services.heatindex import HeatIndex, hexes
 
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
-HOTSPOT_MAX_RES = HEAT_AGGREGATE_MAX_RES
+HOTSPOT_MAX_RES = 9  # Gi* weighs every county cell: 6,000 at resolution 9, 42,000 at 10
 AREA_LEVELS = ("towns", "villages", "grids")
-LIVE = tuple(str(s) for s in Status if s != Status.closed)
 
 
 @dataclass
@@ -54,7 +41,7 @@ class Query:
     statuses: list[str] | None = None
     bbox: tuple[float, float, float, float] | None = None
     area: str | None = None  # a town, village or grid code
-    _area_cells: set[int] | None = field(default=None, repr=False)
+    _area_cells: np.ndarray | None = field(default=None, repr=False)
 
     def validate(self) -> None:
         if not MIN_RES <= self.res <= MAX_RES:
@@ -91,132 +78,15 @@ class Query:
         )
 
 
-def _day_floor(t: datetime) -> datetime:
-    return datetime.combine(t.astimezone(UTC).date(), time(), UTC)
-
-
-def _day_ceil(t: datetime) -> datetime:
-    f = _day_floor(t)
-    return f if f == t else f + timedelta(days=1)
-
-
-def _month_floor(d: date) -> date:
-    return date(d.year, d.month, 1)
-
-
-def _next_month(d: date) -> date:
-    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
-
-
-def _month_ceil(d: date) -> date:
-    return d if d.day == 1 else _next_month(d)
-
-
-def split_window(start: datetime, end: datetime) -> dict[str, Any]:
-    """How the pre-aggregates answer [start, end): the raw incidents of the partial days at
-    either end ([start, d0_at) and [d1_at, end)), the whole months [ma, mb), and at each end a
-    run of days that is added (sign +1) or, when the rest of its month is shorter, a whole
-    month added and the days outside the window subtracted (sign -1). UTC days and months."""
-    d0_at, d1_at = _day_ceil(start), _day_floor(end)
-    no_days = {
-        "l0": date.min,
-        "l1": date.min,
-        "left_sign": 1,
-        "r0": date.min,
-        "r1": date.min,
-        "right_sign": 1,
-    }
-    if d0_at >= d1_at:  # not one whole day: all raw
-        return {
-            "start": start,
-            "end": end,
-            "d0_at": end,
-            "d1_at": end,
-            "ma": date.min,
-            "mb": date.min,
-            **no_days,
-        }
-    d0, d1 = d0_at.date(), d1_at.date()
-    out = {"start": start, "end": end, "d0_at": d0_at, "d1_at": d1_at, **no_days}
-    first, last = _month_floor(d0), _month_floor(d1 - timedelta(days=1))
-    if first == last:  # the days lie in one month: add them, or take the month minus the rest
-        inside = (d1 - d0).days
-        outside = (_next_month(first) - first).days - inside
-        if outside < inside:
-            out.update(
-                ma=first,
-                mb=_next_month(first),
-                l0=first,
-                l1=d0,
-                left_sign=-1,
-                r0=d1,
-                r1=_next_month(first),
-                right_sign=-1,
-            )
-        else:
-            out.update(ma=date.min, mb=date.min, l0=d0, l1=d1)
-        return out
-    ma, mb = _month_ceil(d0), _month_floor(d1)
-    if (d0 - first).days < (ma - d0).days:  # cheaper: the whole first month, minus its head
-        out.update(l0=first, l1=d0, left_sign=-1)
-        ma = first
-    else:
-        out.update(l0=d0, l1=_month_ceil(d0))
-    if (_next_month(last) - d1).days < (d1 - mb).days:  # cheaper: the last month, minus its tail
-        out.update(r0=d1, r1=_next_month(last), right_sign=-1)
-        mb = _next_month(last)
-    else:
-        out.update(r0=mb, r1=d1)
-    out.update(ma=ma, mb=mb)
-    return out
-
-
-async def _rows(conn: AsyncConnection, name: str, params: dict[str, Any]) -> dict[int, int]:
-    stmt = compose(name, cell=f"h3_{int(params['res'])}")
-    # Unprepared: the best plan depends on the window's length (a cached generic plan does not).
-    rows = await (await conn.execute(stmt, params, prepare=False)).fetchall()
-    return {int(c): int(n) for c, n in rows}
-
-
-def _subtract(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
-    out = dict(a)
-    for cell, n in b.items():
-        left = out.get(cell, 0) - n
-        if left:
-            out[cell] = left
-        else:
-            out.pop(cell, None)
-    return out
-
-
-async def counts(conn: AsyncConnection, q: Query) -> dict[int, int]:
+async def counts(conn: AsyncConnection, heat: HeatIndex, q: Query) -> tuple[np.ndarray, np.ndarray]:
     """Incidents per cell at ``q.res`` for the query's window, categories and statuses
-    (before any area filter)."""
-    base = {"res": q.res, "categories": q.categories}
-    window = {"start": q.start, "end": q.end}
-    statuses = set(q.statuses) if q.statuses else None
-    if statuses is not None and "closed" not in statuses:
-        return await _rows(conn, "heatmap/live", {**base, **window, "statuses": sorted(statuses)})
-    if q.res > HEAT_AGGREGATE_MAX_RES:
-        return await _rows(
-            conn,
-            "heatmap/raw",
-            {**base, **window, "statuses": sorted(statuses) if statuses else None},
-        )
-    keys = q.categories or ["*"]  # '*': the rows of all categories together
-    total = await _rows(
-        conn, "heatmap/aggregate", {**base, "keys": keys, **split_window(q.start, q.end)}
-    )
-    excluded = sorted(set(LIVE) - statuses) if statuses is not None else []
-    if excluded:
-        total = _subtract(
-            total, await _rows(conn, "heatmap/live", {**base, **window, "statuses": excluded})
-        )
-    return total
+    (before any area filter): (cells ascending, counts)."""
+    await heat.fresh(conn)
+    return heat.counts(q.res, q.start, q.end, q.categories, q.statuses)
 
 
-async def area_cells(conn: AsyncConnection, code: str, res: int) -> set[int]:
-    """The cells at ``res`` whose centre lies in the town, village or grid ``code``."""
+async def area_cells(conn: AsyncConnection, code: str, res: int) -> np.ndarray:
+    """The cells at ``res`` whose centre lies in the town, village or grid ``code`` (sorted)."""
     for level in AREA_LEVELS:
         stmt = sql.SQL("SELECT ST_AsBinary(geom) FROM {} WHERE code = %s").format(
             sql.Identifier("citybrain", level)
@@ -228,31 +98,36 @@ async def area_cells(conn: AsyncConnection, code: str, res: int) -> set[int]:
 
 
 @lru_cache(maxsize=256)
-def _polyfill(wkb: bytes, res: int) -> set[int]:
+def _polyfill(wkb: bytes, res: int) -> np.ndarray:
     geom = shapely.from_wkb(wkb)
-    return {h3.str_to_int(c) for c in h3.geo_to_cells(geom, res)}
+    cells = np.array(sorted(h3.str_to_int(c) for c in h3.geo_to_cells(geom, res)), dtype=np.int64)
+    cells.flags.writeable = False  # shared by every caller of the cache
+    return cells
 
 
-def _in_bbox(cells: Iterable[int], bbox: tuple[float, float, float, float]) -> set[int]:
+def _in_bbox(
+    heat: HeatIndex, res: int, cells: np.ndarray, bbox: tuple[float, float, float, float]
+) -> np.ndarray:
+    """Which of ``cells`` have their centre in ``bbox`` (a mask)."""
     minx, miny, maxx, maxy = bbox
-    keep = set()
-    for c in cells:
-        lat, lon = h3.cell_to_latlng(h3.int_to_str(c))
-        if minx <= lon <= maxx and miny <= lat <= maxy:
-            keep.add(c)
-    return keep
+    lat, lon = heat.centres(res, cells)
+    return (minx <= lon) & (lon <= maxx) & (miny <= lat) & (lat <= maxy)
 
 
-async def filtered_counts(conn: AsyncConnection, q: Query) -> dict[int, int]:
-    found = await counts(conn, q)
+async def filtered_counts(
+    conn: AsyncConnection, heat: HeatIndex, q: Query
+) -> tuple[np.ndarray, np.ndarray]:
+    """``counts`` of the cells in the query's area or bbox."""
+    cells, n = await counts(conn, heat, q)
     if q.area is not None:
         if q._area_cells is None:
             q._area_cells = await area_cells(conn, q.area, q.res)
-        found = {c: n for c, n in found.items() if c in q._area_cells}
+        keep = np.isin(cells, q._area_cells, assume_unique=True)
     elif q.bbox is not None:
-        keep = _in_bbox(found, q.bbox)
-        found = {c: n for c, n in found.items() if c in keep}
-    return found
+        keep = _in_bbox(heat, q.res, cells, q.bbox)
+    else:
+        return cells, n
+    return cells[keep], n[keep]
 
 
 # --- population and the county's cells --------------------------------------------------------
@@ -327,39 +202,39 @@ class CountyCellsHolder:
 # --- answers ----------------------------------------------------------------------------------
 
 
-def hexes(cells: Iterable[int]) -> list[str]:
-    return [format(c, "x") for c in cells]
-
-
 async def heatmap(
-    conn: AsyncConnection, q: Query, metric: str, county: CountyCellsHolder
+    conn: AsyncConnection, heat: HeatIndex, q: Query, metric: str, county: CountyCellsHolder
 ) -> dict[str, Any]:
     q.validate()
-    now = await filtered_counts(conn, q)
+    cells, n = await filtered_counts(conn, heat, q)
     out: list[dict[str, Any]] = []
-    totals: dict[str, Any] = {"incidents": sum(now.values())}
+    totals: dict[str, Any] = {"incidents": int(n.sum())}
     if metric == "count":
-        out = [{"h3": format(c, "x"), "value": n} for c, n in sorted(now.items())]
+        out = [{"h3": c, "value": v} for c, v in zip(hexes(cells), n.tolist(), strict=True)]
     elif metric == "per_1k":
-        cells, people = (await county.current(conn)).at(q.res)
-        pop = dict(zip(cells.tolist(), people.tolist(), strict=True))
-        for c, n in sorted(now.items()):
-            p = pop.get(c, 0.0)
+        county_cells, people = (await county.current(conn)).at(q.res)
+        at = np.searchsorted(county_cells, cells).clip(max=max(len(county_cells) - 1, 0))
+        pop = np.where(county_cells[at] == cells, people[at], 0.0) if len(county_cells) else 0 * n
+        for c, v, p in zip(hexes(cells), n.tolist(), pop.tolist(), strict=True):
             out.append(
                 {
-                    "h3": format(c, "x"),
-                    "value": round(n / p * 1000, 4) if p else None,
-                    "count": n,
+                    "h3": c,
+                    "value": round(v / p * 1000, 4) if p else None,
+                    "count": v,
                     "population": round(p, 1),
                 }
             )
-        totals["population"] = round(sum(pop.get(c, 0.0) for c in now), 1)
+        totals["population"] = round(float(pop.sum()), 1)
     elif metric == "change":
-        before = await filtered_counts(conn, q.shifted(q.end - q.start))
-        for c in sorted(set(now) | set(before)):
-            a, b = now.get(c, 0), before.get(c, 0)
-            out.append({"h3": format(c, "x"), "value": a - b, "count": a, "previous": b})
-        totals["previous"] = sum(before.values())
+        before_cells, before_n = await filtered_counts(conn, heat, q.shifted(q.end - q.start))
+        union = np.union1d(cells, before_cells)
+        now_at = np.zeros(len(union), dtype=np.int64)
+        now_at[np.searchsorted(union, cells)] = n
+        then = np.zeros(len(union), dtype=np.int64)
+        then[np.searchsorted(union, before_cells)] = before_n
+        for c, a, b in zip(hexes(union), now_at.tolist(), then.tolist(), strict=True):
+            out.append({"h3": c, "value": a - b, "count": a, "previous": b})
+        totals["previous"] = int(before_n.sum())
     else:
         raise InvalidInput(f"unknown metric {metric!r}: use count, per_1k or change")
     totals["cells"] = len(out)
@@ -373,7 +248,12 @@ async def heatmap(
 
 
 async def hotspots(
-    conn: AsyncConnection, q: Query, county: CountyCellsHolder, alpha: float = 0.05, ring: int = 1
+    conn: AsyncConnection,
+    heat: HeatIndex,
+    q: Query,
+    county: CountyCellsHolder,
+    alpha: float = 0.05,
+    ring: int = 1,
 ) -> dict[str, Any]:
     """Getis-Ord Gi* over every county cell at ``q.res`` (zeros included), neighbours by
     ``grid_disk(cell, ring)`` (the cell itself included, binary weights); cells whose
@@ -383,13 +263,13 @@ async def hotspots(
         raise InvalidInput(f"hotspots are computed up to resolution {HOTSPOT_MAX_RES}")
     if not 0 < alpha < 1:
         raise InvalidInput("alpha must be between 0 and 1")
-    found = await counts(conn, q)
+    found_cells, found_n = await counts(conn, heat, q)
+    found = dict(zip(found_cells.tolist(), found_n.tolist(), strict=True))
     cells, _ = (await county.current(conn)).at(q.res)
     if q.area is not None:
-        keep = await area_cells(conn, q.area, q.res)
-        cells = np.array(sorted(set(cells.tolist()) & keep), dtype=np.int64)
+        cells = cells[np.isin(cells, await area_cells(conn, q.area, q.res), assume_unique=True)]
     elif q.bbox is not None:
-        cells = np.array(sorted(_in_bbox(cells.tolist(), q.bbox)), dtype=np.int64)
+        cells = cells[_in_bbox(heat, q.res, cells, q.bbox)]
     z, x = gi_star(cells, found, ring)
     p = 2 * norm.sf(np.abs(z))
     hot = np.flatnonzero(p < alpha)
@@ -400,7 +280,7 @@ async def hotspots(
         "window": {"start": q.start, "end": q.end},
         "cells": [
             {
-                "h3": format(int(cells[i]), "x"),
+                "h3": hexes(cells[i : i + 1])[0],
                 "count": int(x[i]),
                 "z": round(float(z[i]), 4),
                 "p": float(p[i]),

@@ -17,10 +17,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from shapely.geometry import Polygon
 
-from citybrain.api.deps import ConnDep, CountyDep, SettingsDep
+from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
 from citybrain.api.responses import JSON
 from citybrain.errors import InvalidInput
 from citybrain.services import heatmap as svc
+from citybrain.services.heatindex import hexes
 from citybrain.tiles import EXTENT, Tile
 
 router = APIRouter(tags=["heatmap"])
@@ -150,6 +151,7 @@ def _geojson(answer: dict[str, Any]) -> dict[str, Any]:
 @router.get("/heatmap/incidents", response_model=Heatmap, summary="Incidents per H3 cell")
 async def heatmap(
     conn: ConnDep,
+    heat: HeatDep,
     county: CountyDep,
     request_filters: FiltersDep,
     res: ResDep = 8,
@@ -161,7 +163,7 @@ async def heatmap(
     the same length. An area (``area`` code or ``bbox``) keeps the cells whose centre is in it.
     ``format=geojson`` returns the hexagons."""
     q = request_filters.query(res)
-    answer = await svc.heatmap(conn, q, str(metric), county)
+    answer = await svc.heatmap(conn, heat, q, str(metric), county)
     return JSON(
         _geojson(answer) if format == Format.geojson else answer,
         media_type=("application/geo+json" if format == Format.geojson else "application/json"),
@@ -171,6 +173,7 @@ async def heatmap(
 @router.get("/hotspots/incidents", summary="Cells that are unusually hot (or cold): Gi*")
 async def hotspots(
     conn: ConnDep,
+    heat: HeatDep,
     county: CountyDep,
     request_filters: FiltersDep,
     res: Annotated[int, Query(ge=svc.MIN_RES, le=svc.HOTSPOT_MAX_RES)] = 8,
@@ -182,7 +185,7 @@ async def hotspots(
     as zero), neighbours by ``grid_disk``; returns the cells whose two-sided p-value is below
     ``alpha``, with z-score, p-value and ``hot``/``cold``."""
     q = request_filters.query(res)
-    answer = await svc.hotspots(conn, q, county, alpha, ring)
+    answer = await svc.hotspots(conn, heat, q, county, alpha, ring)
     return JSON(_geojson(answer) if format == Format.geojson else answer)
 
 
@@ -199,6 +202,7 @@ def zoom_resolution(z: int) -> int:
 )
 async def heatmap_tile(
     conn: ConnDep,
+    heat: HeatDep,
     request_filters: FiltersDep,
     z: Annotated[int, Path(ge=0, le=22)],
     x: Annotated[int, Path(ge=0)],
@@ -222,16 +226,12 @@ async def heatmap_tile(
         min(e + margin, 180),
         min(n + margin, 90),
     )
-    found = await svc.filtered_counts(conn, request_filters.query(r))
+    cells, counts = await svc.filtered_counts(conn, heat, request_filters.query(r))
     features = []
-    for cell, count in found.items():
-        ring = [_mercator(lon, lat) for lat, lon in h3.cell_to_boundary(h3.int_to_str(cell))]
+    for cell, name, count in zip(cells.tolist(), hexes(cells), counts.tolist(), strict=True):
+        ring = [_mercator(lon, lat) for lat, lon in h3.cell_to_boundary(name)]
         features.append(
-            {
-                "geometry": Polygon(ring),
-                "properties": {"h3": format(cell, "x"), "value": count},
-                "id": cell,
-            }
+            {"geometry": Polygon(ring), "properties": {"h3": name, "value": count}, "id": cell}
         )
     body = mapbox_vector_tile.encode(
         [{"name": "heatmap", "features": features}],

@@ -151,6 +151,11 @@ def upgrade() -> None:
             f"(h3_{r} >> 52) & 15 = {r}",
             schema="citybrain",
         )
+    create_pre_aggregates()
+
+
+def create_pre_aggregates() -> None:
+    """The tables, index and triggers, filled from the incidents (also 0007's downgrade)."""
     for grain, column in (("day", "day"), ("month", "month")):
         op.create_table(
             f"incident_heat_{grain}",
