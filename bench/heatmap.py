@@ -9,7 +9,7 @@ ways in one run on the 1M-incident county:
     .venv/bin/python -m bench.heatmap
     .venv/bin/python -m bench.heatmap --repeat 3 --skip-hexgrid
 
-Times are medians of ``--repeat`` runs after one warm-up, in milliseconds.
+Times are medians of ``--repeat`` runs after three warm-up runs, in milliseconds.
 """
 
 from __future__ import annotations
@@ -55,8 +55,12 @@ GROUP BY 1, 2
 """
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
+WARMUP = 3  # runs before timing: the server's first answers (plans, caches) are not its speed
+
+
+def median_ms(fn, repeat: int, warmup: int = WARMUP) -> float:
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -68,16 +72,18 @@ def median_ms(fn, repeat: int) -> float:
 def citybrain_ms(client: httpx.Client, params: dict, repeat: int) -> tuple[float, int]:
     """Server-side median (Server-Timing) and the number of cells."""
     server = []
-    for _ in range(repeat + 1):
+    for _ in range(WARMUP + repeat):
         r = client.get("/heatmap/incidents", params=params)
         r.raise_for_status()
         server.append(float(r.headers["server-timing"].split("dur=")[1]))
-    return statistics.median(server[1:]), len(r.json()["cells"])
+    return statistics.median(server[WARMUP:]), len(r.json()["cells"])
 
 
-def sql_ms(conn: psycopg.Connection, statement: str, params: dict, repeat: int) -> float:
+def sql_ms(
+    conn: psycopg.Connection, statement: str, params: dict, repeat: int, warmup: int = WARMUP
+) -> float:
     try:
-        return median_ms(lambda: conn.execute(statement, params).fetchall(), repeat)
+        return median_ms(lambda: conn.execute(statement, params).fetchall(), repeat, warmup)
     except psycopg.errors.QueryCanceled:
         return float("inf")
 
@@ -111,7 +117,7 @@ def main() -> None:
                     hexgrid = None
                     if not args.skip_hexgrid:
                         size = h3.average_hexagon_edge_length(res, unit="m") / 0.8587  # mercator
-                        hexgrid = sql_ms(conn, HEXGRID, {**sql, "size": size}, 1)
+                        hexgrid = sql_ms(conn, HEXGRID, {**sql, "size": size}, 1, warmup=1)
                     rows.append((wname, res, category or "all", n_cells, mine, plain, hexgrid))
                     print(rows[-1], flush=True)
 

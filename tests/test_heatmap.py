@@ -474,10 +474,23 @@ def test_index_reloads_and_rebuilds(rw_conn: psycopg.Connection, rw_url, monkeyp
     asyncio.run(run())
 
 
-def test_hexes_match_format() -> None:
+def test_cells_json_matches_orjson() -> None:
+    """The byte-table JSON of cells equals what orjson makes of the same objects."""
     import numpy as np
+    import orjson
 
-    from citybrain.services.heatindex import hexes
+    from citybrain.services.heatindex import cells_json, hexes
 
     cells = [h3.str_to_int(h3.latlng_to_cell(30.85, 120.91, r)) for r in range(0, 16)]
     assert hexes(np.array(cells, dtype=np.int64)) == [format(c, "x") for c in cells]
+    rng = np.random.default_rng(3)
+    cells = np.sort(rng.choice(cells, 16, replace=False))
+    value = np.array([0, -1, 1, 9, 10, -10, 99, 100, 101, 1000, 1005, -9999, 123456, 7, 70, 0])
+    count = np.arange(16) * 1_000_003
+    got = cells_json(cells, value=value, count=count)
+    expected = [
+        {"h3": format(int(c), "x"), "value": int(v), "count": int(n)}
+        for c, v, n in zip(cells, value, count, strict=True)
+    ]
+    assert got == orjson.dumps(expected)
+    assert cells_json(np.zeros(0, dtype=np.int64), value=np.zeros(0, dtype=np.int64)) == b"[]"

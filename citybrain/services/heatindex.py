@@ -6,19 +6,20 @@ cell's position in the sorted list of cells), so a year at resolution 11 costs m
 and a day microseconds; no request scans or groups rows in the database.
 
 Never stale. Before every answer the index asks the database what changed since it last
-looked: one indexed statement, an empty answer when nothing did. Each incident carries the
-transaction that last changed what heatmaps read (``incidents.changed``, xid8, set by the
-column default and a trigger: migration 0007), deleted ids are logged in
-``incident_deletions``, and a truncate bumps ``meta.incidents_generation``. The index keeps
-the snapshot of its last look (its xmax and the transactions then in progress) and next reads
-the rows stamped by those or by later transactions. That misses nothing, whatever the order in
-which transactions commit: one that commits after a snapshot was in progress in it or began
-after it. Rows are applied by id, in their current state, so reading one twice is harmless.
+looked; when nothing did, that is one statement reading two index ends (``snapshot.sql``).
+Each incident carries the transaction that last changed what heatmaps read
+(``incidents.changed``, xid8, set by the column default and a trigger: migration 0007),
+deleted ids are logged in ``incident_deletions``, and a truncate bumps
+``meta.incidents_generation``. The index keeps the snapshot of its last look (its xmax and the
+transactions then in progress) and next reads the rows stamped by those or by later
+transactions (``changes.sql``). That misses nothing, whatever the order in which transactions
+commit: one that commits after a snapshot was in progress in it or began after it. Rows are
+applied by id, in their current state, so reading one twice is harmless.
 
 Changed rows go to a small overlay beside the sorted base (their base rows masked out); past
 ``REBUILD_AT`` overlay rows the base is rebuilt in memory; a look that finds more than
-``RELOAD_AT`` rows (a bulk load) or a new generation reloads everything (binary COPY, about a
-second per million incidents).
+``RELOAD_AT`` rows (a bulk load) or a new generation reloads everything (about two seconds
+per million incidents).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import h3.api.basic_int as h3i
 import numpy as np
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
 from citybrain.domain import CATEGORIES, HEAT_RESOLUTIONS, Status
 from citybrain.sql import load
@@ -42,22 +43,16 @@ PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL timestamps: microsecon
 RELOAD_AT = 50_000
 REBUILD_AT = 20_000
 
-# One row of load.sql in binary COPY: a field count, then each field's length and value.
-_ROW = np.dtype(
+# One incident in load.sql's value.
+_RECORD = np.dtype(
     [
-        ("nfields", ">i2"),
-        ("_l0", ">i4"),
         ("id", ">i8"),
-        ("_l1", ">i4"),
         ("t", ">i8"),
-        ("_l2", ">i4"),
         ("cat", ">i2"),
-        ("_l3", ">i4"),
         ("status", ">i2"),
-        *((f, t) for r in RESOLUTIONS for f, t in ((f"_lc{r}", ">i4"), (f"c{r}", ">i8"))),
+        *((f"c{r}", ">i8") for r in RESOLUTIONS),
     ]
 )
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 
 
 def micros(t: datetime) -> int:
@@ -92,14 +87,13 @@ class Rows:
         return cls(z, z, z.astype(np.int16), z.astype(np.int16), z.reshape(0, len(RESOLUTIONS)))
 
     @classmethod
-    def from_copy(cls, data: bytes) -> Rows:
-        if not data.startswith(_COPY_HEADER):
-            raise ValueError("not a binary COPY")
-        body = 19 + int.from_bytes(data[15:19], "big")  # signature, flags, extension
-        n, rest = divmod(len(data) - body - 2, _ROW.itemsize)
-        if rest or data[-2:] != b"\xff\xff":
-            raise ValueError("unexpected binary COPY layout")
-        a = np.frombuffer(data, dtype=_ROW, count=n, offset=body)
+    def from_records(cls, data: bytes | None) -> Rows:
+        """From load.sql's value (None: no incidents)."""
+        if not data:
+            return cls.empty()
+        if len(data) % _RECORD.itemsize:
+            raise ValueError("load.sql's records are not whole")
+        a = np.frombuffer(data, dtype=_RECORD)
         return cls(
             a["id"].astype(np.int64),
             a["t"].astype(np.int64),
@@ -202,20 +196,30 @@ class HeatIndex:
 
     async def _load(self, conn: AsyncConnection) -> None:
         params = {"categories": CATEGORY_NAMES, "statuses": STATUS_NAMES}
-        copy = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(sql.SQL(load("heatmap/load")))
-        async with conn.transaction():
+        async with conn.transaction():  # one snapshot for both
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            snap = await (await conn.execute(load("heatmap/snapshot"))).fetchone()
-            chunks = []
-            async with conn.cursor() as cur, cur.copy(copy, params) as out:
-                async for chunk in out:
-                    chunks.append(chunk)
-        rows = Rows.from_copy(b"".join(chunks))
-        self.base = Base(rows)
+            xmax, xip, generation, *_ = await (
+                await conn.execute(load("heatmap/snapshot"))
+            ).fetchone()
+            cur = await conn.execute(load("heatmap/load"), params, binary=True)
+            data = (await cur.fetchone())[0]
+        # Sorting a million rows takes most of a second: off the event loop, so that other
+        # requests (dispatch) go on meanwhile; numpy lets go of the GIL while it sorts.
+        self.base = await asyncio.to_thread(Base, Rows.from_records(data))
         self.overlay, self._overlay_rows = {}, None
-        self.xmax, self.xip, self.generation = snap[0], list(snap[1]), snap[2]
+        self.xmax, self.xip, self.generation = xmax, list(xip), generation
 
     async def _catch_up(self, conn: AsyncConnection) -> None:
+        xmax, xip, generation, newest, newest_deletion = await (
+            await conn.execute(load("heatmap/snapshot"))
+        ).fetchone()
+        if generation != self.generation:
+            await self._load(conn)
+            return
+        since = int(self.xmax)
+        if not self.xip and all(x is None or int(x) < since for x in (newest, newest_deletion)):
+            self.xmax, self.xip = xmax, list(xip)  # nothing changed (the common case)
+            return
         params = {"xmax": self.xmax, "xip": self.xip, "limit": RELOAD_AT}
         rows = await (await conn.execute(load("heatmap/changes"), params)).fetchall()
         _, _, _, _, _, _, xmax, xip, generation = rows[0]
@@ -239,13 +243,13 @@ class HeatIndex:
             self.base.kill(np.array(gone, dtype=np.int64))
             self._overlay_rows = None
             if len(self.overlay) > REBUILD_AT:
-                self._rebuild()
+                await self._rebuild()
         self.xmax, self.xip = xmax, list(xip)
 
-    def _rebuild(self) -> None:
+    async def _rebuild(self) -> None:
         """Fold the overlay into a new sorted base."""
         base = self.base.rows().select(self.base.alive)
-        self.base = Base(Rows.concat(base, self._overlay()))
+        self.base = await asyncio.to_thread(Base, Rows.concat(base, self._overlay()))
         self.overlay, self._overlay_rows = {}, None
 
     def _overlay(self) -> Rows:
@@ -332,13 +336,51 @@ def _code(name: str, known: list[str]) -> int:
         return len(known)
 
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_NIBBLES = np.arange(56, -4, -4, dtype=np.uint64)  # 15 hex digits: an H3 cell's top one is 0
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
+
+
+def _hex_bytes(cells: np.ndarray) -> np.ndarray:
+    """(n, 15) ASCII hex digits of H3 cells (an H3 index's top hex digit is always 0): each
+    octet looked up as its two digits at once."""
+    octets = cells.astype(">u8").view(np.uint8)
+    return _HEX_PAIRS[octets].view(np.uint8).reshape(-1, 16)[:, 1:]
 
 
 def hexes(cells: np.ndarray) -> list[str]:
     """H3 cells as lowercase hex strings (what ``format(c, "x")`` gives), all at once."""
-    if not len(cells):
-        return []
-    digits = (cells.astype(np.uint64)[:, None] >> _NIBBLES) & np.uint64(15)
-    return _HEX_DIGITS[digits].view("S15").ravel().astype("U15").tolist()
+    text = _hex_bytes(cells).tobytes().decode("ascii")
+    return [text[i : i + 15] for i in range(0, len(text), 15)]
+
+
+def _digits(values: np.ndarray) -> np.ndarray:
+    """(n, w) ASCII decimal integers, right-aligned, a '-' before negatives, 0 bytes padding."""
+    v = values.astype(np.int64)
+    rest = np.abs(v)
+    width = len(str(int(rest.max()))) if len(v) else 1
+    out = np.zeros((len(v), width + 1), dtype=np.uint8)
+    for column in range(width, 0, -1):  # last digit first; divisions by a scalar are quick
+        rest, digit = np.divmod(rest, 10)
+        out[:, column] = digit + ord("0")
+        if column < width:  # a leading zero is padding (the last digit always stays)
+            out[:, column] *= (rest > 0) | (digit > 0)
+    out[:, 0] = np.where(v < 0, ord("-"), 0)
+    return out
+
+
+def cells_json(cells: np.ndarray, **columns: np.ndarray) -> bytes:
+    """``[{"h3": "<hex>", "<column>": <int>, ...}, ...]`` as compact JSON, built as one byte
+    table (fixed-width rows, padding dropped at the end) instead of an object per cell: a
+    year at resolution 11 is 150,000 cells."""
+    n = len(cells)
+    if not n:
+        return b"[]"
+
+    def text(s: bytes) -> np.ndarray:
+        return np.broadcast_to(np.frombuffer(s, dtype=np.uint8), (n, len(s)))
+
+    parts = [text(b'{"h3":"'), _hex_bytes(cells), text(b'"')]
+    for name, values in columns.items():
+        parts += [text(b',"' + name.encode() + b'":'), _digits(values)]
+    parts.append(text(b"},"))
+    flat = np.concatenate(parts, axis=1).ravel()
+    return b"[" + flat[flat != 0].tobytes()[:-1] + b"]"

@@ -19,13 +19,14 @@ from typing import Any
 import h3
 import h3.api.basic_int as h3i
 import numpy as np
+import orjson
 import shapely
 from psycopg import AsyncConnection, sql
 from scipy.stats import norm
 
 from citybrain.domain import CATEGORIES_BY_NAME, COVERAGE_RES, HEAT_RESOLUTIONS, Status
 from citybrain.errors import InvalidInput
-from citybrain.services.heatindex import HeatIndex, hexes
+from citybrain.services.heatindex import HeatIndex, cells_json, hexes
 
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
 HOTSPOT_MAX_RES = 9  # Gi* weighs every county cell: 6,000 at resolution 9, 42,000 at 10
@@ -202,47 +203,69 @@ class CountyCellsHolder:
 # --- answers ----------------------------------------------------------------------------------
 
 
+@dataclass
+class CellTable:
+    """An answer's cells: H3 ids and a column per field (``value`` first), kept as arrays so
+    that JSON of 150,000 cells is one byte table (``cells_json``), not 150,000 objects."""
+
+    cells: np.ndarray
+    columns: dict[str, np.ndarray | list]
+
+    def records(self) -> list[dict[str, Any]]:
+        names = list(self.columns)
+        values = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.columns.values()]
+        return [
+            {"h3": h, **dict(zip(names, row, strict=True))}
+            for h, *row in zip(hexes(self.cells), *values, strict=True)
+        ]
+
+    def json(self) -> orjson.Fragment:
+        if all(isinstance(c, np.ndarray) and c.dtype.kind == "i" for c in self.columns.values()):
+            return orjson.Fragment(cells_json(self.cells, **self.columns))
+        return orjson.Fragment(orjson.dumps(self.records()))
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+
 async def heatmap(
     conn: AsyncConnection, heat: HeatIndex, q: Query, metric: str, county: CountyCellsHolder
 ) -> dict[str, Any]:
+    """The answer, with ``cells`` a ``CellTable``."""
     q.validate()
     cells, n = await filtered_counts(conn, heat, q)
-    out: list[dict[str, Any]] = []
     totals: dict[str, Any] = {"incidents": int(n.sum())}
     if metric == "count":
-        out = [{"h3": c, "value": v} for c, v in zip(hexes(cells), n.tolist(), strict=True)]
+        table = CellTable(cells, {"value": n})
     elif metric == "per_1k":
         county_cells, people = (await county.current(conn)).at(q.res)
-        at = np.searchsorted(county_cells, cells).clip(max=max(len(county_cells) - 1, 0))
-        pop = np.where(county_cells[at] == cells, people[at], 0.0) if len(county_cells) else 0 * n
-        for c, v, p in zip(hexes(cells), n.tolist(), pop.tolist(), strict=True):
-            out.append(
-                {
-                    "h3": c,
-                    "value": round(v / p * 1000, 4) if p else None,
-                    "count": v,
-                    "population": round(p, 1),
-                }
-            )
+        pop = np.zeros(len(cells))
+        if len(county_cells):
+            at = np.searchsorted(county_cells, cells).clip(max=len(county_cells) - 1)
+            pop = np.where(county_cells[at] == cells, people[at], 0.0)
+        rate = [
+            round(v / p * 1000, 4) if p else None
+            for v, p in zip(n.tolist(), pop.tolist(), strict=True)
+        ]
+        table = CellTable(cells, {"value": rate, "count": n, "population": np.round(pop, 1)})
         totals["population"] = round(float(pop.sum()), 1)
     elif metric == "change":
         before_cells, before_n = await filtered_counts(conn, heat, q.shifted(q.end - q.start))
         union = np.union1d(cells, before_cells)
-        now_at = np.zeros(len(union), dtype=np.int64)
-        now_at[np.searchsorted(union, cells)] = n
+        now = np.zeros(len(union), dtype=np.int64)
+        now[np.searchsorted(union, cells)] = n
         then = np.zeros(len(union), dtype=np.int64)
         then[np.searchsorted(union, before_cells)] = before_n
-        for c, a, b in zip(hexes(union), now_at.tolist(), then.tolist(), strict=True):
-            out.append({"h3": c, "value": a - b, "count": a, "previous": b})
+        table = CellTable(union, {"value": now - then, "count": now, "previous": then})
         totals["previous"] = int(before_n.sum())
     else:
         raise InvalidInput(f"unknown metric {metric!r}: use count, per_1k or change")
-    totals["cells"] = len(out)
+    totals["cells"] = len(table)
     return {
         "resolution": q.res,
         "metric": metric,
         "window": {"start": q.start, "end": q.end},
-        "cells": out,
+        "cells": table,
         "totals": totals,
     }
 

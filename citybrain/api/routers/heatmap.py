@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from shapely.geometry import Polygon
 
 from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
-from citybrain.api.responses import JSON
+from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
 from citybrain.services import heatmap as svc
 from citybrain.services.heatindex import hexes
@@ -164,10 +164,9 @@ async def heatmap(
     ``format=geojson`` returns the hexagons."""
     q = request_filters.query(res)
     answer = await svc.heatmap(conn, heat, q, str(metric), county)
-    return JSON(
-        _geojson(answer) if format == Format.geojson else answer,
-        media_type=("application/geo+json" if format == Format.geojson else "application/json"),
-    )
+    if format == Format.geojson:
+        return GeoJSON(_geojson({**answer, "cells": answer["cells"].records()}))
+    return JSON({**answer, "cells": answer["cells"].json()})
 
 
 @router.get("/hotspots/incidents", summary="Cells that are unusually hot (or cold): Gi*")
@@ -186,7 +185,7 @@ async def hotspots(
     ``alpha``, with z-score, p-value and ``hot``/``cold``."""
     q = request_filters.query(res)
     answer = await svc.hotspots(conn, heat, q, county, alpha, ring)
-    return JSON(_geojson(answer) if format == Format.geojson else answer)
+    return GeoJSON(_geojson(answer)) if format == Format.geojson else JSON(answer)
 
 
 def zoom_resolution(z: int) -> int:
