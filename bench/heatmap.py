@@ -6,6 +6,8 @@ ways in one run on the 1M-incident county:
 * what a PostGIS user without H3 would write: ``ST_HexagonGrid`` over the county joined to the
   points (hexagons of the same edge length; a 60 s statement timeout).
 
+Then the big screen's ``/tiles/heatmap`` tiles around the county seat at several zooms.
+
     .venv/bin/python -m bench.heatmap
     .venv/bin/python -m bench.heatmap --repeat 3 --skip-hexgrid
 
@@ -22,9 +24,11 @@ from datetime import datetime, timedelta
 
 import h3
 import httpx
+import mercantile
 import psycopg
 
 from bench.common import bench_database, serve
+from citybrain.api.routers.heatmap import zoom_resolution
 from citybrain.db.connection import libpq_conninfo
 
 WINDOWS = {
@@ -88,6 +92,35 @@ def sql_ms(
         return float("inf")
 
 
+TILE_ZOOMS = (10, 12, 13, 14, 16)
+SEAT = (120.9119, 30.8502)  # 魏塘, the county seat: the densest tiles
+
+
+def heatmap_tiles(client: httpx.Client, end: datetime, repeat: int) -> list[tuple]:
+    """``/tiles/heatmap``: the 3x3 tiles around the county seat at each zoom, over 7 and 365
+    days; median and slowest of the per-tile medians (server-side, ms) and the mean size."""
+    out = []
+    for z in TILE_ZOOMS:
+        centre = mercantile.tile(*SEAT, z)
+        block = [(centre.x + dx, centre.y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        for last in ("7d", "365d"):
+            medians, sizes = [], []
+            for x, y in block:
+                server = []
+                for _ in range(WARMUP + repeat):
+                    r = client.get(
+                        f"/tiles/heatmap/{z}/{x}/{y}.mvt",
+                        params={"last": last, "end": end.isoformat()},
+                    )
+                    r.raise_for_status()
+                    server.append(float(r.headers["server-timing"].split("dur=")[1]))
+                medians.append(statistics.median(server[WARMUP:]))
+                sizes.append(len(r.content))
+            out.append((z, last, statistics.median(medians), max(medians), statistics.mean(sizes)))
+            print(out[-1], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -104,6 +137,10 @@ def main() -> None:
         psycopg.connect(libpq_conninfo(url), autocommit=True) as conn,
     ):
         conn.execute("SET statement_timeout = '60s'")
+        for _ in range(50):  # a new process's first answers are slower (allocator, caches)
+            client.get(
+                "/heatmap/incidents", params={"res": 9, "last": "7d", "end": end.isoformat()}
+            )
         for wname, span in WINDOWS.items():
             start = end - span
             for res in RESOLUTIONS:
@@ -120,6 +157,7 @@ def main() -> None:
                         hexgrid = sql_ms(conn, HEXGRID, {**sql, "size": size}, 1, warmup=1)
                     rows.append((wname, res, category or "all", n_cells, mine, plain, hexgrid))
                     print(rows[-1], flush=True)
+        tiles = heatmap_tiles(client, end, args.repeat)
 
     print(
         f"\n1,000,000 incidents, {platform.node()}, {datetime.now():%Y-%m-%d}, median of "
@@ -146,6 +184,15 @@ def main() -> None:
         print(
             f"| {w} | {res} | {cat} | {cells:,} | {mine:.1f} | {plain:.1f} | "
             f"{plain / mine:.1f}x | {hx} | {hr} |"
+        )
+
+    print("\n`/tiles/heatmap` around the county seat, 3x3 tiles per zoom (ms, server-side)\n")
+    print("| zoom | res | window | median | slowest | mean size |")
+    print("|---:|---:|---|---:|---:|---:|")
+    for z, last, median, slowest, size in tiles:
+        print(
+            f"| {z} | {zoom_resolution(z)} | {last} | {median:.1f} | {slowest:.1f} "
+            f"| {size / 1024:.1f} KiB |"
         )
 
 

@@ -248,30 +248,37 @@ def test_hotspots_match_hand_computed_gi_star(client, points, conn) -> None:
     assert body["totals"]["cells_tested"] == n
 
 
-def test_heatmap_tile(client, points) -> None:
+@pytest.mark.parametrize("z", [11, 13, 15])
+def test_heatmap_tile(client, points, z) -> None:
+    """Every hexagon that reaches into the tile, with its exact count, and no other; checked
+    with shapely on hexagons projected by mercantile."""
+    from citybrain.api.routers.heatmap import zoom_resolution
+
     lon, lat = 120.9119, 30.8502
-    t = mercantile.tile(lon, lat, 13)
+    t = mercantile.tile(lon, lat, z)
     r = client.get(
-        f"/tiles/heatmap/13/{t.x}/{t.y}.mvt", params={"last": "365d", "end": END.isoformat()}
+        f"/tiles/heatmap/{z}/{t.x}/{t.y}.mvt", params={"last": "365d", "end": END.isoformat()}
     )
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     layer = mapbox_vector_tile.decode(r.content)["heatmap"]
-    from citybrain.api.routers.heatmap import zoom_resolution
-
-    res = zoom_resolution(13)
-    counts = brute(points, res, END - timedelta(days=365), END)
-    b = mercantile.bounds(t)
-    margin = 2 * h3.average_hexagon_edge_length(res, unit="km") / 111.0
-    expected = {
-        c: n
-        for c, n in counts.items()
-        if b.west - margin <= h3.cell_to_latlng(c)[1] <= b.east + margin
-        and b.south - margin <= h3.cell_to_latlng(c)[0] <= b.north + margin
-    }
     got = {f["properties"]["h3"]: f["properties"]["value"] for f in layer["features"]}
-    assert got == expected and expected
-    assert {f["id"] for f in layer["features"]} == {h3.str_to_int(c) for c in expected}
+    assert {f["id"] for f in layer["features"]} == {h3.str_to_int(c) for c in got}
+
+    counts = brute(points, zoom_resolution(z), END - timedelta(days=365), END)
+    b = mercantile.xy_bounds(t)
+    pixel = (b.right - b.left) / 4096
+    tile = shapely.box(b.left, b.bottom, b.right, b.top)
+    buffered = tile.buffer(64 * pixel, join_style="mitre")
+
+    def hexagon(cell: str) -> shapely.Polygon:
+        return shapely.Polygon([mercantile.xy(x, y) for y, x in h3.cell_to_boundary(cell)])
+
+    inside = {c for c in counts if hexagon(c).intersection(tile).area > 4 * pixel**2}
+    assert inside and inside <= set(got)  # every hexagon that shows in the tile is there
+    for cell, value in got.items():  # and nothing else, each with its exact count
+        assert value == counts[cell]
+        assert hexagon(cell).intersects(buffered)
 
 
 @pytest.mark.parametrize(

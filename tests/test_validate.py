@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import h3
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -55,7 +56,13 @@ def test_overlap_and_outside_parent_are_found(conn: psycopg.Connection) -> None:
 
 
 def test_points_outside_or_misplaced_are_found(conn: psycopg.Connection) -> None:
-    conn.execute("UPDATE citybrain.incidents SET geom = 'SRID=4326;POINT(100 30)' WHERE id = 10")
+    cells = [h3.str_to_int(h3.latlng_to_cell(30, 100, r)) for r in (15, *range(5, 12))]
+    conn.execute(
+        "UPDATE citybrain.incidents SET geom = 'SRID=4326;POINT(100 30)', h3 = %s, "
+        + ", ".join(f"h3_{r} = %s" for r in range(5, 12))
+        + " WHERE id = 10",
+        cells,
+    )
     conn.execute(
         "UPDATE citybrain.incidents SET micro_grid_id = micro_grid_id % 9000 + 1 "
         "WHERE id BETWEEN 20 AND 22"

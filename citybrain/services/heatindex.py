@@ -162,6 +162,7 @@ class Base:
         """Mask out the rows of these ids (they changed or went)."""
         if not len(self.id) or not len(ids):
             return
+        ids = np.unique(ids)
         sorted_ids = self.id[self.by_id]
         at = np.searchsorted(sorted_ids, ids).clip(max=len(sorted_ids) - 1)
         positions = self.by_id[at[sorted_ids[at] == ids]]

@@ -31,6 +31,7 @@ from citybrain.services.heatindex import HeatIndex, cells_json, hexes
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
 HOTSPOT_MAX_RES = 9  # Gi* weighs every county cell: 6,000 at resolution 9, 42,000 at 10
 AREA_LEVELS = ("towns", "villages", "grids")
+EARTH_RADIUS_M = 6378137.0  # Web Mercator's sphere
 
 
 @dataclass
@@ -104,6 +105,19 @@ def _polyfill(wkb: bytes, res: int) -> np.ndarray:
     cells = np.array(sorted(h3.str_to_int(c) for c in h3.geo_to_cells(geom, res)), dtype=np.int64)
     cells.flags.writeable = False  # shared by every caller of the cache
     return cells
+
+
+def hexagons_wkb(cells: np.ndarray) -> list[bytes]:
+    """The cells' polygons in Web Mercator (EPSG:3857) as WKB, built all at once."""
+    if not len(cells):
+        return []
+    rings = [h3i.cell_to_boundary(c) for c in cells.tolist()]
+    latlng = np.radians(np.array([p for ring in rings for p in ring]))
+    x = latlng[:, 1] * EARTH_RADIUS_M
+    y = np.log(np.tan(np.pi / 4 + latlng[:, 0] / 2)) * EARTH_RADIUS_M
+    ring_of = np.repeat(np.arange(len(rings)), [len(ring) for ring in rings])
+    polygons = shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring_of))
+    return shapely.to_wkb(polygons).tolist()
 
 
 def _in_bbox(

@@ -10,19 +10,18 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import h3
-import mapbox_vector_tile
 import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from shapely.geometry import Polygon
 
 from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
 from citybrain.services import heatmap as svc
 from citybrain.services.heatindex import hexes
-from citybrain.tiles import EXTENT, Tile
+from citybrain.sql import load
+from citybrain.tiles import BUFFER, EXTENT, Tile
 
 router = APIRouter(tags=["heatmap"])
 LAST = re.compile(r"^(\d{1,5})([hd])$")
@@ -211,8 +210,9 @@ async def heatmap_tile(
     ] = None,
 ) -> Response:
     """Layer ``heatmap``: one polygon per cell with ``h3``, ``value`` (count) and the
-    feature id set to the cell's 64-bit id; hexagons are chosen by centre in the tile plus a
-    margin of one hexagon, so tiles join without gaps."""
+    feature id set to the cell's 64-bit id: every hexagon that reaches into the tile (or its
+    64/4096 buffer), clipped there, so tiles join without gaps. Encoded by PostGIS
+    (``ST_AsMVT``) like every layer."""
     tile = Tile.checked(z, x, y)
     if request_filters.bbox is not None or request_filters.area is not None:
         raise InvalidInput("a tile is its own area: do not give bbox or area")
@@ -226,20 +226,16 @@ async def heatmap_tile(
         min(n + margin, 90),
     )
     cells, counts = await svc.filtered_counts(conn, heat, request_filters.query(r))
-    features = []
-    for cell, name, count in zip(cells.tolist(), hexes(cells), counts.tolist(), strict=True):
-        ring = [_mercator(lon, lat) for lat, lon in h3.cell_to_boundary(name)]
-        features.append(
-            {"geometry": Polygon(ring), "properties": {"h3": name, "value": count}, "id": cell}
-        )
-    body = mapbox_vector_tile.encode(
-        [{"name": "heatmap", "features": features}],
-        default_options={"quantize_bounds": tile.mercator_bounds, "extents": EXTENT},
-    )
-    return Response(body, media_type="application/vnd.mapbox-vector-tile")
-
-
-def _mercator(lon: float, lat: float) -> tuple[float, float]:
-    x = np.radians(lon) * 6378137.0
-    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * 6378137.0
-    return float(x), float(y)
+    params = {
+        "z": z,
+        "x": x,
+        "y": y,
+        "extent": EXTENT,
+        "buffer": BUFFER,
+        "cells": cells.tolist(),
+        "names": hexes(cells),
+        "values": counts.tolist(),
+        "wkb": svc.hexagons_wkb(cells),
+    }
+    row = await (await conn.execute(load("heatmap/tile"), params)).fetchone()
+    return Response(bytes(row[0] or b""), media_type="application/vnd.mapbox-vector-tile")
