@@ -17,6 +17,7 @@ Times are medians of ``--repeat`` runs after three warm-up runs, in milliseconds
 from __future__ import annotations
 
 import argparse
+import asyncio
 import platform
 import statistics
 import time
@@ -30,6 +31,7 @@ import psycopg
 from bench.common import bench_database, serve
 from citybrain.api.routers.heatmap import zoom_resolution
 from citybrain.db.connection import libpq_conninfo
+from citybrain.services.heatindex import HeatIndex
 
 WINDOWS = {
     "24h": timedelta(hours=24),
@@ -92,6 +94,42 @@ def sql_ms(
         return float("inf")
 
 
+def index_costs(url: str, repeat: int = 200) -> dict[str, float]:
+    """What the in-memory index costs a server process: loading it (seconds), the check
+    before every answer when nothing changed (median ms), and its arrays (MiB)."""
+
+    async def measure() -> dict[str, float]:
+        async with await psycopg.AsyncConnection.connect(
+            libpq_conninfo(url), autocommit=True
+        ) as conn:
+            index = HeatIndex()
+            t0 = time.perf_counter()
+            await index.fresh(conn)
+            load_s = time.perf_counter() - t0
+            checks = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                await index.fresh(conn)
+                checks.append((time.perf_counter() - t0) * 1000)
+            b = index.base
+            arrays = [b.id, b.t, b.cat, b.status, b.alive, b.by_id]
+            arrays += [*b.index.values(), *b.universe.values()]
+            return {
+                "incidents": len(index),
+                "load_s": load_s,
+                "check_ms": statistics.median(checks),
+                "mib": sum(a.nbytes for a in arrays) / 2**20,
+            }
+
+    costs = asyncio.run(measure())
+    print(
+        f"index: {costs['incidents']:,} incidents loaded in {costs['load_s']:.2f} s, "
+        f"{costs['mib']:.0f} MiB; check before an answer {costs['check_ms']:.3f} ms",
+        flush=True,
+    )
+    return costs
+
+
 TILE_ZOOMS = (10, 12, 13, 14, 16)
 SEAT = (120.9119, 30.8502)  # 魏塘, the county seat: the densest tiles
 
@@ -127,6 +165,7 @@ def main() -> None:
     parser.add_argument("--skip-hexgrid", action="store_true")
     args = parser.parse_args()
     url = bench_database(1_000_000)
+    index_costs(url)
     with psycopg.connect(libpq_conninfo(url)) as conn:
         end = conn.execute("SELECT max(reported_at) FROM citybrain.incidents").fetchone()[0]
     end = end + timedelta(seconds=1)

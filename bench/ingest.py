@@ -7,8 +7,9 @@
 It runs in a database of its own (``<name>_bench`` on the configured server), seeded with the
 synthetic county once. citybrain's loader is timed from a frame of points and attributes to a
 committed ``citybrain.incidents`` (computing every H3 cell and micro-grid, checking every
-constraint and foreign key, rebuilding the indexes). ``to_postgis`` is given the H3 cells and
-micro-grids already computed and only has to write them, into a new table with its spatial index
+constraint and foreign key, rebuilding the indexes). ``to_postgis`` is given the H3 cells (at
+resolution 15 and at every heatmap resolution) and micro-grids already computed and only has to
+write them, into a new table with its spatial index
 (as it creates it): the comparison favours geopandas.
 """
 
@@ -50,10 +51,10 @@ def main() -> None:
 
     # geopandas gets the keys for free (computed outside the timer).
     lon, lat = frame["lon"].to_numpy(), frame["lat"].to_numpy()
-    keys = point_columns(lon, lat, index)
+    keys = point_columns(lon, lat, index, "incidents")
     attributes = frame.drop(columns=["lon", "lat"])
     gdf = gpd.GeoDataFrame(
-        attributes.assign(h3=keys["h3"], micro_grid_id=keys["micro_grid_id"]),
+        attributes.assign(**{k: v for k, v in keys.items() if k != "geom"}),
         geometry=gpd.points_from_xy(lon, lat),
         crs=4326,
     ).rename_geometry("geom")

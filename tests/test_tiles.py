@@ -272,9 +272,11 @@ def test_a_write_invalidates_exactly_its_tiles_before_it_returns(
                 [int(m)],
             ).fetchone()
             tile = mercantile.tile(lon, lat, 16)
-            far = mercantile.Tile(tile.x + 3, tile.y, 16)
+            deep = mercantile.tile(lon, lat, 19)  # versioned through its zoom-14 ancestor
+            far = mercantile.Tile(tile.x + 8, tile.y, 16)  # another zoom-14 ancestor
             before, etag = _ids(rw, "incidents", tile)
             before2, _ = _ids(rw2, "incidents", tile)  # cached in the other server too
+            deep_before, deep_etag = _ids(rw2, "incidents", deep)
             _, far_etag = _ids(rw, "incidents", far)
             cluster = mercantile.parent(tile, zoom=12)
             counts_before = sum(
@@ -293,6 +295,8 @@ def test_a_write_invalidates_exactly_its_tiles_before_it_returns(
             after2, _ = _ids(rw2, "incidents", tile)
             assert after == before | {new_id} and after2 == before2 | {new_id}
             assert new_etag != etag
+            deep_after, deep_new_etag = _ids(rw2, "incidents", deep)
+            assert deep_after == deep_before | {new_id} and deep_new_etag != deep_etag
             assert _ids(rw, "incidents", far)[1] == far_etag  # untouched: still cached
             counts_after = sum(
                 f["properties"]["count"]

@@ -3,7 +3,8 @@ table through its GiST index, generalised for the zoom, dense point layers clust
 zooms; and a per-process tile cache that is never stale.
 
 Cache correctness: triggers count every write into ``tile_versions`` for the tiles its geometry
-touches, in the writer's transaction. A request reads the tile's version (the sum of its rows)
+touches (up to zoom 14; deeper tiles read their zoom-14 ancestor's), in the writer's
+transaction. A request reads the tile's version (the sum of its rows)
 and only then renders, so the rendering sees at least every write that version counts; a tile
 is cached under its version and served while the version stands. A completed write has moved
 the version of every tile it touches, so no cached tile older than it can match again.
@@ -89,6 +90,10 @@ def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.C
     )
 
 
+# Writes are counted into tiles up to this zoom (migration 0009); a deeper tile reads the
+# version of its ancestor at this zoom, which every write reaching into it moves.
+VERSIONED_MAX_ZOOM = 14
+
 VERSION = sql.SQL(
     "SELECT coalesce(sum(v), 0) FROM citybrain.tile_versions WHERE tbl = ANY(%(tables)s) "
     "AND (z = -1 OR (z = %(z)s AND ((x = %(x)s AND y = %(y)s) OR x = -1)))"
@@ -151,9 +156,9 @@ class TileService:
 
     async def version(self, conn: AsyncConnection, layers: list[Layer], tile: Tile) -> int:
         tables = sorted({layer.source.table for layer in layers})
-        row = await (
-            await conn.execute(VERSION, {"tables": tables, "z": tile.z, "x": tile.x, "y": tile.y})
-        ).fetchone()
+        up = max(tile.z - VERSIONED_MAX_ZOOM, 0)
+        where = {"z": tile.z - up, "x": tile.x >> up, "y": tile.y >> up}
+        row = await (await conn.execute(VERSION, {"tables": tables, **where})).fetchone()
         return int(row[0])
 
     async def _render(self, conn: AsyncConnection, layer: Layer, tile: Tile) -> bytes:

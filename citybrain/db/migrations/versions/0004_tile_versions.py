@@ -29,11 +29,15 @@ TABLES = (
 MAX_ZOOM = 22
 MAX_TILES = 16  # more tiles than this at a zoom: count the write into the whole zoom instead
 
-FUNCTIONS = f"""
+
+def tiles_touched(max_zoom: int) -> str:
+    """The function below, counting zooms 0..max_zoom (0009 lowers it to 14)."""
+    return f"""
 -- The XYZ tiles (Web Mercator) at each zoom that a geometry's bounding box touches, widened by
 -- the 64/4096 tile buffer that vector tiles draw beyond their edges; where that is more than
 -- {MAX_TILES} tiles, the zoom as a whole (x = y = -1).
-CREATE FUNCTION citybrain.tiles_touched(g geometry) RETURNS TABLE (z integer, x integer, y integer)
+CREATE OR REPLACE FUNCTION citybrain.tiles_touched(g geometry)
+RETURNS TABLE (z integer, x integer, y integer)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     WITH b AS (
         SELECT ST_Transform(ST_Envelope(ST_Intersection(g,
@@ -48,7 +52,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                                  - 64.0 / 4096))::int AS y0,
                least((1 << zz) - 1, floor((20037508.342789244 - ST_YMin(e)) * (1 << zz)
                                           / 40075016.685578488 + 64.0 / 4096))::int AS y1
-        FROM b, generate_series(0, {MAX_ZOOM}) zz
+        FROM b, generate_series(0, {max_zoom}) zz
         WHERE NOT ST_IsEmpty(e)
     )
     SELECT r.z, xs, ys FROM r, generate_series(r.x0, r.x1) xs, generate_series(r.y0, r.y1) ys
@@ -56,7 +60,10 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     UNION ALL
     SELECT r.z, -1, -1 FROM r WHERE (r.x1 - r.x0 + 1) * (r.y1 - r.y0 + 1) > {MAX_TILES}
 $$;
+"""
 
+
+FUNCTIONS = """
 -- Statement-level: one upsert per statement, whatever the number of rows.
 CREATE FUNCTION citybrain.tiles_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -101,6 +108,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tbl", "z", "x", "y"),
         schema="citybrain",
     )
+    op.execute(tiles_touched(MAX_ZOOM))
     op.execute(FUNCTIONS)
     for t in TABLES:
         for event, refs in (
