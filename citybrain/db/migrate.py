@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +13,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migration(filename: str) -> ModuleType:
+    """An earlier migration's module, for a later one that reuses its SQL (e.g. a downgrade
+    that puts back what the earlier one made). Migrations are files, not a package."""
+    path = MIGRATIONS / "versions" / filename
+    spec = importlib.util.spec_from_file_location(f"citybrain_migration_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(url: str) -> Config:

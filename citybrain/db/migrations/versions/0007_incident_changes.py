@@ -10,10 +10,9 @@ Revises: 0006
 Create Date: 2026-11-28
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from citybrain.db.migrate import migration
 
 revision = "0007"
 down_revision = "0006"
@@ -58,14 +57,6 @@ CREATE TRIGGER incidents_truncated AFTER TRUNCATE ON citybrain.incidents
 """
 
 
-def _migration_0003():
-    path = Path(__file__).with_name("0003_heatmap_pre_aggregates.py")
-    spec = importlib.util.spec_from_file_location("citybrain_migration_0003", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
     for name in ("insert", "delete", "update", "truncate"):
         op.execute(f"DROP TRIGGER incidents_heat_{name} ON citybrain.incidents")
@@ -98,4 +89,4 @@ def downgrade() -> None:
     op.drop_index("ix_incidents_changed", table_name="incidents", schema="citybrain")
     op.drop_column("incidents", "changed", schema="citybrain")
     op.execute("DELETE FROM citybrain.meta WHERE key = 'incidents_generation'")
-    _migration_0003().create_pre_aggregates()
+    migration("0003_heatmap_pre_aggregates.py").create_pre_aggregates()

@@ -14,10 +14,9 @@ Revises: 0008
 Create Date: 2026-11-28
 """
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from citybrain.db.migrate import migration
 
 revision = "0009"
 down_revision = "0008"
@@ -25,16 +24,6 @@ branch_labels = None
 depends_on = None
 
 VERSIONED_MAX_ZOOM = 14  # citybrain.services.tiles reads versions the same way
-
-
-def _migration_0004():
-    path = Path(__file__).with_name("0004_tile_versions.py")
-    spec = importlib.util.spec_from_file_location("citybrain_migration_0004", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 MAX_LAT = 85.0511287798  # Web Mercator's edge
 TILES_TOUCHED = f"""
 -- The XYZ tiles (Web Mercator) at zooms 0-{VERSIONED_MAX_ZOOM} that a geometry's bounding box
@@ -74,7 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    m = _migration_0004()
+    m = migration("0004_tile_versions.py")
     op.execute(m.tiles_touched(m.MAX_ZOOM))
     # Deeper tiles have no rows yet: bump every table once so no cached tile stays valid.
     for table in m.TABLES:
