@@ -20,6 +20,8 @@ def migration(filename: str) -> ModuleType:
     that puts back what the earlier one made). Migrations are files, not a package."""
     path = MIGRATIONS / "versions" / filename
     spec = importlib.util.spec_from_file_location(f"citybrain_migration_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

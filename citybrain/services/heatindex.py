@@ -38,7 +38,6 @@ from citybrain.sql import load
 RESOLUTIONS = tuple(HEAT_RESOLUTIONS)
 CATEGORY_NAMES = [c.name for c in CATEGORIES]
 STATUS_NAMES = [str(s) for s in Status]
-UNKNOWN_CATEGORY, UNKNOWN_STATUS = len(CATEGORY_NAMES), len(STATUS_NAMES)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL timestamps: microseconds since
 RELOAD_AT = 50_000
 REBUILD_AT = 20_000
@@ -178,10 +177,12 @@ class HeatIndex:
     """One per server process (``app.state.heat``); ``await fresh(conn)`` before reading."""
 
     def __init__(self) -> None:
-        self.base: Base | None = None
+        self.base = Base(Rows.empty())
+        self.loaded = False
         self.overlay: dict[int, tuple[int, int, int, tuple[int, ...]] | None] = {}
         self._overlay_rows: Rows | None = None
-        self.xmax, self.xip, self.generation = "", [], ""
+        self.xmax, self.generation = "", ""
+        self.xip: list[str] = []
         self._lock = asyncio.Lock()
 
     # --- keeping up with the database ---------------------------------------------------------
@@ -189,7 +190,7 @@ class HeatIndex:
     async def fresh(self, conn: AsyncConnection) -> HeatIndex:
         """Bring the index up to date with everything committed before this call."""
         async with self._lock:
-            if self.base is None:
+            if not self.loaded:
                 await self._load(conn)
             else:
                 await self._catch_up(conn)
@@ -199,21 +200,17 @@ class HeatIndex:
         params = {"categories": CATEGORY_NAMES, "statuses": STATUS_NAMES}
         async with conn.transaction():  # one snapshot for both
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            xmax, xip, generation, *_ = await (
-                await conn.execute(load("heatmap/snapshot"))
-            ).fetchone()
-            cur = await conn.execute(load("heatmap/load"), params, binary=True)
-            data = (await cur.fetchone())[0]
+            xmax, xip, generation, *_ = await _one(conn, load("heatmap/snapshot"))
+            (data,) = await _one(conn, load("heatmap/load"), params, binary=True)
         # Sorting a million rows takes most of a second: off the event loop, so that other
         # requests (dispatch) go on meanwhile; numpy lets go of the GIL while it sorts.
         self.base = await asyncio.to_thread(Base, Rows.from_records(data))
         self.overlay, self._overlay_rows = {}, None
         self.xmax, self.xip, self.generation = xmax, list(xip), generation
+        self.loaded = True
 
     async def _catch_up(self, conn: AsyncConnection) -> None:
-        xmax, xip, generation, newest, newest_deletion = await (
-            await conn.execute(load("heatmap/snapshot"))
-        ).fetchone()
+        xmax, xip, generation, newest, newest_deletion = await _one(conn, load("heatmap/snapshot"))
         if generation != self.generation:
             await self._load(conn)
             return
@@ -263,8 +260,7 @@ class HeatIndex:
     # --- reading ------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        base = len(self.base.id) - self.base.dead if self.base else 0
-        return base + len(self._overlay())
+        return len(self.base.id) - self.base.dead + len(self._overlay())
 
     def counts(
         self,
@@ -317,7 +313,7 @@ class HeatIndex:
         """Latitudes and longitudes of the centres of ``cells`` (at ``res``)."""
         b = self.base
         if res not in b.centres:
-            ll = np.array([h3i.cell_to_latlng(int(c)) for c in b.universe[res]], dtype=float)
+            ll = np.array([h3i.cell_to_latlng(int(c)) for c in b.universe[res]], dtype=np.float64)
             b.centres[res] = (ll[:, 0], ll[:, 1]) if len(ll) else (np.zeros(0), np.zeros(0))
         universe = b.universe[res]
         lat, lon = np.full(len(cells), np.nan), np.full(len(cells), np.nan)
@@ -330,7 +326,15 @@ class HeatIndex:
         return lat, lon
 
 
+async def _one(conn: AsyncConnection, statement: str, params=None, binary=False) -> tuple:
+    row = await (await conn.execute(statement, params, binary=binary)).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {statement[:60]!r}")
+    return row
+
+
 def _code(name: str, known: list[str]) -> int:
+    """A name's position in ``known``; past the end when unknown (as load.sql codes it)."""
     try:
         return known.index(name)
     except ValueError:

@@ -234,8 +234,13 @@ class CellTable:
         ]
 
     def json(self) -> orjson.Fragment:
-        if all(isinstance(c, np.ndarray) and c.dtype.kind == "i" for c in self.columns.values()):
-            return orjson.Fragment(cells_json(self.cells, **self.columns))
+        ints = {
+            k: c
+            for k, c in self.columns.items()
+            if isinstance(c, np.ndarray) and c.dtype.kind == "i"
+        }
+        if len(ints) == len(self.columns):
+            return orjson.Fragment(cells_json(self.cells, **ints))
         return orjson.Fragment(orjson.dumps(self.records()))
 
     def __len__(self) -> int:

@@ -238,4 +238,5 @@ async def heatmap_tile(
         "wkb": svc.hexagons_wkb(cells),
     }
     row = await (await conn.execute(load("heatmap/tile"), params)).fetchone()
-    return Response(bytes(row[0] or b""), media_type="application/vnd.mapbox-vector-tile")
+    body = bytes(row[0]) if row is not None and row[0] is not None else b""
+    return Response(body, media_type="application/vnd.mapbox-vector-tile")
