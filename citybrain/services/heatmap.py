@@ -322,13 +322,13 @@ async def hotspots(
         "window": {"start": q.start, "end": q.end},
         "cells": [
             {
-                "h3": hexes(cells[i : i + 1])[0],
+                "h3": name,
                 "count": int(x[i]),
                 "z": round(float(z[i]), 4),
                 "p": float(p[i]),
                 "kind": "hot" if z[i] > 0 else "cold",
             }
-            for i in hot
+            for i, name in zip(hot, hexes(cells[hot]), strict=True)
         ],
         "totals": {"cells_tested": len(cells), "incidents": int(x.sum()), "significant": len(hot)},
     }
