@@ -369,18 +369,17 @@ def test_index_stays_exact_through_any_write(rw, rw_conn: psycopg.Connection) ->
         "UPDATE citybrain.incidents SET category = '交通', "
         "reported_at = reported_at - interval '33 days' WHERE id % 97 = 0"
     )
-    cells = ", ".join(f"h3_{r} = s.h3_{r}" for r in range(5, 12))
-    h3_columns = ", ".join(f"h3_{r}" for r in range(5, 12))
+    # Moved and inserted by a writer that gives no H3 cells: the database computes them.
     c.execute(
-        f"UPDATE citybrain.incidents i SET geom = s.geom, h3 = s.h3, {cells} "
+        "UPDATE citybrain.incidents i SET geom = s.geom "
         "FROM citybrain.incidents s WHERE s.id = 5 AND i.id % 89 = 0"
     )
     c.execute("UPDATE citybrain.incidents SET status = 'closed' WHERE id % 79 = 0")
     c.execute(
-        f"INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
-        f"reported_at, updated_at, geom, h3, {h3_columns}) "
-        f"SELECT category, source, severity, 'reported', tier, reported_at + interval '1 hour', "
-        f"now(), geom, h3, {h3_columns} FROM citybrain.incidents WHERE id % 71 = 0"
+        "INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
+        "reported_at, updated_at, geom) "
+        "SELECT category, source, severity, 'reported', tier, reported_at + interval '1 hour', "
+        "now(), geom FROM citybrain.incidents WHERE id % 71 = 0"
     )
     c.execute("DELETE FROM citybrain.incident_events WHERE incident_id % 83 = 0")
     c.execute("DELETE FROM citybrain.idempotency_keys WHERE incident_id % 83 = 0")

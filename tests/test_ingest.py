@@ -1,4 +1,5 @@
-"""Bulk loading: keys computed on the way in, the trigger for other writers, all-or-nothing."""
+"""Bulk loading: keys computed on the way in, the triggers for other writers, all-or-nothing
+(H3 cells for other writers: test_h3_sql)."""
 
 from __future__ import annotations
 
@@ -66,13 +67,11 @@ def test_trigger_fills_micro_grid_for_any_writer(conn: psycopg.Connection) -> No
         "SELECT ST_X(p), ST_Y(p), id FROM (SELECT id, ST_PointOnSurface(geom) p "
         "FROM citybrain.micro_grids WHERE id = 77) s"
     ).fetchone()
-    cell = h3.str_to_int(h3.latlng_to_cell(y, x, 15))
     new_id = conn.execute(
-        "INSERT INTO citybrain.cameras "
-        "(code, name, kind, heading, fov, range_m, online, owner, h3, geom) "
-        "VALUES ('T1', 't', 'dome', 0, 360, 50, true, 'community', %s, "
+        "INSERT INTO citybrain.cameras (code, name, kind, heading, fov, range_m, online, owner, "
+        "geom) VALUES ('T1', 't', 'dome', 0, 360, 50, true, 'community', "
         "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id",
-        [cell, x, y],
+        [x, y],
     ).fetchone()[0]
     assert (
         conn.execute(
@@ -86,9 +85,8 @@ def test_trigger_fills_micro_grid_for_any_writer(conn: psycopg.Connection) -> No
         "FROM citybrain.micro_grids WHERE id = 900) s"
     ).fetchone()
     conn.execute(
-        "UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326), h3 = %s "
-        "WHERE id = %s",
-        [x2, y2, h3.str_to_int(h3.latlng_to_cell(y2, x2, 15)), new_id],
+        "UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
+        [x2, y2, new_id],
     )
     assert (
         conn.execute(
@@ -136,32 +134,3 @@ def test_failed_load_leaves_nothing(conn: psycopg.Connection) -> None:
 def test_timestamp_text() -> None:
     values = pd.Series(pd.to_datetime(["2026-01-01T08:00:00.000123+08:00", None], utc=True))
     assert timestamp_text(values).to_pylist() == ["2026-01-01T00:00:00.000123Z", None]
-
-
-def test_a_move_that_keeps_stale_cells_is_refused(conn: psycopg.Connection) -> None:
-    """PostgreSQL cannot compute H3 here, so a move that leaves a point's cells behind is an
-    error (not a point silently counted where it was); a move too short to tell passes."""
-    incident, x, y = conn.execute(
-        "SELECT id, ST_X(geom), ST_Y(geom) FROM citybrain.incidents ORDER BY id LIMIT 1"
-    ).fetchone()
-    move = "UPDATE citybrain.incidents SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326)"
-    conn.execute("SAVEPOINT s")
-    with pytest.raises(psycopg.errors.CheckViolation, match=r"kept its H3 cells \(h3 h3_11\)"):
-        conn.execute(move + " WHERE id = %s", [x + 0.001, y, incident])  # ~95 m east
-    conn.execute("ROLLBACK TO SAVEPOINT s")
-    cells = {r: h3.str_to_int(h3.latlng_to_cell(y, x + 0.001, r)) for r in (*range(5, 12), 15)}
-    params = [x + 0.001, y, cells[15], *(cells[r] for r in range(5, 12)), incident]
-    conn.execute(
-        move + ", h3 = %s, " + ", ".join(f"h3_{r} = %s" for r in range(5, 12)) + " WHERE id = %s",
-        params,
-    )
-    conn.execute(move + " WHERE id = %s", [x + 0.001 + 0.000005, y, incident])  # ~0.5 m: passes
-    team, tx, ty = conn.execute(
-        "SELECT id, ST_X(geom), ST_Y(geom) FROM citybrain.teams ORDER BY id LIMIT 1"
-    ).fetchone()
-    with pytest.raises(psycopg.errors.CheckViolation, match="teams .* moved"):
-        conn.execute(
-            "UPDATE citybrain.teams SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
-            "WHERE id = %s",
-            [tx, ty + 0.0001, team],  # ~11 m north
-        )

@@ -343,6 +343,24 @@ class Incident(_PointMixin, Base):
     )
 
 
+class H3Face(Base):
+    """H3's grid constants, read by ``citybrain.h3_latlng_to_cells`` (migration 0010): per
+    icosahedron face its centre (radians, and as a unit vector), the azimuth of its Class II
+    i axis, and at each resolution-0 position (i, j, k in 0..2; element 9i + 3j + k + 1) the
+    base cell there and the 60-degree counter-clockwise turns into that cell's orientation."""
+
+    __tablename__ = "h3_faces"
+    face: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lng: Mapped[float] = mapped_column(Float, nullable=False)
+    x: Mapped[float] = mapped_column(Float, nullable=False)
+    y: Mapped[float] = mapped_column(Float, nullable=False)
+    z: Mapped[float] = mapped_column(Float, nullable=False)
+    i_azimuth: Mapped[float] = mapped_column(Float, nullable=False)
+    base_cells: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), nullable=False)
+    ccw_rotations: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger), nullable=False)
+
+
 class IncidentDeletion(Base):
     """Which incidents were deleted, by which transaction (a trigger writes it; a truncate of
     ``incidents`` empties it and bumps ``meta.incidents_generation`` instead)."""

@@ -12,15 +12,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import h3
 import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
-    HEAT_RESOLUTIONS,
-    POINT_H3_RES,
     STATUS_TIMESTAMPS,
     STATUS_UPDATES,
     TRANSITIONS,
@@ -124,14 +121,7 @@ async def report(
                         f"Idempotency-Key {idempotency_key!r} was used for a different report"
                     )
                 return first[1], False
-        lat, lon = report["lat"], report["lon"]
-        cells = {f"h3_{r}": h3.str_to_int(h3.latlng_to_cell(lat, lon, r)) for r in HEAT_RESOLUTIONS}
-        params = {
-            **report,
-            **cells,
-            "h3": h3.str_to_int(h3.latlng_to_cell(lat, lon, POINT_H3_RES)),
-            "tier": str(initial_tier(report["category"], report["severity"])),
-        }
+        params = {**report, "tier": str(initial_tier(report["category"], report["severity"]))}
         row = await (await conn.execute(load("incidents/insert"), params)).fetchone()
         incident_id, micro_grid_id = row
         if micro_grid_id is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import h3
 from fastapi import APIRouter, Path, Request
 from psycopg.rows import dict_row
 from pydantic import BaseModel
@@ -14,7 +13,7 @@ from citybrain.api.auth import Principal, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
-from citybrain.domain import POINT_H3_RES, TeamStatus
+from citybrain.domain import TeamStatus
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.services.routing import ACCESS_KMH, straight_line_eta
 from citybrain.sql import load
@@ -67,13 +66,12 @@ async def read(team_id: TeamId, conn: ConnDep) -> dict[str, Any]:
 @router.post("/{team_id}/position", response_model=Team, summary="A team moved")
 async def move(team_id: TeamId, body: PointIn, conn: ConnDep, who: DispatcherDep) -> dict[str, Any]:
     point = body.wgs84()
-    cell = h3.str_to_int(h3.latlng_to_cell(point.lat, point.lon, POINT_H3_RES))
     async with conn.transaction():
         row = await (
             await conn.execute(
                 "UPDATE citybrain.teams SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
-                "h3 = %s, position_at = now() WHERE id = %s RETURNING micro_grid_id",
-                [point.lon, point.lat, cell, team_id],
+                "position_at = now() WHERE id = %s RETURNING micro_grid_id",
+                [point.lon, point.lat, team_id],
             )
         ).fetchone()
         if row is None:
