@@ -217,16 +217,23 @@ def _derived(table: str) -> tuple[list[str], list[sql.Composable]]:
     if table in TILED_TABLES:
         triggers.append(f"{table}_tiles_insert")
         catch_up.append(sql.SQL("SELECT citybrain.tiles_bump_table({})").format(sql.Literal(table)))
-    if table == "incidents":
-        triggers.append("incidents_notify")  # a bulk load is not news
+    if table == "incidents":  # one announcement for the load, as for any bulk write
+        triggers.append("incidents_announce_insert")
+        catch_up.append(
+            sql.SQL(
+                "SELECT citybrain.announce_incidents_bulk('insert', count(*), ST_Extent(geom)) "
+                "FROM citybrain.incidents WHERE changed = pg_current_xact_id() "
+                "HAVING count(*) > 0"
+            )
+        )
     return triggers, catch_up
 
 
 @contextmanager
 def derived_paused(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Insert many rows into ``table`` without its per-statement derivations (tile versions,
-    live-map notifications), then catch them up once: every tile of the table changes
-    version."""
+    live-map announcements), then catch them up once: every tile of the table changes
+    version, and the big screens hear of the load as one bulk insert."""
     triggers, catch_up = _derived(table)
     ident = sql.Identifier(SCHEMA, table)
     for name in triggers:

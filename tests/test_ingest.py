@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import h3
@@ -134,3 +135,27 @@ def test_failed_load_leaves_nothing(conn: psycopg.Connection) -> None:
 def test_timestamp_text() -> None:
     values = pd.Series(pd.to_datetime(["2026-01-01T08:00:00.000123+08:00", None], utc=True))
     assert timestamp_text(values).to_pylist() == ["2026-01-01T00:00:00.000123Z", None]
+
+
+def test_a_bulk_load_is_announced_once(rw_url: str) -> None:
+    """The loader pauses the per-statement announcements and sends one summary of the load."""
+    from citybrain.db.connection import libpq_conninfo
+
+    with (
+        psycopg.connect(libpq_conninfo(rw_url), autocommit=True) as listener,
+        psycopg.connect(libpq_conninfo(rw_url)) as writer,
+    ):
+        listener.execute("LISTEN citybrain_incidents")
+        listener.execute("LISTEN citybrain_incidents_bulk")
+        frame = _frame(writer, 80)
+        before = writer.execute("SELECT max(id) FROM citybrain.incidents").fetchone()[0]
+        load_points(writer, "incidents", frame, bulk=True)
+        writer.commit()
+        notes = list(listener.notifies(timeout=2, stop_after=2))
+        writer.execute("DELETE FROM citybrain.incidents WHERE id > %s", [before])
+        writer.commit()
+    assert [n.channel for n in notes] == ["citybrain_incidents_bulk"]
+    summary = json.loads(notes[0].payload)
+    assert (summary["op"], summary["count"]) == ("insert", 80)
+    lon, lat = frame["lon"], frame["lat"]
+    assert summary["bbox"] == pytest.approx([lon.min(), lat.min(), lon.max(), lat.max()], abs=1e-6)

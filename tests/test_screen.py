@@ -187,3 +187,27 @@ def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
         )
     assert outside == []
     page.close()
+
+
+def test_a_bulk_write_reloads_the_screen(browser, rw_server, rw_conn) -> None:
+    """Sixty incidents in one statement: one ``bulk`` event, and the ticker reloads to show
+    the newest of them (no sixty rings)."""
+    page, outside = open_screen(browser, rw_server.url, 120.91, 30.85, 11)
+    page.wait_for_function("document.getElementById('live').className === 'up'", timeout=10_000)
+    ids = [
+        r[0]
+        for r in rw_conn.execute(
+            "INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
+            "reported_at, updated_at, geom) SELECT category, source, severity, 'reported', tier, "
+            "now(), now(), geom FROM citybrain.incidents WHERE id % 89 = 0 ORDER BY id LIMIT 60 "
+            "RETURNING id"
+        )
+    ]
+    page.wait_for_function("window.citybrain.state.bulks === 1", timeout=5000)
+    page.wait_for_function(
+        f"window.citybrain.state.ticker.some(i => i.id === {max(ids)})", timeout=5000
+    )
+    assert page.evaluate("window.citybrain.state.live.length") == 0
+    rw_conn.execute("DELETE FROM citybrain.incidents WHERE id = ANY(%s)", [ids])
+    assert outside == []
+    page.close()

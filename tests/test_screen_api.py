@@ -149,3 +149,53 @@ def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
     ]
     assert got[0]["micro_grid_id"] == 321 and abs(got[0]["lon"] - lon) < 1e-6
     assert "reporter_phone" not in got[0] and "reporter_name" not in got[0]
+
+
+_COPY = (
+    "INSERT INTO citybrain.incidents (category, source, severity, status, tier, reported_at, "
+    "updated_at, geom) SELECT category, source, severity, 'reported', tier, now(), now(), geom "
+    "FROM citybrain.incidents WHERE id %% 97 = 0 ORDER BY id LIMIT %s RETURNING id"
+)
+
+
+def test_bulk_writes_arrive_as_one_summary(rw_server, rw_conn) -> None:
+    """A statement that writes at most 50 incidents announces each; a larger one (an import,
+    a batch update by any program) sends one ``bulk`` event with its count and extent."""
+    got: list[tuple[str, dict]] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with httpx.Client(base_url=rw_server.url, timeout=20) as c, c.stream("GET", "/events") as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                    opened.set()
+                elif line.startswith("data:") and event in ("incident", "bulk"):
+                    got.append((event, json.loads(line.split(":", 1)[1])))
+                    if sum(e == "bulk" for e, _ in got) == 2:
+                        return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert opened.wait(5)
+    few = [r[0] for r in rw_conn.execute(_COPY, [3])]
+    many = [r[0] for r in rw_conn.execute(_COPY, [60])]
+    rw_conn.execute("UPDATE citybrain.incidents SET severity = 1 WHERE id = ANY(%s)", [many])
+    thread.join(10)
+    xs, ys = zip(
+        *rw_conn.execute(
+            "SELECT ST_X(geom), ST_Y(geom) FROM citybrain.incidents WHERE id = ANY(%s)", [many]
+        ),
+        strict=True,
+    )
+    bbox = [min(xs), min(ys), max(xs), max(ys)]
+    rw_conn.execute("DELETE FROM citybrain.incidents WHERE id = ANY(%s)", [few + many])
+
+    assert [(e, p["op"], p["id"]) for e, p in got if e == "incident"] == [
+        ("incident", "insert", i) for i in few
+    ]
+    bulk = [p for e, p in got if e == "bulk"]
+    assert [(p["op"], p["count"]) for p in bulk] == [("insert", 60), ("update", 60)]
+    for p in bulk:
+        assert p["bbox"] == pytest.approx(bbox, abs=1e-6)

@@ -1,6 +1,7 @@
-"""Live updates: one ``LISTEN citybrain_incidents`` connection per server process, fanned out to
-every open event stream. PostgreSQL delivers a notification when its writer commits, whichever
-process (or program) wrote."""
+"""Live updates: one listening connection per server process, fanned out to every open event
+stream. PostgreSQL delivers a notification when its writer commits, whichever process (or
+program) wrote: on ``citybrain_incidents`` each incident of a small write (event ``incident``),
+on ``citybrain_incidents_bulk`` one summary of a large one (event ``bulk``; migration 0011)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import logging
 import psycopg
 
 log = logging.getLogger(__name__)
-CHANNEL = "citybrain_incidents"
+CHANNELS = {"citybrain_incidents": "incident", "citybrain_incidents_bulk": "bulk"}
 QUEUE_SIZE = 1000
+Event = tuple[str, str]  # (SSE event name, JSON payload)
 
 
 class EventHub:
     def __init__(self, conninfo: str):
         self.conninfo = conninfo
-        self.subscribers: set[asyncio.Queue[str]] = set()
+        self.subscribers: set[asyncio.Queue[Event]] = set()
         self.connected = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -40,27 +42,28 @@ class EventHub:
                 async with await psycopg.AsyncConnection.connect(
                     self.conninfo, autocommit=True
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in CHANNELS:
+                        await conn.execute(f"LISTEN {channel}")
                     self.connected.set()
                     delay = 0.5
                     async for note in conn.notifies():
-                        self.publish(note.payload)
+                        self.publish((CHANNELS[note.channel], note.payload))
             except psycopg.OperationalError as exc:
                 self.connected.clear()
                 log.warning("event listener lost the database (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    def publish(self, payload: str) -> None:
+    def publish(self, event: Event) -> None:
         for queue in self.subscribers:
             if queue.full():  # a slow screen loses the oldest news, not the newest
                 queue.get_nowait()
-            queue.put_nowait(payload)
+            queue.put_nowait(event)
 
-    def subscribe(self) -> asyncio.Queue[str]:
-        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.subscribers.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self.subscribers.discard(queue)

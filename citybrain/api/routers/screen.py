@@ -67,8 +67,10 @@ async def latest(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15)
 @router.get("/events", summary="Live incidents (Server-Sent Events)")
 async def events(request: Request) -> EventSourceResponse:
     """``event: incident`` with the public fields of every incident reported or changed, as its
-    writer commits; a comment every 15 s keeps proxies from closing the stream, and clients
-    reconnect after 2 s if the server restarts."""
+    writer commits; for a statement that wrote more than 50, one ``event: bulk`` instead
+    (``{"op": "insert"|"update", "count", "bbox"}``: reload what you show). A comment every
+    15 s keeps proxies from closing the stream, and clients reconnect after 2 s if the server
+    restarts."""
     hub = request.app.state.events
     queue = hub.subscribe()
 
@@ -76,7 +78,8 @@ async def events(request: Request) -> EventSourceResponse:
         try:
             yield {"event": "hello", "data": "{}", "retry": 2000}
             while True:
-                yield {"event": "incident", "data": await queue.get()}
+                event, data = await queue.get()
+                yield {"event": event, "data": data}
         finally:
             hub.unsubscribe(queue)
 

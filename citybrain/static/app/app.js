@@ -39,7 +39,7 @@
     return r.json();
   };
 
-  const state = { heatLast: '30d', heatCategory: '', live: [], ticker: [], events: 0 };
+  const state = { heatLast: '30d', heatCategory: '', live: [], ticker: [], events: 0, bulks: 0 };
   const map = new maplibregl.Map({
     container: 'map',
     style: '/style.json',
@@ -182,11 +182,27 @@
     setTimeout(() => { for (const i of state.ticker) if (i.id === inc.id) i.fresh = false; renderTicker(); }, 8000);
   }
 
+  // Many incidents written at once (an import, a batch update): one summary, and everything
+  // that shows incidents is reloaded instead of ringing each one.
+  function onBulk() {
+    state.events += 1;
+    state.bulks += 1;
+    reloadIncidentTiles();
+    refreshHeat();
+    loadStats().catch(console.error);
+    loadTicker().catch(console.error);
+  }
+
+  function reloadIncidentTiles() {
+    map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?t=${Date.now()}`]);
+  }
+
   function connectEvents() {
     const source = new EventSource('/events'); // reconnects by itself when the server restarts
     source.addEventListener('open', () => { $('live').className = 'up'; });
     source.addEventListener('error', () => { $('live').className = 'down'; });
     source.addEventListener('incident', onIncident);
+    source.addEventListener('bulk', onBulk);
   }
 
   // --- cards (drill-down) ---------------------------------------------------------------------
@@ -284,9 +300,7 @@
     connectEvents();
     setInterval(() => loadStats().catch(console.error), 30000);
     // New incidents show at once as live dots; the incident tiles catch up every minute.
-    setInterval(() => {
-      if (state.events) map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?t=${Date.now()}`]);
-    }, 60000);
+    setInterval(() => { if (state.events) reloadIncidentTiles(); }, 60000);
     map.once('idle', () => { window.citybrain.ready = true; });
   });
 })();
