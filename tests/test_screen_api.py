@@ -112,29 +112,39 @@ def test_latest_incidents(client: httpx.Client, conn) -> None:
     assert client.get("/incidents-latest", params={"limit": 0}).status_code == 422
 
 
+class Stream:
+    """Reads ``/events`` in a thread; ``got`` holds (event, payload) until ``done(got)``."""
+
+    def __init__(self, url: str, done):
+        self.got: list[tuple[str, dict]] = []
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._listen, args=(url, done), daemon=True)
+        self.thread.start()
+        assert self.opened.wait(5)
+
+    def _listen(self, url: str, done) -> None:
+        with httpx.Client(base_url=url, timeout=20) as c, c.stream("GET", "/events") as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                    self.opened.set()
+                elif line.startswith("data:") and event in ("incident", "bulk"):
+                    self.got.append((event, json.loads(line.split(":", 1)[1])))
+                    if done(self.got):
+                        return
+
+    def join(self) -> list[tuple[str, dict]]:
+        self.thread.join(10)
+        return self.got
+
+
 def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
     lon, lat = rw_conn.execute(
         "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
         "FROM citybrain.micro_grids WHERE id = 321) s"
     ).fetchone()
-    got: list[dict] = []
-    opened = threading.Event()
-
-    def listen() -> None:
-        with httpx.Client(base_url=rw_server.url, timeout=10) as c, c.stream("GET", "/events") as r:
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                    opened.set()
-                elif line.startswith("data:") and event == "incident":
-                    got.append(json.loads(line.split(":", 1)[1]))
-                    if len(got) == 2:
-                        return
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    assert opened.wait(5)
+    stream = Stream(rw_server.url, lambda got: len(got) == 2)
     r = rw.post(
         "/incidents",
         headers=auth("dispatcher"),
@@ -142,7 +152,7 @@ def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
     )
     new_id = r.json()["id"]
     rw.post(f"/incidents/{new_id}/escalate", headers=auth("dispatcher"), json={})
-    thread.join(5)
+    got = [payload for event, payload in stream.join() if event == "incident"]
     assert [(e["id"], e["op"], e["status"]) for e in got] == [
         (new_id, "insert", "reported"),
         (new_id, "update", "escalated"),
@@ -161,28 +171,11 @@ _COPY = (
 def test_bulk_writes_arrive_as_one_summary(rw_server, rw_conn) -> None:
     """A statement that writes at most 50 incidents announces each; a larger one (an import,
     a batch update by any program) sends one ``bulk`` event with its count and extent."""
-    got: list[tuple[str, dict]] = []
-    opened = threading.Event()
-
-    def listen() -> None:
-        with httpx.Client(base_url=rw_server.url, timeout=20) as c, c.stream("GET", "/events") as r:
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                    opened.set()
-                elif line.startswith("data:") and event in ("incident", "bulk"):
-                    got.append((event, json.loads(line.split(":", 1)[1])))
-                    if sum(e == "bulk" for e, _ in got) == 2:
-                        return
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    assert opened.wait(5)
+    stream = Stream(rw_server.url, lambda got: sum(e == "bulk" for e, _ in got) == 2)
     few = [r[0] for r in rw_conn.execute(_COPY, [3])]
     many = [r[0] for r in rw_conn.execute(_COPY, [60])]
     rw_conn.execute("UPDATE citybrain.incidents SET severity = 1 WHERE id = ANY(%s)", [many])
-    thread.join(10)
+    got = stream.join()
     xs, ys = zip(
         *rw_conn.execute(
             "SELECT ST_X(geom), ST_Y(geom) FROM citybrain.incidents WHERE id = ANY(%s)", [many]
