@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 from pyproj import Geod
+from sqlalchemy import text as sa_text
 
 from citybrain.analysis import access, coverage, maps, overview, trends, workload
 from citybrain.crs import LOCAL
@@ -230,3 +231,23 @@ def test_offline_map_fetches_nothing() -> None:
     html = m.get_root().render()
     assert not re.findall(r"https?://(?!www\.w3\.org)[^\s\"']+", html)
     assert "L.map" in html and "data:text/javascript;base64," in html
+
+
+def test_load_table_quotes_names_and_binds_values(seeded: str) -> None:
+    from citybrain.analysis import load
+    from citybrain.db.connection import get_engine
+
+    engine = get_engine(seeded)
+    grids = load.table("grids", ["id", "code", "geom"], con=engine)
+    assert grids.columns.tolist() == ["code", "geom"] and grids.index.name == "id"
+    with engine.connect() as c:
+        counts = dict(
+            c.execute(sa_text("SELECT status, count(*) FROM citybrain.teams GROUP BY 1")).all()
+        )
+        n_grids = c.execute(sa_text("SELECT count(*) FROM citybrain.grids")).scalar_one()
+    assert len(grids) == n_grids
+    busy = load.table("teams", where="status = :s", con=engine, s="busy")
+    assert len(busy) == counts.get("busy", 0) and set(busy["status"]) <= {"busy"}
+    # A name is an identifier, never SQL: this is a table that does not exist.
+    with pytest.raises(Exception, match='relation "citybrain.towns; drop table x" does not'):
+        load.table("towns; drop table x", con=engine)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import geopandas as gpd
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import Engine, text
 
 from citybrain.db.connection import get_engine
@@ -18,12 +21,20 @@ def engine() -> Engine:
 
 
 def table(
-    name: str, columns: str = "*", where: str = "TRUE", con: Engine | None = None, **params
+    name: str,
+    columns: Sequence[str] = (),
+    where: str | None = None,
+    con: Engine | None = None,
+    **params,
 ) -> gpd.GeoDataFrame:
-    """``SELECT columns FROM citybrain.<name> WHERE where`` (``where`` is yours: bind values
-    through ``params``) as a GeoDataFrame indexed by id."""
-    sql = text(f"SELECT {columns} FROM citybrain.{name} WHERE {where}")
-    frame = gpd.read_postgis(sql, con or engine(), geom_col="geom", params=params)
+    """``citybrain.<name>`` (all columns, or ``columns``) as a GeoDataFrame indexed by id.
+    The table and column names are quoted as identifiers; ``where`` is a condition you write
+    in SQL, with values bound through ``params`` (``where="status = :s", s="reported"``)."""
+    wanted = [sa.column(c) for c in columns] or [sa.text("*")]
+    stmt = sa.select(*wanted).select_from(sa.table(name, schema="citybrain"))
+    if where is not None:
+        stmt = stmt.where(text(where))
+    frame = gpd.read_postgis(stmt, con or engine(), geom_col="geom", params=params)
     return frame.set_index("id") if "id" in frame.columns else frame
 
 
