@@ -5,9 +5,9 @@ extension needed; PostgreSQL here has no h3-pg): the point's icosahedron face an
 position on it, the hexagon there at the resolution, its digits read off by aperture-7 steps
 up to resolution 0, and the base cell and rotation from H3's table of faces. The grid's
 constants (face centres and axes, which base cell lies at each resolution-0 position of each
-face) are the ones H3 defines; they live in one small table, ``citybrain.h3_faces``. ``h3_latlng_to_cells`` gives
-several resolutions in one call (the face is found once): ~30 us for one, ~110 us for the eight
-an incident carries.
+face) are the ones H3 defines; they live in one small table, ``citybrain.h3_faces``.
+``h3_latlng_to_cells`` gives several resolutions in one call (the face is found once): ~30 us
+for one, ~115 us for the eight an incident carries.
 
 A BEFORE trigger on every point table sets ``h3`` (resolution 15) and, for incidents,
 ``h3_5`` .. ``h3_11`` on every insert and on every update of the point or its cells, whatever
