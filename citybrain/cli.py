@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from citybrain.errors import CitybrainError
@@ -99,8 +100,16 @@ def seed(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="do nothing when the county is already loaded")
     ] = False,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help="levels to keep as loaded, from the top (towns or towns,villages,...), and "
+            "cameras / facilities; the rest is generated inside them"
+        ),
+    ] = "",
 ) -> None:
-    """Replace the database's contents with a synthetic Jiashan county."""
+    """Replace the database's contents with a synthetic Jiashan county (or, with --keep, fill
+    in what a county's own imported data leaves out)."""
     from citybrain.db.connection import connect, get_engine
     from citybrain.synth import build_county
 
@@ -123,6 +132,7 @@ def seed(
         towns_file=towns,
         end=end_at,
         progress=True,
+        keep=[k.strip() for k in keep.split(",") if k.strip()],
     )
     table = Table(title="synthetic Jiashan county")
     table.add_column("table")
@@ -130,6 +140,223 @@ def seed(
     for name, count in summary.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+def _layer_help(layer: str | None) -> str:
+    from citybrain.importer.mapping import targets
+    from citybrain.importer.spec import LAYERS, SPECS
+
+    if layer not in SPECS:
+        return (
+            f"LAYER is one of: {', '.join(LAYERS)} "
+            "(citybrain import LAYER --help lists its columns)"
+        )
+    spec = SPECS[layer]
+    lines = [f"{spec.name}: {spec.title}", f"key: {spec.key} (rows are matched by it)", ""]
+    for column in targets(spec):
+        need = "required" if column.required else "optional"
+        aliases = ", ".join(column.aliases)
+        lines.append(f"  {column.name:<14} {column.kind:<10} {need:<9} {column.doc}")
+        if aliases:
+            lines.append(f"  {'':<14} headers taken without --map: {aliases}")
+    return "\n".join(lines)
+
+
+@app.command(
+    "import",
+    context_settings={"help_option_names": []},
+    help="Import a county's own data into LAYER: Shapefile, GeoPackage, GeoJSON, GeoParquet, "
+    "CSV or XLSX. All or nothing unless --keep-going; --dry-run writes nothing. "
+    "`citybrain import LAYER --help` lists the layer's columns.",
+)
+def import_(
+    layer: Annotated[
+        str | None,
+        typer.Argument(
+            help="towns, villages, grids, compounds, "
+            "micro_grids, teams, cameras, facilities, incidents"
+        ),
+    ] = None,
+    source: Annotated[Path | None, typer.Argument(help="the file to read")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="EPSG:n, gcj02, bd09 or wgs84 (default: the file's own)")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="text encoding (default: declared, else UTF-8 or GBK found)")
+    ] = None,
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="TARGET=SOURCE_FIELD, repeatable")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML file: fields, values, defaults")
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="XLSX sheet (default: the first with rows)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="write nothing; say what would change")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="write the report's rows to this CSV file")
+    ] = None,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="write the good rows, report the rest")
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option(help="metres: gaps, overlaps and slivers narrower are repaired")
+    ] = 5.0,
+    help_: Annotated[
+        bool, typer.Option("--help", help="show this and the layer's columns")
+    ] = False,
+) -> None:
+    from citybrain.importer.run import Options
+    from citybrain.importer.spec import SPECS
+
+    if help_ or layer is None or source is None:
+        console.print(_layer_help(layer), highlight=False, markup=False)
+        if not help_:
+            raise typer.Exit(2)
+        return
+    if layer not in SPECS:
+        raise typer.BadParameter(_layer_help(None))
+    options = Options(
+        crs=crs,
+        encoding=encoding,
+        maps=list(map_ or []),
+        mapping_file=mapping,
+        sheet=sheet,
+        dry_run=dry_run,
+        keep_going=keep_going,
+        tolerance_m=tolerance,
+    )
+    result = _run_import(layer, source, options)
+    _print_report(result)
+    if report is not None:
+        result.write_csv(report)
+        console.print(f"report written to {report}")
+    if not result.ok and not keep_going:
+        raise typer.Exit(1)
+
+
+def _run_import(layer: str, source: Path, options):
+    import getpass
+
+    from rich.progress import SpinnerColumn
+
+    from citybrain.db.connection import connect
+    from citybrain.importer.run import run_import
+
+    url = _database_url()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        bar.add_task(f"{layer}: read and check {source.name}", total=None)
+
+        def progress(what: str, total: int | None):
+            task = bar.add_task(what, total=total)
+            return lambda n: bar.advance(task, n)
+
+        with connect(url) as conn:
+            return run_import(
+                conn,
+                layer,
+                source,
+                options,
+                actor=f"cli:{getpass.getuser()}",
+                timezone=get_settings().timezone,
+                progress=progress,
+            )
+
+
+def _print_report(result) -> None:
+    what = (
+        "would change (dry run)"
+        if result.dry_run
+        else (
+            "written"
+            if result.written
+            else "NOT written: rows were rejected (--keep-going writes the rest)"
+        )
+    )
+    summary = Table(title=f"import {result.layer} from {result.source}: {what}")
+    for name in ("rows", "inserted", "updated", "unchanged", "rejected", "repaired"):
+        summary.add_column(name, justify="right")
+    summary.add_row(*(f"{v:,}" for v in result.counts().values()))
+    console.print(summary)
+    console.print(
+        f"crs: {result.crs or '-'}   encoding: {result.encoding or '-'}   "
+        f"columns: {', '.join(f'{k}={v}' for k, v in result.mapping.items())}",
+        highlight=False,
+        markup=False,
+    )
+    entries = result.sorted_entries()
+    if not entries:
+        return
+    table = Table(title="report")
+    for name in ("outcome", "row", "key", "field", "reason", "value", "area m²"):
+        table.add_column(name)
+    for e in entries[:200]:
+        table.add_row(
+            e.outcome,
+            str(e.row or ""),
+            e.key,
+            e.field,
+            e.reason,
+            e.value,
+            "" if e.area_m2 is None else f"{e.area_m2:,.1f}",
+        )
+    console.print(table, highlight=False, markup=False)
+    if len(entries) > 200:
+        console.print(f"... and {len(entries) - 200} more entries (--report FILE has them all)")
+
+
+@app.command("export")
+def export_(
+    layer: Annotated[str, typer.Argument(help="the layer to write (as citybrain import takes it)")],
+    target: Annotated[Path, typer.Argument(help="the file to write")],
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="gpkg, geojson, shp, parquet, csv or xlsx (default: by suffix)"
+        ),
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="EPSG:n, gcj02, bd09 or wgs84 (default wgs84)")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="COLUMN OP VALUE, repeatable (ANDed): = != < <= > >= ~ (LIKE, * wildcard)"
+        ),
+    ] = None,
+    points: Annotated[
+        bool,
+        typer.Option("--points", help="polygons as one point inside each (e.g. village seats)"),
+    ] = False,
+) -> None:
+    """Write LAYER (filtered) to TARGET for the tools the office uses; Chinese kept in UTF-8."""
+    from citybrain.db.connection import connect
+    from citybrain.exporter import export_layer
+
+    with connect(_database_url()) as conn:
+        done = export_layer(
+            conn,
+            layer,
+            target,
+            fmt=format_,
+            crs=crs,
+            where=list(where or []),
+            timezone=get_settings().timezone,
+            points=points,
+        )
+    for note in done.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(f"{done.rows:,} {layer} written to {done.path}")
 
 
 @app.command()

@@ -119,6 +119,16 @@ def to_wgs84(lon, lat, crs: CRS | str = CRS.wgs84):
     return x, y
 
 
+def from_wgs84(lon, lat, crs: CRS | str = CRS.wgs84):
+    """WGS84 coordinates in ``crs`` (for apps on Chinese basemaps); scalars or arrays."""
+    crs = CRS(crs)
+    forward = {CRS.gcj02: wgs84_to_gcj02, CRS.bd09: wgs84_to_bd09}.get(crs)
+    x, y = forward(lon, lat) if forward else (np.asarray(lon, float), np.asarray(lat, float))
+    if np.ndim(x) == 0:
+        return float(x), float(y)
+    return x, y
+
+
 class LocalMetres:
     """Equirectangular metres around Jiashan's centre: an affine map of lon/lat (straight edges
     stay straight both ways), with scale error under 0.3 % across the county."""

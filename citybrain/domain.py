@@ -9,6 +9,9 @@ from enum import StrEnum
 
 COUNTY_CODE = "330421"
 COUNTY_NAME = "嘉善县"
+# Where the county can be at all (lon/lat, WGS84): its extent (120.74-121.03 E,
+# 30.76-31.03 N) widened by about 15 km. Data outside is in another place or another CRS.
+COUNTY_REGION = (120.60, 30.60, 121.20, 31.20)
 
 # Points store their H3 cell at the finest resolution (its ancestors are bit arithmetic on the
 # BIGINT id). Polygons store their coverage at COVERAGE_RES (see db/models.py).
@@ -134,6 +137,21 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 STATUS_UPDATES = (Status.on_site, Status.resolved, Status.closed)  # via POST .../status
 ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's capacity
 OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
+
+
+class LocationQuality(StrEnum):
+    """How an incident's point was found: ``exact`` (given), or the level of the area whose
+    representative point stands in for an address without coordinates (imports)."""
+
+    exact = "exact"
+    micro_grid = "micro_grid"
+    compound = "compound"
+    grid = "grid"
+    village = "village"
+    town = "town"
+
+
+LOCATION_QUALITIES = tuple(LocationQuality)
 
 
 class Source(StrEnum):

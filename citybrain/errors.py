@@ -44,8 +44,12 @@ class Forbidden(CitybrainError):
     code = "forbidden"
 
 
-class ImportFailed(InvalidInput):
-    code = "import_failed"
+class LengthRequired(CitybrainError):
+    code = "length_required"
+
+
+class TooLarge(CitybrainError):
+    code = "too_large"
 
 
 STATUS_CODES: dict[type[CitybrainError], int] = {
@@ -54,6 +58,8 @@ STATUS_CODES: dict[type[CitybrainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    LengthRequired: 411,
+    TooLarge: 413,
     DatabaseUnavailable: 503,
     CitybrainError: 500,
 }

@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 
+import h3
 import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
@@ -25,8 +26,8 @@ import shapely
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from citybrain.db.models import TILED_TABLES
-from citybrain.domain import HEAT_RESOLUTIONS, POINT_H3_RES
+from citybrain.db.models import POINT_TABLES, TILED_TABLES
+from citybrain.domain import COVERAGE_RES, HEAT_RESOLUTIONS, POINT_H3_RES
 
 SCHEMA = "citybrain"
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -126,8 +127,10 @@ def copy_frame(
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     chunk_rows: int = 100_000,
     on_chunk: Callable[[int], None] | None = None,
+    schema: str = SCHEMA,
 ) -> int:
-    """COPY a DataFrame into ``citybrain.<table>``, ``chunk_rows`` at a time.
+    """COPY a DataFrame into ``<schema>.<table>`` (``citybrain``; ``pg_temp`` for a staging
+    table), ``chunk_rows`` at a time.
 
     ``prepare`` turns each chunk into the table's columns (computing keys, say). A writer
     thread sends each chunk while the next one is prepared, so the client's work overlaps the
@@ -141,7 +144,7 @@ def copy_frame(
     if first is None:
         return 0
     stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(SCHEMA),
+        sql.Identifier(schema),
         sql.Identifier(table),
         sql.SQL(", ").join(sql.Identifier(c) for c in first.columns),
     )
@@ -306,3 +309,56 @@ def reset_sequence(conn: psycopg.Connection, table: str) -> None:
             "FROM {}.{}"
         ).format(sql.Literal(f"{SCHEMA}.{table}"), sql.Identifier(SCHEMA), sql.Identifier(table))
     )
+
+
+def coverage_cells(county) -> pd.DataFrame:
+    """H3 cells at ``COVERAGE_RES`` whose centre lies in ``county`` (WGS84), with centres."""
+    cells = np.array(h3.geo_to_cells(county, COVERAGE_RES))
+    lat, lon = np.array([h3.cell_to_latlng(c) for c in cells]).reshape(-1, 2).T
+    ids = np.array([int(c, 16) for c in cells], dtype=np.uint64).view(np.int64)
+    return pd.DataFrame({"h3": ids, "lon": lon, "lat": lat})
+
+
+def rebuild_coverage(conn: psycopg.Connection, index: MicroGridIndex | None = None) -> int:
+    """``h3_coverage`` again from the micro-grids as they are (after they were loaded or
+    changed): every resolution-11 cell whose centre lies in the county, with its micro-grid."""
+    index = index or MicroGridIndex(conn)
+    conn.execute("DELETE FROM citybrain.h3_coverage")
+    if not len(index.ids):
+        return 0
+    towns = conn.execute("SELECT ST_AsBinary(ST_Union(geom)) FROM citybrain.towns").fetchone()[0]
+    outline = shapely.from_wkb(bytes(towns)) if towns else shapely.union_all(index.tree.geometries)
+    cov = coverage_cells(outline)
+    mg = index.locate(cov["lon"].to_numpy(), cov["lat"].to_numpy())
+    cov = cov.assign(micro_grid_id=mg)[mg >= 0]
+    return copy_frame(conn, "h3_coverage", cov[["h3", "micro_grid_id"]])
+
+
+def relocate_points(conn: psycopg.Connection, index: MicroGridIndex) -> dict[str, int]:
+    """After micro-grids changed: give every point the micro-grid it now lies in (by the
+    triggers' rule, located in bulk); returns the rows that moved, per table."""
+    moved: dict[str, int] = {}
+    for table in POINT_TABLES:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT id, ST_X(geom), ST_Y(geom), coalesce(micro_grid_id, -1) FROM {}"
+            ).format(sql.Identifier(SCHEMA, table))
+        ).fetchall()
+        if not rows:
+            moved[table] = 0
+            continue
+        data = np.array(rows, dtype=float)
+        now = index.locate(data[:, 1], data[:, 2])
+        changed = now != data[:, 3].astype(np.int64)
+        ids = data[changed, 0].astype(np.int64).tolist()
+        new = [None if m < 0 else int(m) for m in now[changed]]
+        if ids:
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} t SET micro_grid_id = n.mg FROM unnest(%s::bigint[], %s::int[]) "
+                    "AS n(id, mg) WHERE t.id = n.id"
+                ).format(sql.Identifier(SCHEMA, table)),
+                [ids, new],
+            )
+        moved[table] = len(ids)
+    return moved

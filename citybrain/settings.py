@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         default=False, description="log every request (costs ~10% of throughput on hot paths)"
     )
+    import_max_mb: int = Field(
+        default=200, ge=1, description="largest body POST /imports/{layer} reads, in MB"
+    )
     api_keys: str = Field(
         default="",
         description="comma-separated role:key pairs (roles: viewer, dispatcher, admin); "

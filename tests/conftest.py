@@ -82,15 +82,48 @@ def seeded(db_url: str) -> str:
 
     build_county(get_engine(db_url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END)
     get_engine(db_url).dispose()  # a template must have no connections
-    rw = make_url(_sibling(db_url, "_rw")).database
-    with psycopg.connect(libpq_conninfo(db_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(rw)))
+    for suffix in ("_rw", "_county"):  # _county: never connected to, cloned by fresh_county
+        clone_database(db_url, _sibling(db_url, suffix))
+    return db_url
+
+
+def clone_database(template: str, target: str) -> None:
+    """``target`` dropped and created as a copy of ``template`` (which nothing may be using)."""
+    name = make_url(target).database
+    with psycopg.connect(libpq_conninfo(template, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(rw), sql.Identifier(make_url(db_url).database)
+                sql.Identifier(name), sql.Identifier(make_url(template).database)
             )
         )
-    return db_url
+
+
+@pytest.fixture(scope="session")
+def empty_template(db_url: str) -> str:
+    """A migrated database with no county in it, for fresh_empty to copy."""
+    url = _sibling(db_url, "_empty")
+    create_database(url)
+    get_engine(url).dispose()
+    return url
+
+
+@pytest.fixture
+def fresh_county(seeded: str) -> str:
+    """A database of its own holding the seeded county, made again for each test."""
+    url = _sibling(seeded, "_fresh")
+    clone_database(_sibling(seeded, "_county"), url)
+    return url
+
+
+@pytest.fixture
+def fresh_empty(empty_template: str) -> str:
+    """A migrated, empty database of its own, made again for each test."""
+    url = _sibling(empty_template, "_fresh")
+    clone_database(empty_template, url)
+    return url
 
 
 @pytest.fixture(scope="session")

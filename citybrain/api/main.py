@@ -27,6 +27,7 @@ from citybrain.api.routers import (
     features,
     health,
     heatmap,
+    imports,
     incidents,
     locate,
     pages,
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         incidents,
         teams,
         screen,
+        imports,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

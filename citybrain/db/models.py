@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from citybrain.domain import HEAT_RESOLUTIONS
+from citybrain.domain import HEAT_RESOLUTIONS, LOCATION_QUALITIES
 
 SCHEMA = "citybrain"
 
@@ -66,12 +66,36 @@ def _polygon() -> Mapped:
     return mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=False), nullable=False)
 
 
+class _Imported:
+    """What every layer row carries about its origin (migration 0012): the import run that last
+    inserted or changed it (NULL: made by citybrain) and the source's columns that no citybrain
+    column takes (may hold personal data: never on a map layer)."""
+
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    attributes: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class _Area(_Imported):
+    """A polygon level; ``derived``: its geometry was built by citybrain (a village drawn around
+    its committee's location), not surveyed."""
+
+    derived: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+
+def _import_index(table: str) -> Index:
+    return Index(f"ix_{table}_import_id", "import_id", postgresql_where="import_id IS NOT NULL")
+
+
 def _point() -> Mapped:
     return mapped_column(Geometry("POINT", 4326, spatial_index=False), nullable=False)
 
 
 def _gist(table: str) -> Index:
     return Index(f"ix_{table}_geom", "geom", postgresql_using="gist")
+
+
+def _area_table_args(table: str, *extra) -> tuple:
+    return (_gist(table), _import_index(table), *extra)
 
 
 def _in(column: str, values) -> str:
@@ -93,24 +117,23 @@ class Category(Base):
 # --- the five-level hierarchy ----------------------------------------------------------------
 
 
-class Town(Base):
+class Town(_Area, Base):
     """镇/街道."""
 
     __tablename__ = "towns"
-    __table_args__ = (_gist("towns"),)
+    __table_args__ = _area_table_args("towns")
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     geom = _polygon()
 
 
-class Village(Base):
+class Village(_Area, Base):
     """村/社区: ``kind`` is ``village`` or ``community``."""
 
     __tablename__ = "villages"
-    __table_args__ = (
-        _gist("villages"),
-        CheckConstraint("kind IN ('village', 'community')", name="ck_villages_kind"),
+    __table_args__ = _area_table_args(
+        "villages", CheckConstraint("kind IN ('village', 'community')", name="ck_villages_kind")
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
@@ -120,11 +143,11 @@ class Village(Base):
     geom = _polygon()
 
 
-class Grid(Base):
+class Grid(_Area, Base):
     """网格 (全科网格)."""
 
     __tablename__ = "grids"
-    __table_args__ = (_gist("grids"),)
+    __table_args__ = _area_table_args("grids")
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -132,12 +155,12 @@ class Grid(Base):
     geom = _polygon()
 
 
-class Compound(Base):
+class Compound(_Area, Base):
     """小区/村民小组: ``kind`` is ``compound`` or ``villager_group``."""
 
     __tablename__ = "compounds"
-    __table_args__ = (
-        _gist("compounds"),
+    __table_args__ = _area_table_args(
+        "compounds",
         CheckConstraint("kind IN ('compound', 'villager_group')", name="ck_compounds_kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -148,12 +171,12 @@ class Compound(Base):
     geom = _polygon()
 
 
-class MicroGrid(Base):
+class MicroGrid(_Area, Base):
     """微网格: a few dozen households."""
 
     __tablename__ = "micro_grids"
-    __table_args__ = (
-        _gist("micro_grids"),
+    __table_args__ = _area_table_args(
+        "micro_grids",
         CheckConstraint("population >= 0 AND households >= 0", name="ck_micro_grids_people"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -183,13 +206,14 @@ def _point_table_args(table: str, *extra) -> tuple:
         _gist(table),
         Index(f"ix_{table}_h3", "h3"),
         Index(f"ix_{table}_micro_grid_id", "micro_grid_id"),
+        _import_index(table),
         # Resolution 15 is bits 52-55 of the index; cheap proof that the writer used POINT_H3_RES.
         CheckConstraint("(h3 >> 52) & 15 = 15", name=f"ck_{table}_h3_res"),
         *extra,
     )
 
 
-class _PointMixin:
+class _PointMixin(_Imported):
     h3: Mapped[int] = mapped_column(BigInteger, nullable=False)
     micro_grid_id: Mapped[int | None] = mapped_column(ForeignKey("micro_grids.id"))
     geom = _point()
@@ -205,6 +229,7 @@ class Team(_PointMixin, Base):
         CheckConstraint("capacity > 0", name="ck_teams_capacity"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True, nullable=False)
     status: Mapped[str] = mapped_column(Text, nullable=False)
@@ -259,6 +284,7 @@ class Facility(_PointMixin, Base):
         Index("ix_facilities_kind", "kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     level: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -281,6 +307,9 @@ class Incident(_PointMixin, Base):
             name="ck_incidents_source",
         ),
         CheckConstraint("severity BETWEEN 1 AND 4", name="ck_incidents_severity"),
+        CheckConstraint(
+            _in("location_quality", LOCATION_QUALITIES), name="ck_incidents_location_quality"
+        ),
         *(
             CheckConstraint(f"(h3_{r} >> 52) & 15 = {r}", name=f"ck_incidents_h3_{r}_res")
             for r in HEAT_RESOLUTIONS
@@ -310,6 +339,12 @@ class Incident(_PointMixin, Base):
         ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The source system's own number (a 12345 work order's 工单编号): what imports match on.
+    external_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    # ``exact``, or the level of the area whose point stands in for an address (imports).
+    location_quality: Mapped[str] = mapped_column(
+        Text, nullable=False, server_default=text("'exact'")
+    )
     category: Mapped[str] = mapped_column(ForeignKey("categories.name"), nullable=False)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     severity: Mapped[int] = mapped_column(SmallInteger, nullable=False)
@@ -448,6 +483,35 @@ class TileVersion(Base):
     x: Mapped[int] = mapped_column(Integer, autoincrement=False)
     y: Mapped[int] = mapped_column(Integer, autoincrement=False)
     v: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Import(Base):
+    """One import run that wrote (``citybrain import``, ``POST /imports/{layer}``): its source,
+    options, who ran it, and what it did. Layer rows point here with ``import_id``."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        CheckConstraint(
+            "layer IN ('towns', 'villages', 'grids', 'compounds', 'micro_grids', 'teams', "
+            "'cameras', 'facilities', 'incidents')",
+            name="ck_imports_layer",
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer: Mapped[str] = mapped_column(Text, nullable=False)
+    source_name: Mapped[str] = mapped_column(Text, nullable=False)
+    source_sha256: Mapped[str] = mapped_column(Text, nullable=False)
+    options: Mapped[dict] = mapped_column(JSONB, nullable=False)
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
+    inserted: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated: Mapped[int] = mapped_column(Integer, nullable=False)
+    unchanged: Mapped[int] = mapped_column(Integer, nullable=False)
+    rejected: Mapped[int] = mapped_column(Integer, nullable=False)
+    repaired: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class Meta(Base):

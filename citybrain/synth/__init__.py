@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -17,16 +16,18 @@ from sqlalchemy import Engine
 
 from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
-from citybrain.domain import COVERAGE_RES, Status, TeamStatus
+from citybrain.domain import Status, TeamStatus
 from citybrain.ingest import (
     MicroGridIndex,
     copy_frame,
     derived_paused,
     load_points,
     point_ewkb,
+    rebuild_coverage,
     reset_sequence,
 )
-from citybrain.synth.hierarchy import Hierarchy, build_hierarchy, seats_metres
+from citybrain.synth import keep as keep_rules
+from citybrain.synth.hierarchy import Hierarchy, KeptLevel, build_hierarchy, seats_metres
 from citybrain.synth.incidents import make_incidents
 from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
 from citybrain.synth.roads import RoadNetwork, make_roads
@@ -51,14 +52,6 @@ def _hex_ewkb(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
 
 
-def coverage_cells(county) -> pd.DataFrame:
-    """H3 cells at ``COVERAGE_RES`` whose centre lies in ``county`` (WGS84), with centres."""
-    cells = np.array(h3.geo_to_cells(county, COVERAGE_RES))
-    lat, lon = np.array([h3.cell_to_latlng(c) for c in cells]).T
-    ids = np.array([int(c, 16) for c in cells], dtype=np.uint64).view(np.int64)
-    return pd.DataFrame({"h3": ids, "lon": lon, "lat": lat})
-
-
 @dataclass
 class County:
     """A generated county, in local metres (see ``synth.geometry.LOCAL``), not yet loaded."""
@@ -77,10 +70,11 @@ def generate(
     end: datetime,
     towns_file: Path | None = None,
     on_town: Callable[[str, int], None] | None = None,
+    kept: dict[str, KeptLevel] | None = None,
 ) -> County:
     """The synthetic county for ``seed``: the same arguments give the same county."""
     rng = np.random.default_rng(seed)
-    h = build_hierarchy(rng, towns_file, on_town)
+    h = build_hierarchy(rng, towns_file, on_town, kept)
     lk = Lookup(h)
     teams = make_teams(h, lk, rng, end)
     cameras = make_cameras(h, lk, rng)
@@ -137,12 +131,20 @@ def build_county(
     towns_file: Path | None = None,
     end: datetime | None = None,
     progress: bool = False,
+    keep: Sequence[str] = (),
 ) -> dict[str, int]:
     """Replace the database's contents with a synthetic county; return row counts per table.
 
+    ``keep``: levels (from the top: towns, villages, ...) and point layers (cameras,
+    facilities) to keep as they are - a county's own data - generating the rest around them.
     Everything is written in one transaction: a failure leaves the previous contents intact.
     """
     end = end or default_end()
+    url = str(engine.url.render_as_string(hide_password=False))
+    levels, points = keep_rules.check(keep)
+    with connect(url) as conn:
+        kept = keep_rules.read_levels(conn, levels)
+        kept_points = {name: keep_rules.read_points(conn, name) for name in points}
     bar = (
         Progress(
             TextColumn("{task.description:<28}"),
@@ -161,13 +163,16 @@ def build_county(
             end,
             towns_file,
             (lambda _m, k: bar.advance(task, k)) if bar else None,
+            kept,
         )
         h = county.hierarchy
 
-        wgs = {name: LOCAL.to_wgs84(level.geoms) for name, level in h.levels().items()}
-        outline = shapely.union_all(wgs["towns"])
+        wgs = {
+            name: level.wgs if level.wgs is not None else LOCAL.to_wgs84(level.geoms)
+            for name, level in h.levels().items()
+        }
         counts: dict[str, int] = {}
-        with connect(str(engine.url.render_as_string(hide_password=False))) as conn:
+        with connect(url) as conn:
             conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute(
                 "TRUNCATE "
@@ -179,12 +184,11 @@ def build_county(
                 with derived_paused(conn, name):
                     counts[name] = copy_frame(conn, name, frame)
             index = MicroGridIndex(conn)
-            cov = coverage_cells(outline)
-            mg = index.locate(cov["lon"].to_numpy(), cov["lat"].to_numpy())
-            cov = cov.assign(micro_grid_id=mg)[mg >= 0]
-            counts["h3_coverage"] = copy_frame(conn, "h3_coverage", cov[["h3", "micro_grid_id"]])
+            counts["h3_coverage"] = rebuild_coverage(conn, index)
             for name in ("teams", "cameras", "facilities"):
-                frame = with_lonlat(getattr(county, name))
+                frame = kept_points.get(name)
+                if frame is None:
+                    frame = with_lonlat(getattr(county, name))
                 counts[name] = load_points(conn, name, frame, index, bulk=True)
             task = bar.add_task("incidents (load)", total=len(county.incidents)) if bar else None
             counts["incidents"] = load_points(
@@ -205,9 +209,7 @@ def build_county(
                 if name not in ("h3_coverage", "road_vertices"):
                     reset_sequence(conn, name)
             conn.commit()
-        with connect(
-            str(engine.url.render_as_string(hide_password=False)), autocommit=True
-        ) as conn:
+        with connect(url, autocommit=True) as conn:
             for name in TABLES:
                 conn.execute(f"ANALYZE citybrain.{name}")
     return counts

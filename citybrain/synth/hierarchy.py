@@ -80,6 +80,7 @@ class Level:
 
     frame: pd.DataFrame  # id, code, name, [kind], parent id column, [population, households]
     geoms: np.ndarray  # MultiPolygons in metres, aligned with frame
+    wgs: np.ndarray | None = None  # a kept level's geometry as loaded (written back as it was)
 
 
 @dataclass
@@ -173,51 +174,88 @@ def make_density(seats: np.ndarray, county, rng: np.random.Generator) -> Density
     )
 
 
-def _town_cells(
-    town: Town, polygon, n_cells: int, density: Density, rng: np.random.Generator
+def _cells_in(
+    population: float, polygon, n_cells: int, density: Density, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    pts = sample_in_polygon(polygon, n_cells, rng, density, density.maximum)
-    cells = voronoi_cells(pts, polygon)
+    """Micro-grid cells tiling ``polygon``: Voronoi cells of points drawn with the density,
+    their adjacency, representative points, and ``population`` shared among them."""
+    pts = sample_in_polygon(polygon, max(n_cells, 1), rng, density, density.maximum)
+    cells = voronoi_cells(pts, polygon) if len(pts) > 1 else np.array([as_multipolygon(polygon)])
     keep = ~shapely.is_empty(cells)
     pts, cells = pts[keep], cells[keep]
     edges = adjacency(pts, cells)
     centroids = shapely.get_coordinates(shapely.point_on_surface(cells))
     raw = density(centroids[:, 0], centroids[:, 1]) * shapely.area(cells) / 1e6
     raw *= rng.lognormal(0.0, 0.3, len(raw))
-    population = np.maximum(3, np.round(raw / raw.sum() * town.population)).astype(np.int64)
-    return cells, edges, centroids, population
+    people = np.maximum(3, np.round(raw / raw.sum() * population)).astype(np.int64)
+    return cells, edges, centroids, people
 
 
-def build_hierarchy(
-    rng: np.random.Generator,
-    towns_file: Path | None = None,
-    progress: Callable[[str, int], None] | None = None,
-) -> Hierarchy:
-    """Build the whole hierarchy (in metres) for a random generator."""
-    step = progress or (lambda _msg, _n: None)
-    seats = seats_metres()
-    town_polys = read_towns_file(towns_file) if towns_file else synthetic_towns(seats, rng)
-    county = shapely.union_all(list(town_polys.values()))
-    density = make_density(seats, county, rng)
-    names = NameBook(rng)
-    total_pop = sum(t.population for t in TOWNS)
+def density_mass(polygon, density: Density, rng: np.random.Generator, samples: int = 400) -> float:
+    """Residents a polygon holds by the density (a Monte Carlo estimate)."""
+    pts = sample_in_polygon(polygon, samples, rng)
+    return float(density(pts[:, 0], pts[:, 1]).mean() * polygon.area / 1e6)
 
-    rows: dict[str, list[dict]] = {k: [] for k in ("villages", "grids", "compounds", "micro_grids")}
-    geoms: dict[str, list] = {k: [] for k in rows}
-    town_of_micro: list[int] = []
-    for ti, town in enumerate(TOWNS):
-        n_cells = round(MICRO_GRIDS * town.population / total_pop)
-        cells, edges, cent, pop = _town_cells(town, town_polys[town.code], n_cells, density, rng)
+
+@dataclass
+class KeptLevel:
+    """A level kept as loaded (``seed --keep``): its rows (``code``, ``name``, ``parent``:
+    the parent's code, and whatever else is kept as it is), their geometry in metres (to
+    subdivide) and as loaded (written back unchanged)."""
+
+    frame: pd.DataFrame
+    geoms: np.ndarray
+    wgs: np.ndarray
+
+    def children_of(self, parent_code: str) -> np.ndarray:
+        return np.flatnonzero(self.frame["parent"].to_numpy() == parent_code)
+
+
+LEVELS = ("towns", "villages", "grids", "compounds", "micro_grids")
+PARENT_COL = {
+    "villages": "town_id",
+    "grids": "village_id",
+    "compounds": "grid_id",
+    "micro_grids": "compound_id",
+}
+
+
+class _Builder:
+    """Rows of the levels below the towns, generated (or kept) town by town."""
+
+    def __init__(self, rng, density: Density, kept: dict[str, KeptLevel]):
+        self.rng = rng
+        self.density = density
+        self.kept = kept
+        self.names = NameBook(rng)
+        for level in kept.values():  # generated names must not repeat kept ones
+            self.names.used.update(level.frame["name"])
+        self.rows: dict[str, list[dict]] = {k: [] for k in LEVELS[1:]}
+        self.geoms: dict[str, list] = {k: [] for k in LEVELS[1:]}
+        self.town_of_micro: list[int] = []
+
+    def _emit(self, level: str, row: dict, geom, kept_index: int | None = None) -> None:
+        if kept_index is not None:
+            row = {**self.kept[level].frame.iloc[kept_index].to_dict(), **row, "_kept": kept_index}
+        self.rows[level].append(row)
+        self.geoms[level].append(geom)
+
+    def town(self, ti: int, town: Town, polygon, n_cells: int, seat: np.ndarray) -> None:
+        if "villages" in self.kept:
+            self._kept_children("villages", town.code, town.population, n_cells, ti)
+            return
+        cells, edges, cent, pop = _cells_in(
+            town.population, polygon, n_cells, self.density, self.rng
+        )
         everything = np.arange(len(cells))
         n_villages = town.villages + town.communities
-        v_label = group_cells(cent, edges, everything, n_villages, pop.astype(float), rng)
+        v_label = group_cells(cent, edges, everything, n_villages, pop.astype(float), self.rng)
         # Communities are the densest of the town's villages; codes 001-199 are communities
         # (居委会) and 201-399 villages (村委会), as in the national village codes.
         v_pop = np.bincount(v_label, weights=pop, minlength=n_villages)
         v_area = np.bincount(v_label, weights=shapely.area(cells), minlength=n_villages)
         by_density = np.argsort(-(v_pop / v_area), kind="stable")
         communities = set(by_density[: town.communities].tolist())
-        seat = seats[ti]
         v_dist = np.array(
             [np.hypot(*(cent[v_label == v].mean(axis=0) - seat)) for v in range(n_villages)]
         )
@@ -228,93 +266,178 @@ def build_hierarchy(
             n_comm += is_comm
             v_seq = n_comm if is_comm else 200 + (order.index(v) - town.communities + 1)
             v_code = f"{town.code}{v_seq:03d}"
-            v_name = names.community() if is_comm else names.village()
-            rows["villages"].append(
-                {
-                    "code": v_code,
-                    "name": v_name,
-                    "kind": "community" if is_comm else "village",
-                    "parent": town.code,
-                }
+            v_name = self.names.community() if is_comm else self.names.village()
+            kind = "community" if is_comm else "village"
+            members = np.flatnonzero(v_label == v)
+            self._emit(
+                "villages",
+                {"code": v_code, "name": v_name, "kind": kind, "parent": town.code},
+                shapely.union_all(cells[members]),
             )
-            v_members = np.flatnonzero(v_label == v)
-            k_g = int(min(len(v_members), max(2, round(pop[v_members].sum() / PEOPLE_PER_GRID))))
-            g_label = group_cells(cent, edges, v_members, k_g, pop.astype(float), rng)
-            for g in range(k_g):
-                g_code = f"{v_code}{g + 1:03d}"
-                rows["grids"].append(
-                    {"code": g_code, "name": f"{v_name}第{g + 1}网格", "parent": v_code}
-                )
-                g_members = v_members[g_label == g]
-                k_c = int(max(1, round(len(g_members) / MICRO_GRIDS_PER_COMPOUND)))
-                c_label = group_cells(cent, edges, g_members, k_c, pop.astype(float), rng)
-                for c in range(k_c):
-                    c_code = f"{g_code}{c + 1:02d}"
-                    c_name = names.compound() if is_comm else f"{v_name}{g + 1}-{c + 1}组"
-                    rows["compounds"].append(
-                        {
-                            "code": c_code,
-                            "name": c_name,
-                            "kind": "compound" if is_comm else "villager_group",
-                            "parent": g_code,
-                        }
-                    )
-                    c_members = g_members[c_label == c]
-                    geoms["compounds"].append(shapely.union_all(cells[c_members]))
-                    for m_seq, m in enumerate(c_members, start=1):
-                        people = int(pop[m])
-                        rows["micro_grids"].append(
-                            {
-                                "code": f"{c_code}{m_seq:02d}",
-                                "name": f"{c_name}第{m_seq}微网格",
-                                "parent": c_code,
-                                "population": people,
-                                "households": max(1, round(people / rng.uniform(2.3, 3.1))),
-                            }
-                        )
-                        geoms["micro_grids"].append(cells[m])
-                        town_of_micro.append(ti)
-                geoms["grids"].append(shapely.union_all(cells[g_members]))
-            geoms["villages"].append(shapely.union_all(cells[v_members]))
+            self.village(ti, v_code, v_name, is_comm, (cells, edges, cent, pop), members)
+
+    def _kept_children(self, level, parent_code, population, n_cells, ti) -> None:
+        """The kept rows of ``level`` in a parent: each subdivided in its share of the
+        parent's residents (by the density) and of its micro-grids."""
+        kept = self.kept[level]
+        rows = kept.children_of(parent_code)
+        if not len(rows):
+            raise InvalidInput(
+                f"seed --keep: {parent_code} has no {level} to keep; import them or keep "
+                "fewer levels"
+            )
+        mass = np.array([density_mass(kept.geoms[i], self.density, self.rng) for i in rows])
+        share = mass / mass.sum()
+        for seq, (i, part) in enumerate(zip(rows, share, strict=True)):
+            row = kept.frame.iloc[i]
+            people, n = population * part, max(1, round(n_cells * part))
+            if level == "micro_grids":
+                self._emit(level, {}, kept.geoms[i], i)
+                self.town_of_micro.append(ti)
+                continue
+            arrays = _cells_in(people, kept.geoms[i], n, self.density, self.rng)
+            members = np.arange(len(arrays[0]))
+            self._emit(level, {}, kept.geoms[i], i)
+            if level == "villages":
+                is_comm = row.get("kind") == "community"
+                self.village(ti, row["code"], row["name"], is_comm, arrays, members, people, n)
+            elif level == "grids":
+                village = self.kept["villages"].frame
+                v = village.loc[village["code"] == parent_code].iloc[0]
+                prefix = None if v.get("kind") == "community" else v["name"]
+                self.grid(ti, row["code"], v["name"], prefix, arrays, members, people, n, g=seq)
+            else:
+                self.compound(ti, row["code"], row["name"], arrays, members, people, n)
+
+    def village(self, ti, v_code, v_name, is_comm, arrays, members, people=None, n=None) -> None:
+        if "grids" in self.kept:
+            self._kept_children("grids", v_code, people, n, ti)
+            return
+        cells, edges, cent, pop = arrays
+        k_g = int(min(len(members), max(2, round(pop[members].sum() / PEOPLE_PER_GRID))))
+        g_label = group_cells(cent, edges, members, k_g, pop.astype(float), self.rng)
+        for g in range(k_g):
+            g_code = f"{v_code}{g + 1:03d}"
+            g_members = members[g_label == g]
+            self._emit(
+                "grids",
+                {"code": g_code, "name": f"{v_name}第{g + 1}网格", "parent": v_code},
+                shapely.union_all(cells[g_members]),
+            )
+            self.grid(ti, g_code, v_name, v_name if not is_comm else None, arrays, g_members, g=g)
+
+    def grid(self, ti, g_code, v_name, group_prefix, arrays, members, people=None, n=None, g=0):
+        """``group_prefix``: villager groups are named after their village (None: compounds)."""
+        if "compounds" in self.kept:
+            self._kept_children("compounds", g_code, people, n, ti)
+            return
+        cells, edges, cent, pop = arrays
+        k_c = int(max(1, round(len(members) / MICRO_GRIDS_PER_COMPOUND)))
+        c_label = group_cells(cent, edges, members, k_c, pop.astype(float), self.rng)
+        for c in range(k_c):
+            c_code = f"{g_code}{c + 1:02d}"
+            if group_prefix is None:
+                c_name, kind = self.names.compound(), "compound"
+            else:
+                c_name, kind = f"{group_prefix}{g + 1}-{c + 1}组", "villager_group"
+            c_members = members[c_label == c]
+            self._emit(
+                "compounds",
+                {"code": c_code, "name": c_name, "kind": kind, "parent": g_code},
+                shapely.union_all(cells[c_members]),
+            )
+            self.compound(ti, c_code, c_name, arrays, c_members)
+
+    def compound(self, ti, c_code, c_name, arrays, members, people=None, n=None) -> None:
+        if "micro_grids" in self.kept:
+            self._kept_children("micro_grids", c_code, people, n, ti)
+            return
+        cells, _, _, pop = arrays
+        for m_seq, m in enumerate(members, start=1):
+            people_here = int(pop[m])
+            self._emit(
+                "micro_grids",
+                {
+                    "code": f"{c_code}{m_seq:02d}",
+                    "name": f"{c_name}第{m_seq}微网格",
+                    "parent": c_code,
+                    "population": people_here,
+                    "households": max(1, round(people_here / self.rng.uniform(2.3, 3.1))),
+                },
+                cells[m],
+            )
+            self.town_of_micro.append(ti)
+
+
+def build_hierarchy(
+    rng: np.random.Generator,
+    towns_file: Path | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    kept: dict[str, KeptLevel] | None = None,
+) -> Hierarchy:
+    """Build the whole hierarchy (in metres) for a random generator; ``kept`` levels (a prefix
+    of towns, villages, ...) are taken as they are and the levels below generated in them."""
+    kept = kept or {}
+    step = progress or (lambda _msg, _n: None)
+    seats = seats_metres()
+    if "towns" in kept:
+        town_polys = _kept_towns(kept["towns"])
+    else:
+        town_polys = read_towns_file(towns_file) if towns_file else synthetic_towns(seats, rng)
+    county = shapely.union_all(list(town_polys.values()))
+    density = make_density(seats, county, rng)
+    total_pop = sum(t.population for t in TOWNS)
+    build = _Builder(rng, density, kept)
+    for ti, town in enumerate(TOWNS):
+        n_cells = round(MICRO_GRIDS * town.population / total_pop)
+        build.town(ti, town, town_polys[town.code], n_cells, seats[ti])
         step(f"town {town.name}", 1)
 
-    town_frame = pd.DataFrame(
-        {
-            "id": np.arange(1, len(TOWNS) + 1),
-            "code": [t.code for t in TOWNS],
-            "name": [t.name for t in TOWNS],
+    if "towns" in kept:
+        order = [kept["towns"].frame["code"].tolist().index(t.code) for t in TOWNS]
+        town_frame = kept["towns"].frame.iloc[order].drop(columns=["parent"]).reset_index(drop=True)
+        town_frame.insert(0, "id", np.arange(1, len(TOWNS) + 1))
+        levels = {"towns": Level(town_frame, kept["towns"].geoms[order], kept["towns"].wgs[order])}
+    else:
+        town_frame = pd.DataFrame(
+            {
+                "id": np.arange(1, len(TOWNS) + 1),
+                "code": [t.code for t in TOWNS],
+                "name": [t.name for t in TOWNS],
+            }
+        )
+        levels = {
+            "towns": Level(town_frame, np.array([town_polys[t.code] for t in TOWNS], dtype=object))
         }
-    )
-    levels = {
-        "towns": Level(town_frame, np.array([town_polys[t.code] for t in TOWNS], dtype=object))
-    }
-    parent_level = {
-        "villages": "towns",
-        "grids": "villages",
-        "compounds": "grids",
-        "micro_grids": "compounds",
-    }
-    parent_col = {
-        "villages": "town_id",
-        "grids": "village_id",
-        "compounds": "grid_id",
-        "micro_grids": "compound_id",
-    }
-    for name in ("villages", "grids", "compounds", "micro_grids"):
-        frame = pd.DataFrame(rows[name])
+    town_of_micro = np.asarray(build.town_of_micro)
+    for parent, name in zip(LEVELS, LEVELS[1:], strict=False):
+        frame = pd.DataFrame(build.rows[name])
         order = np.argsort(frame["code"].to_numpy(), kind="stable")
         frame = frame.iloc[order].reset_index(drop=True)
-        g = np.array([as_multipolygon(x) for x in geoms[name]], dtype=object)[order]
+        g = np.array([as_multipolygon(x) for x in build.geoms[name]], dtype=object)[order]
         parent_ids = dict(
-            zip(
-                levels[parent_level[name]].frame["code"],
-                levels[parent_level[name]].frame["id"],
-                strict=True,
-            )
+            zip(levels[parent].frame["code"], levels[parent].frame["id"], strict=True)
         )
         frame.insert(0, "id", np.arange(1, len(frame) + 1))
-        frame[parent_col[name]] = frame.pop("parent").map(parent_ids).astype(np.int64)
-        levels[name] = Level(frame, g)
+        frame[PARENT_COL[name]] = frame.pop("parent").map(parent_ids).astype(np.int64)
+        wgs = None
+        if name in kept:
+            wgs = kept[name].wgs[frame.pop("_kept").to_numpy(dtype=np.int64)]
+        levels[name] = Level(frame, g, wgs)
         if name == "micro_grids":
-            town_of_micro = np.asarray(town_of_micro)[order]
-    return Hierarchy(**levels, density=density, town_of_micro=np.asarray(town_of_micro))
+            town_of_micro = town_of_micro[order]
+    return Hierarchy(**levels, density=density, town_of_micro=town_of_micro)
+
+
+def _kept_towns(level: KeptLevel) -> dict[str, MultiPolygon]:
+    codes = level.frame["code"].tolist()
+    missing = [f"{t.code} {t.name}" for t in TOWNS if t.code not in codes]
+    extra = [c for c in codes if c not in {t.code for t in TOWNS}]
+    if missing or extra:
+        raise InvalidInput(
+            "seed --keep towns fills the county's own towns: "
+            + (f"missing {', '.join(missing)}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"not towns of the county: {', '.join(extra)}" if extra else "")
+        )
+    return {code: as_multipolygon(level.geoms[i]) for i, code in enumerate(codes)}

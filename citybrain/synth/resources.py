@@ -87,6 +87,7 @@ def make_teams(h: Hierarchy, lk: Lookup, rng: np.random.Generator, now: datetime
         skills.update(s for s in extra if rng.random() < 0.3)
         rows.append(
             {
+                "code": f"{grids['code'].iat[i]}T1",  # the grid's first (here: only) team
                 "name": f"{grids['name'].iat[i]}服务团队",
                 "grid_id": int(grids["id"].iat[i]),
                 "status": str(statuses[i]),
@@ -195,6 +196,7 @@ def make_facilities(h: Hierarchy, lk: Lookup, rng: np.random.Generator) -> pd.Da
     frame = pd.DataFrame(rows)
     xy = _points_in(h, frame.pop("micro").to_numpy(), rng)
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
+    frame.insert(1, "code", [f"F{i:05d}" for i in frame["id"]])  # as migration 0012 numbers them
     frame["capacity"] = frame["capacity"].astype("Int64")
     frame["x"], frame["y"] = xy[:, 0], xy[:, 1]
     return frame

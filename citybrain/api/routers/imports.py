@@ -1,0 +1,216 @@
+"""``POST /imports/{layer}``: the same import as ``citybrain import``, for admins over HTTP.
+
+The body is ``multipart/form-data``: ``file`` (one file, a zipped Shapefile, or a Shapefile's
+parts as several ``file`` parts) and the command's options as fields. ``dry_run`` is on unless
+the request says ``false``. The key is checked before the body is read, and the body's size is
+bounded (``CITYBRAIN_IMPORT_MAX_MB``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from citybrain.api.auth import Principal, require
+from citybrain.api.deps import SettingsDep
+from citybrain.api.responses import JSON, error, errors
+from citybrain.errors import InvalidInput, LengthRequired, TooLarge
+from citybrain.importer.report import Report
+from citybrain.importer.spec import LAYERS
+
+router = APIRouter(tags=["imports"])
+AdminDep = Annotated[Principal, require("admin")]
+_SAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
+_FLAGS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+}
+
+BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "the source: one file (CSV, XLSX, GeoPackage, GeoJSON, "
+                        "GeoParquet, a zipped Shapefile) or a Shapefile's parts",
+                    },
+                    "crs": {"type": "string", "description": "EPSG:n, gcj02, bd09, wgs84"},
+                    "encoding": {"type": "string"},
+                    "map": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "TARGET=SOURCE_FIELD",
+                    },
+                    "mapping": {"type": "string", "description": "the mapping file's YAML"},
+                    "sheet": {"type": "string"},
+                    "dry_run": {"type": "boolean", "default": True},
+                    "keep_going": {"type": "boolean", "default": False},
+                    "tolerance": {"type": "number", "default": 5.0},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/imports/{layer}",
+    summary="Import a county's own file into a layer (admin)",
+    openapi_extra={"requestBody": BODY},
+    response_class=JSON,
+    responses={
+        **errors(400, 401, 403),
+        413: error("the body is larger than CITYBRAIN_IMPORT_MAX_MB"),
+        411: error("the body's length was not given"),
+        422: error("rows were rejected: nothing was written; the report is in `report`"),
+    },
+)
+async def import_file(
+    request: Request,
+    who: AdminDep,
+    settings: SettingsDep,
+    layer: Annotated[str, PathParam(description=", ".join(LAYERS), pattern="^[a-z_]+$")],
+) -> Any:
+    from citybrain.importer.run import Options
+
+    if layer not in LAYERS:
+        raise InvalidInput(f"unknown layer {layer!r}: one of {', '.join(LAYERS)}")
+    _check_length(request, settings.import_max_mb)
+    form = await request.form(max_files=20, max_fields=100)
+    try:
+        with tempfile.TemporaryDirectory(prefix="citybrain-import-") as tmp:
+            source, name = await _save(form, Path(tmp))
+            options = Options(
+                crs=_text(form, "crs"),
+                encoding=_text(form, "encoding"),
+                maps=[str(v) for v in form.getlist("map")],
+                mapping_file=await _mapping(form, Path(tmp)),
+                sheet=_text(form, "sheet"),
+                dry_run=_flag(form, "dry_run", True),
+                keep_going=_flag(form, "keep_going", False),
+                tolerance_m=_number(form, "tolerance", 5.0),
+            )
+            report = await run_in_threadpool(
+                _run,
+                settings.sqlalchemy_url,
+                layer,
+                source,
+                options,
+                who.actor,
+                settings.timezone,
+                name,
+            )
+    finally:
+        await form.close()
+    body = report.as_dict()
+    if report.ok or options.keep_going:
+        return JSON(body)
+    return JSON(
+        {
+            "code": "import_rejected",
+            "detail": f"{report.rejected} rows rejected: nothing written "
+            "(keep_going writes the rest)",
+            "report": body,
+        },
+        status_code=422,
+    )
+
+
+def _run(url, layer, source, options, actor, timezone, name) -> Report:
+    from citybrain.db.connection import connect
+    from citybrain.importer.run import run_import
+
+    with connect(url) as conn:
+        return run_import(conn, layer, source, options, actor, timezone, source_name=name)
+
+
+def _check_length(request: Request, max_mb: int) -> None:
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise LengthRequired("send the body with a Content-Length")
+    if int(length) > max_mb * 2**20:
+        raise TooLarge(f"the body is larger than {max_mb} MB (CITYBRAIN_IMPORT_MAX_MB)")
+
+
+async def _save(form, folder: Path) -> tuple[Path, str]:
+    """The uploaded parts as files in ``folder`` (names reduced to safe characters); the one
+    to read (a Shapefile's ``.shp`` when several parts came)."""
+    parts = [p for p in form.getlist("file") if isinstance(p, UploadFile)]
+    if not parts:
+        raise InvalidInput("no file: send the source as the multipart field 'file'")
+    saved: list[Path] = []
+    for part in parts:
+        name = _SAFE.sub("_", Path(part.filename or "upload").name).strip("._") or "upload"
+        path = folder / name
+        with path.open("wb") as out:
+            while chunk := await part.read(1 << 20):
+                out.write(chunk)
+        saved.append(path)
+    if len(saved) == 1:
+        return saved[0], Path(parts[0].filename or saved[0].name).name
+    shp = [p for p in saved if p.suffix.lower() == ".shp"]
+    if len(shp) != 1:
+        raise InvalidInput(
+            "several files were sent: they must be one Shapefile's parts (.shp, .dbf, ...)"
+        )
+    return shp[0], shp[0].name
+
+
+async def _mapping(form, folder: Path) -> Path | None:
+    value = form.get("mapping")
+    if value is None:
+        return None
+    path = folder / "mapping.yaml"
+    data = await value.read() if isinstance(value, UploadFile) else str(value).encode()
+    path.write_bytes(data)
+    return path
+
+
+def _text(form, name: str) -> str | None:
+    value = form.get(name)
+    return (
+        str(value).strip() or None
+        if value is not None and not isinstance(value, UploadFile)
+        else None
+    )
+
+
+def _flag(form, name: str, default: bool) -> bool:
+    value = _text(form, name)
+    if value is None:
+        return default
+    if value.lower() not in _FLAGS:
+        raise InvalidInput(f"{name}: {value!r} is not true or false")
+    return _FLAGS[value.lower()]
+
+
+def _number(form, name: str, default: float) -> float:
+    value = _text(form, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"{name}: {value!r} is not a number") from None
+    if not 0 <= number <= 100:
+        raise InvalidInput(f"{name}: {number} is not between 0 and 100 metres")
+    return number

@@ -1,0 +1,298 @@
+"""``citybrain export``: a layer, filtered, to the files county offices and GIS tools use -
+GeoPackage, GeoJSON, Shapefile (UTF-8 with a ``.cpg``), GeoParquet, CSV and XLSX - in WGS84 or
+any CRS (``gcj02`` for apps on Chinese basemaps).
+
+The columns are the ones ``citybrain import`` takes for the layer (``importer.spec``), so an
+export imported again gives the same rows: parents by their codes, lists as text, times in ISO
+8601 with their offset, the source's own columns (``attributes``) back as columns. Incidents
+that citybrain made itself (no outside number) are named ``citybrain-<id>``, which an import
+matches back to them.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+from psycopg import sql
+
+from citybrain.domain import Role
+from citybrain.errors import InvalidInput
+from citybrain.importer import coords, values
+from citybrain.importer.spec import ROLE_LABELS, Layer, spec
+from citybrain.importer.write import OWN_PREFIX
+
+FORMATS = {
+    "gpkg": ("GPKG", ".gpkg"),
+    "geojson": ("GeoJSON", ".geojson"),
+    "shp": ("ESRI Shapefile", ".shp"),
+    "parquet": (None, ".parquet"),
+    "csv": (None, ".csv"),
+    "xlsx": (None, ".xlsx"),
+}
+DBF_TEXT_BYTES = 254
+XLSX_CELL_CHARS = 32_767
+_WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>|~)\s*(.*?)\s*$")
+_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "LIKE"}
+
+# Per layer: the SQL expression of each exported column that is not a plain column.
+_JOINED = {
+    "villages": ("towns", "town_id"),
+    "grids": ("villages", "village_id"),
+    "compounds": ("grids", "grid_id"),
+    "micro_grids": ("compounds", "compound_id"),
+}
+
+
+@dataclass
+class Exported:
+    rows: int
+    path: Path
+    notes: list[str]
+
+
+def format_of(target: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise InvalidInput(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+        return fmt
+    for name, (_, suffix) in FORMATS.items():
+        if target.suffix.lower() == suffix:
+            return name
+    raise InvalidInput(
+        f"cannot tell the format from {target.name}: give --format ({', '.join(FORMATS)})"
+    )
+
+
+def _select(layer: Layer) -> tuple[sql.Composable, dict[str, sql.Composable]]:
+    """The layer's export query (without conditions) and each column's SQL expression."""
+    t = sql.Identifier("t")
+    exprs: dict[str, sql.Composable] = {}
+    joins: list[sql.Composable] = []
+    for column in layer.columns:
+        name = column.name
+        if name == "parent":
+            parent, fk = _JOINED[layer.name]
+            joins.append(
+                sql.SQL("LEFT JOIN {} p ON p.id = t.{}").format(
+                    sql.Identifier("citybrain", parent), sql.Identifier(fk)
+                )
+            )
+            exprs[name] = sql.SQL("p.code")
+        elif name == "grid":
+            joins.append(sql.SQL("LEFT JOIN citybrain.grids g ON g.id = t.grid_id"))
+            exprs[name] = sql.SQL("g.code")
+        elif name == "team":
+            joins.append(sql.SQL("LEFT JOIN citybrain.teams tm ON tm.id = t.team_id"))
+            exprs[name] = sql.SQL("tm.code")
+        elif name == "external_id":
+            exprs[name] = sql.SQL("coalesce(t.external_id, {} || t.id)").format(
+                sql.Literal(OWN_PREFIX)
+            )
+        else:
+            exprs[name] = sql.SQL("{}.{}").format(t, sql.Identifier(name))
+    query = sql.SQL(
+        "SELECT {cols}, t.attributes, ST_AsBinary(t.geom) FROM {table} t {joins}"
+    ).format(
+        cols=sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(e, sql.Identifier(n)) for n, e in exprs.items()
+        ),
+        table=sql.Identifier("citybrain", layer.name),
+        joins=sql.SQL(" ").join(joins),
+    )
+    return query, exprs
+
+
+def conditions(
+    layer: Layer, exprs: dict[str, sql.Composable], where: list[str], timezone: str
+) -> tuple[sql.Composable, list]:
+    """``--where column op value`` (op: = != < <= > >= ~; ``=a,b`` is one of; ``~`` is LIKE
+    with ``*`` as the wildcard), ANDed, on the exported columns; values are bound."""
+    parts: list[sql.Composable] = []
+    params: list = []
+    kinds = {c.name: c.kind for c in layer.columns} | {
+        "derived": "bool",
+        "location_quality": "text",
+    }
+    for item in where:
+        m = _WHERE.match(item)
+        if not m or m.group(1) not in exprs:
+            raise InvalidInput(
+                f"--where {item!r}: write COLUMN OP VALUE with a column of {layer.name} "
+                f"({', '.join(exprs)}) and an operator of = != < <= > >= ~"
+            )
+        name, op, raw = m.groups()
+        kind = kinds[name]
+        if op == "=" and "," in raw and kind in ("text", "enum"):
+            parts.append(sql.SQL("{} = ANY(%s)").format(exprs[name]))
+            params.append([v.strip() for v in raw.split(",")])
+            continue
+        if op == "~":
+            parts.append(sql.SQL("{}::text LIKE %s").format(exprs[name]))
+            params.append(raw.replace("*", "%"))
+            continue
+        parts.append(sql.SQL("{} {} %s").format(exprs[name], sql.SQL(_OPS[op])))
+        params.append(_value(kind, raw, item, timezone))
+    if not parts:
+        return sql.SQL(""), []
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), params
+
+
+def _value(kind: str, raw: str, item: str, timezone: str):
+    series = pd.Series([raw], dtype=object)
+    if kind == "time":
+        parsed, bad = values.parse_time(series, timezone)
+    elif kind in ("int", "float"):
+        parsed, bad = values.parse_float(series)
+    elif kind == "bool":
+        parsed, bad = values.parse_bool(series)
+    else:
+        return raw
+    if bad.iloc[0] or pd.isna(parsed.iloc[0]):
+        raise InvalidInput(f"--where {item!r}: {raw!r} is not a {kind}")
+    value = parsed.iloc[0]
+    return (
+        value.to_pydatetime()
+        if isinstance(value, pd.Timestamp)
+        else value.item()
+        if hasattr(value, "item")
+        else value
+    )
+
+
+def read_layer(
+    conn: psycopg.Connection, layer_name: str, where: list[str], timezone: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    layer = spec(layer_name)
+    query, exprs = _select(layer)
+    cond, params = conditions(layer, exprs, where, timezone)
+    rows = conn.execute(query + cond + sql.SQL(" ORDER BY t.id"), params).fetchall()
+    names = [*exprs, "attributes", "geom"]
+    frame = pd.DataFrame(rows, columns=names)
+    geoms = np.array(shapely.from_wkb([bytes(g) for g in frame.pop("geom")]), dtype=object).reshape(
+        -1
+    )
+    return frame, geoms
+
+
+def export_layer(
+    conn: psycopg.Connection,
+    layer_name: str,
+    target: Path,
+    fmt: str | None = None,
+    crs: str | None = None,
+    where: list[str] | None = None,
+    timezone: str = "Asia/Shanghai",
+    points: bool = False,
+) -> Exported:
+    """Write the layer's rows (those ``where`` selects) to ``target``; returns the count."""
+    fmt = format_of(target, fmt)
+    out_crs = coords.parse(crs or "wgs84")
+    layer = spec(layer_name)
+    frame, geoms = read_layer(conn, layer_name, where or [], timezone)
+    notes: list[str] = []
+    if points and layer.geometry == "polygon":
+        geoms = shapely.point_on_surface(geoms) if len(geoms) else geoms
+    geoms = coords.from_wgs84(geoms, out_crs) if len(geoms) else geoms
+    frame = _cells(frame, layer, timezone)
+    frame = _with_attributes(frame)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in ("csv", "xlsx"):
+        _write_table(frame, geoms, target, fmt, out_crs, notes)
+    else:
+        _write_vector(frame, geoms, target, fmt, out_crs, layer, notes)
+    return Exported(len(frame), target, notes)
+
+
+def _cells(frame: pd.DataFrame, layer: Layer, timezone: str) -> pd.DataFrame:
+    """Values as text where formats differ in what they can hold: lists, times with their
+    offset (local time, CITYBRAIN_TIMEZONE)."""
+    frame = frame.copy()
+    for column in layer.columns:
+        if column.name not in frame:
+            continue
+        col = frame[column.name]
+        if column.kind == "categories":
+            frame[column.name] = col.map(lambda v: ",".join(v) if v is not None else None)
+        elif column.kind == "members":  # 张三(网格员)、李四(辅警): short enough for a .dbf
+            frame[column.name] = col.map(_members_text, na_action="ignore")
+        elif column.kind == "time":
+            stamps = pd.to_datetime(col, utc=True).dt.tz_convert(timezone)
+            frame[column.name] = stamps.map(lambda t: t.isoformat() if pd.notna(t) else None)
+    return frame
+
+
+def _members_text(members: list[dict]) -> str:
+    return "、".join(f"{m['name']}({ROLE_LABELS[Role(m['role'])]})" for m in members)
+
+
+def _with_attributes(frame: pd.DataFrame) -> pd.DataFrame:
+    attrs = frame.pop("attributes")
+    if attrs.isna().all():
+        return frame
+    extra = pd.DataFrame([a if isinstance(a, dict) else {} for a in attrs], index=frame.index)
+    extra.columns = [c if c not in frame.columns else f"attr_{c}" for c in extra.columns]
+    return pd.concat([frame, extra], axis=1)
+
+
+def _write_table(frame, geoms, target: Path, fmt: str, out_crs, notes: list[str]) -> None:
+    frame = frame.copy()
+    kinds = set(shapely.get_type_id(geoms).tolist()) if len(geoms) else {0}
+    if kinds == {0}:
+        xy = shapely.get_coordinates(geoms) if len(geoms) else np.empty((0, 2))
+        x, y = ("easting", "northing") if out_crs.projected else ("lon", "lat")
+        frame[x], frame[y] = xy[:, 0], xy[:, 1]
+    else:
+        frame["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1)
+    if fmt == "csv":
+        # UTF-8 with a byte-order mark: Excel opens it with the Chinese intact.
+        frame.to_csv(target, index=False, encoding="utf-8-sig", float_format="%.17g")
+        return
+    if "wkt" in frame and frame["wkt"].str.len().max() > XLSX_CELL_CHARS:
+        raise InvalidInput(
+            f"some polygons are longer than an XLSX cell holds ({XLSX_CELL_CHARS:,} characters "
+            "of WKT): export them as gpkg, geojson, shp or parquet"
+        )
+    frame.to_excel(target, index=False, engine="openpyxl")
+
+
+def _write_vector(frame, geoms, target: Path, fmt: str, out_crs, layer, notes) -> None:
+    import geopandas as gpd
+
+    crs = out_crs.crs if out_crs.crs is not None else None
+    if out_crs.offset:
+        notes.append(f"{out_crs.offset} has no EPSG code: the file declares no CRS")
+    if fmt == "shp":
+        frame = frame.rename(columns={c.name: c.shp_name for c in layer.columns})
+        long = [
+            c
+            for c in frame.columns
+            if frame[c].dtype == object
+            and frame[c]
+            .map(lambda v: isinstance(v, str) and len(v.encode()) > DBF_TEXT_BYTES)
+            .any()
+        ]
+        if long:
+            notes.append(
+                f"values of {', '.join(long)} longer than {DBF_TEXT_BYTES} bytes are cut by the "
+                "Shapefile format: use gpkg to keep them whole"
+            )
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms), crs=crs)
+    if fmt == "parquet":
+        gdf.to_parquet(target)
+        return
+    import pyogrio
+
+    driver = FORMATS[fmt][0]
+    options = {"encoding": "UTF-8"} if fmt == "shp" else {}
+    if target.exists():
+        target.unlink()
+    with warnings.catch_warnings():  # no CRS for gcj02/bd09 is said in the notes
+        warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
+        pyogrio.write_dataframe(gdf, target, driver=driver, layer=layer.name, **options)

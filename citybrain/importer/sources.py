@@ -1,0 +1,254 @@
+"""Reading a source file as county offices hand it over: any vector format GDAL reads
+(Shapefile, GeoPackage, GeoJSON, zipped or not), CSV and XLSX lists, GeoParquet.
+
+Text encodings are found, never guessed into mojibake: a Shapefile whose ``.dbf`` declares
+nothing (no ``.cpg``, no code page byte) is read byte for byte and decoded as UTF-8 if that is
+valid, else as GBK (GB 18030, its superset) if that is; CSV files the same way. ``--encoding``
+overrides. What cannot be decoded either way is refused with the column named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pyproj import CRS
+
+from citybrain.errors import InvalidInput
+
+TEXT_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv"}
+SHEET_FORMATS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx"}
+PARQUET_FORMATS = {".parquet": "parquet", ".geoparquet": "parquet"}
+# GDAL's default for a .dbf that declares no encoding (then every byte is one character).
+UNDECLARED = "ISO-8859-1"
+
+
+@dataclass
+class SourceTable:
+    """A source's rows: attribute columns, geometries (in the source's CRS) if it has any,
+    and the row number each had in the file as its user sees it."""
+
+    name: str
+    sha256: str
+    format: str
+    frame: pd.DataFrame
+    rows: np.ndarray
+    geometry: np.ndarray | None = None
+    crs: CRS | None = None
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file, or for a Shapefile of its parts together (.shp, .dbf, .prj, ...)."""
+    digest = hashlib.sha256()
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        parts = sorted(p for p in path.parent.glob(path.stem + ".*") if p.is_file())
+    for part in parts:
+        with part.open("rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def decode_bytes(raw: bytes, encoding: str | None, what: str) -> tuple[str, str]:
+    """``raw`` as text, and the encoding that read it: the one given, else UTF-8, else GBK."""
+    if encoding:
+        try:
+            return raw.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InvalidInput(f"{what} cannot be read as {encoding}: {exc}") from exc
+    for candidate in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(candidate), "UTF-8" if candidate == "utf-8-sig" else "GBK"
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput(
+        f"{what} is neither UTF-8 nor GBK text: pass --encoding (e.g. --encoding big5)"
+    )
+
+
+def read_source(
+    path: Path, encoding: str | None = None, sheet: str | None = None, name: str | None = None
+) -> SourceTable:
+    """Read ``path`` (its format from its suffix; anything else is tried with GDAL)."""
+    if not path.exists():
+        raise InvalidInput(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    label = name or path.name
+    digest = file_hash(path)
+    if suffix in TEXT_FORMATS:
+        table = _read_csv(path, encoding, label)
+    elif suffix in SHEET_FORMATS:
+        table = _read_sheet(path, sheet, label)
+    elif suffix in PARQUET_FORMATS:
+        table = _read_parquet(path, label)
+    else:
+        table = _read_vector(path, encoding, label)
+    table.sha256 = digest
+    if len(table) == 0:
+        raise InvalidInput(f"{label} holds no rows")
+    return table
+
+
+def _read_csv(path: Path, encoding: str | None, label: str) -> SourceTable:
+    text, used = decode_bytes(path.read_bytes(), encoding, label)
+    data = text.encode("utf-8")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    header = pacsv.read_csv(
+        io.BytesIO(data.split(b"\n", 1)[0] + b"\n"),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+    ).column_names
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise InvalidInput(f"{label}: the header repeats {', '.join(dupes)}")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise InvalidInput(f"{label} is not a readable CSV file: {exc}") from exc
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    # Row numbers as a spreadsheet shows them: the header is row 1.
+    rows = np.arange(2, len(frame) + 2)
+    return SourceTable(label, "", "csv", frame, rows, encoding=used)
+
+
+def _read_sheet(path: Path, sheet: str | None, label: str) -> SourceTable:
+    try:
+        book = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=object)
+    except Exception as exc:  # calamine raises its own types for broken files
+        raise InvalidInput(f"{label} is not a readable spreadsheet: {exc}") from exc
+    if sheet is None:
+        names = [n for n, f in book.items() if not f.empty] or list(book)
+        sheet = names[0]
+    elif sheet not in book:
+        raise InvalidInput(f"{label} has no sheet {sheet!r}: it has {', '.join(book)}")
+    frame = book[sheet]
+    frame.columns = [str(c).strip() for c in frame.columns]
+    rows = np.arange(2, len(frame) + 2)
+    return SourceTable(label, "", "xlsx", frame.reset_index(drop=True), rows)
+
+
+def _read_parquet(path: Path, label: str) -> SourceTable:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except pa.ArrowInvalid as exc:
+        raise InvalidInput(f"{label} is not a readable Parquet file: {exc}") from exc
+    if b"geo" in meta:
+        import geopandas as gpd
+
+        gdf = gpd.read_parquet(path)
+        geometry = np.asarray(gdf.geometry.array, dtype=object)
+        frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
+        return SourceTable(label, "", "parquet", frame, np.arange(1, len(frame) + 1), geometry, crs)
+    frame = pd.read_parquet(path)
+    return SourceTable(label, "", "parquet", frame, np.arange(1, len(frame) + 1))
+
+
+def _read_vector(path: Path, encoding: str | None, label: str) -> SourceTable:
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(path, encoding=encoding)
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InvalidInput(f"{label} is not a file GDAL can read: {exc}") from exc
+    raw = encoding is None and info.get("encoding") == UNDECLARED
+    # Times stay text: GDAL would parse them itself, to the millisecond only.
+    opts = {"DATE_AS_STRING": "YES"} if info.get("driver") == "GeoJSON" else {}
+    try:
+        gdf = pyogrio.read_dataframe(path, encoding=UNDECLARED if raw else encoding, **opts)
+    except UnicodeDecodeError:  # a .cpg that lies: read the bytes and look
+        raw = True
+        gdf = pyogrio.read_dataframe(path, encoding=UNDECLARED, **opts)
+    except Exception as exc:
+        raise InvalidInput(f"{label} cannot be read: {exc}") from exc
+    used = info.get("encoding")
+    notes: list[str] = []
+    if raw:
+        gdf, used = _decode_undeclared(gdf, label)
+        if used != "ASCII":
+            notes.append(f"the attribute table declares no encoding: read as {used}")
+    geometry = None
+    if gdf.geometry is not None and gdf.geometry.name in gdf:
+        geometry = np.asarray(gdf.geometry.array, dtype=object)
+        gdf = gdf.drop(columns=gdf.geometry.name)
+    crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
+    frame = pd.DataFrame(gdf)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    rows = np.arange(1, len(frame) + 1)
+    return SourceTable(
+        label, "", info.get("driver", "GDAL"), frame, rows, geometry, crs, used, notes
+    )
+
+
+def _decode_undeclared(gdf, label: str):
+    """Names and text cells read byte for byte (as Latin-1) decoded as what they are. Field
+    names are cut at 10 bytes, which can split a character: a cut one is dropped."""
+    texts = [
+        c
+        for c in gdf.columns
+        if c != gdf.geometry.name
+        and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))
+    ]
+    cells = [
+        str(v).encode("latin-1", "replace")
+        for c in texts
+        for v in gdf[c].dropna().unique()
+        if isinstance(v, str)
+    ]
+    names = [_whole(str(c).encode("latin-1", "replace")) for c in gdf.columns]
+    raw = b"\n".join(cells + [n for n in names if n is not None])
+    if raw.isascii():
+        return gdf, "ASCII"
+    _, used = decode_bytes(raw, None, f"{label}'s attribute table")
+    codec = "utf-8" if used == "UTF-8" else "gb18030"
+
+    def fix(value):
+        return value.encode("latin-1").decode(codec) if isinstance(value, str) else value
+
+    def fix_name(name):
+        data = str(name).encode("latin-1", "replace")
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError as exc:  # a character cut by the 10-byte limit
+            return data[: exc.start].decode(codec, "replace")
+
+    gdf = gdf.copy()
+    for c in texts:
+        gdf[c] = gdf[c].astype(object).map(fix, na_action="ignore")
+    gdf.columns = [fix_name(c) if c != gdf.geometry.name else c for c in gdf.columns]
+    return gdf, used
+
+
+def _whole(name: bytes) -> bytes | None:
+    """A field name without a multi-byte character cut at its end (None if all ASCII)."""
+    if name.isascii():
+        return None
+    for codec in ("utf-8", "gb18030"):  # UTF-8 first: GB 18030 would read it as gibberish
+        for cut in range(0, 4):
+            head = name[: len(name) - cut] if cut else name
+            try:
+                head.decode(codec)
+                return head
+            except UnicodeDecodeError:
+                continue
+    return name

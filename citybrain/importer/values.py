@@ -1,0 +1,244 @@
+"""Cell values as county offices write them, parsed column by column.
+
+Every parser takes a pandas Series of whatever the reader produced (text from CSV, numbers,
+text and datetimes mixed in one XLSX column, typed columns from GDAL) and returns the parsed
+Series with a mask of the cells it could not read; an empty cell is missing (``NA``), never bad.
+Whole columns are parsed at once, so a million rows take seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from citybrain.domain import CATEGORIES_BY_NAME
+
+Parsed = tuple[pd.Series, pd.Series]  # values, bad (True where a present cell is unreadable)
+
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+# Excel serial dates from 1954 to 2119: numbers outside are not dates.
+_EXCEL_RANGE = (20_000, 80_000)
+
+
+def _blank(series: pd.Series) -> pd.Series:
+    """Missing cells: NA, or text that is empty after trimming."""
+    missing = series.isna()
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype | pd.ArrowDtype):
+        text = series.astype("string").str.strip()
+        missing |= text.fillna("").eq("")
+    return missing.astype(bool)
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Cells as trimmed text (``NA`` when empty). Whole numbers read as numbers by Excel or
+    GDAL keep no ``.0`` (a code 330421001 stays 330421001)."""
+    if pd.api.types.is_float_dtype(series.dtype):
+        whole = series.notna() & np.isfinite(series) & (series == np.round(series))
+        out = series.astype(object)
+        out[whole] = series[whole].astype(np.int64).astype(str)
+        out[series.notna() & ~whole] = series[series.notna() & ~whole].map(repr)
+        series = out
+    elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        series = series.astype("string")
+    elif series.dtype == object:
+        series = series.map(_cell_text, na_action="ignore")
+    text = series.astype("string").str.strip()
+    return text.mask(text.eq(""))
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | dict):  # GDAL reads JSON fields as objects
+        return orjson.dumps(value).decode()
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def mapped(series: pd.Series, values: dict[str, str]) -> pd.Series:
+    """Text cells with ``values`` applied (keys compared without case and blanks): each
+    distinct value is looked up once."""
+    text = as_text(series)
+    if not values:
+        return text
+    table = {k.strip().lower(): v for k, v in values.items()}
+    uniques = text.dropna().unique()
+    lookup = {u: table.get(str(u).strip().lower(), u) for u in uniques}
+    return text.map(lookup, na_action="ignore").astype("string")
+
+
+def parse_enum(series: pd.Series, choices: tuple[str, ...], values: dict[str, str]) -> Parsed:
+    text = mapped(series, values)
+    lower = {c.lower(): c for c in choices}
+    out = text.map(lambda v: lower.get(str(v).lower(), v), na_action="ignore").astype("string")
+    bad = (out.notna() & ~out.isin(choices)).astype(bool)
+    return out.mask(bad), bad
+
+
+def parse_float(series: pd.Series, values: dict[str, str] | None = None) -> Parsed:
+    """Numbers, numeric text, and degrees-minutes-seconds text (``120°55'12.3"``)."""
+    if pd.api.types.is_numeric_dtype(series.dtype) and not values:
+        out = series.astype(float)
+        return out, pd.Series(False, index=series.index)
+    text = mapped(series, values or {})
+    out = pd.to_numeric(text, errors="coerce").astype(float)
+    rest = text.notna() & out.isna()
+    if rest.any():
+        out[rest] = text[rest].map(_dms)
+    bad = text.notna() & out.isna()
+    return out, bad.astype(bool)
+
+
+_DMS = re.compile(
+    r"^\s*([NSEW东西南北]?)\s*(-?\d+(?:\.\d+)?)\s*[°度]\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*['′分]\s*)?(?:(\d+(?:\.\d+)?)\s*(?:\"|″|''|秒)\s*)?([NSEW东西南北]?)\s*$"
+)
+
+
+def _dms(text: str) -> float:
+    m = _DMS.match(str(text))
+    if not m:
+        return np.nan
+    pre, deg, minutes, seconds, post = m.groups()
+    value = abs(float(deg)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
+    hemisphere = (pre or post or "").upper()
+    negative = deg.startswith("-") or hemisphere in ("S", "W", "南", "西")
+    return -value if negative else value
+
+
+def parse_int(series: pd.Series) -> Parsed:
+    values, bad = parse_float(series)
+    whole = values.notna() & np.isfinite(values) & (values == np.round(values))
+    bad = bad | (values.notna() & ~whole)
+    out = values.where(whole).astype("Int64")
+    return out, bad.astype(bool)
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "是", "在线", "正常"}
+_FALSE = {"false", "f", "no", "n", "0", "否", "离线", "故障"}
+
+
+def parse_bool(series: pd.Series, values: dict[str, str] | None = None) -> Parsed:
+    text = mapped(series, values or {}).str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False).astype(bool)] = True
+    out[text.isin(_FALSE).fillna(False).astype(bool)] = False
+    bad = text.notna() & out.isna()
+    return out, bad.astype(bool)
+
+
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+_CHINESE_DATE = [("年", "-"), ("月", "-"), ("日", " "), ("时", ":"), ("点", ":"), ("分", ":")]
+
+
+def parse_time(series: pd.Series, timezone: str) -> Parsed:
+    """Instants as UTC. Text in ISO 8601 or the usual local spellings (``2026/11/20 8:15``,
+    ``2026年11月20日 8时15分``), datetimes from XLSX, Excel serial day numbers; a time without
+    a zone is in ``timezone`` (the one rule: CITYBRAIN_TIMEZONE)."""
+    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
+    present = ~_blank(series)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        stamps = series if series.dt.tz is not None else series.dt.tz_localize(timezone)
+        return stamps.dt.tz_convert("UTC").astype(out.dtype), pd.Series(False, index=series.index)
+    is_stamp = series.map(lambda v: isinstance(v, datetime | pd.Timestamp)).astype(bool)
+    if series.dtype == object and is_stamp.any():  # XLSX: datetimes, numbers and text mixed
+        for when, value in series[is_stamp].items():
+            ts = pd.Timestamp(value)
+            ts = ts.tz_localize(timezone) if ts.tzinfo is None else ts
+            out[when] = ts.tz_convert("UTC")
+    rest = series.where(present & ~is_stamp)
+    numeric = pd.to_numeric(
+        rest if series.dtype == object else rest.astype("string"), errors="coerce"
+    ).astype("float64")
+    serial = numeric.between(*_EXCEL_RANGE) & out.isna()
+    if serial.any():
+        local = _EXCEL_EPOCH + pd.to_timedelta(numeric[serial], unit="D")
+        out[serial] = local.dt.round("s").dt.tz_localize(timezone).dt.tz_convert("UTC")
+    todo = present & out.isna() & numeric.isna()
+    if todo.any():
+        text = as_text(series[todo])
+        for old, new in _CHINESE_DATE:
+            text = text.str.replace(old, new, regex=False)
+        text = text.str.replace("/", "-", regex=False).str.replace("秒", "", regex=False)
+        text = text.str.strip().str.rstrip(":")
+        zoned = text.str.contains(_ZONED).fillna(False).astype(bool)
+        for mask, aware in ((zoned, True), (~zoned, False)):
+            part = text[mask]
+            if part.empty:
+                continue
+            parsed = pd.to_datetime(part, format="ISO8601", errors="coerce", utc=aware)
+            left = parsed.isna()
+            if left.any():  # unpadded hours and the like: one by one, only these
+                parsed[left] = pd.to_datetime(
+                    part[left], format="mixed", errors="coerce", utc=aware
+                )
+            if not aware:
+                parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+            out[part.index] = parsed.dt.tz_convert("UTC").astype(out.dtype)
+    bad = present & out.isna()
+    return out, bad.astype(bool)
+
+
+_SPLIT = re.compile(r"[,，、;；|/\s]+")
+
+
+def parse_categories(series: pd.Series, values: dict[str, str]) -> Parsed:
+    """Lists of incident categories (a team's skills): ``治安、交通``; each through ``values``."""
+    table = {k.strip().lower(): v for k, v in values.items()}
+    text = as_text(series)
+    out = pd.Series(None, index=series.index, dtype=object)
+    bad = pd.Series(False, index=series.index)
+    for index, cell in text.dropna().items():
+        names = [table.get(p.lower(), p) for p in _SPLIT.split(str(cell)) if p]
+        if all(n in CATEGORIES_BY_NAME for n in names):
+            out[index] = sorted(set(names))
+        else:
+            bad[index] = True
+    return out, bad
+
+
+_MEMBER = re.compile(r"^\s*([^()（）:：]+?)\s*[(（:：]\s*([^()（）]+?)\s*[)）]?\s*$")
+
+
+def parse_members(series: pd.Series, roles: dict[str, str]) -> Parsed:
+    """Team members: JSON ``[{"name", "role"}]`` or ``张三(网格员)、李四(辅警)``."""
+    text = as_text(series)
+    out = pd.Series(None, index=series.index, dtype=object)
+    bad = pd.Series(False, index=series.index)
+    for index, cell in text.dropna().items():
+        members = _members(str(cell), roles)
+        if members is None:
+            bad[index] = True
+        else:
+            out[index] = members
+    return out, bad
+
+
+def _members(cell: str, roles: dict[str, str]) -> list[dict[str, str]] | None:
+    if cell.startswith("["):
+        try:
+            items = orjson.loads(cell)
+        except orjson.JSONDecodeError:
+            return None
+        pairs = [(i.get("name"), i.get("role")) for i in items if isinstance(i, dict)]
+        if len(pairs) != len(items):
+            return None
+    else:
+        pairs = []
+        for part in re.split(r"[,，、;；]+", cell):
+            m = _MEMBER.match(part)
+            if not m:
+                return None
+            pairs.append((m.group(1), m.group(2)))
+    out = []
+    for name, role in pairs:
+        stored = roles.get(str(role).strip())
+        if not name or stored is None:
+            return None
+        out.append({"name": str(name).strip(), "role": str(stored)})
+    return out

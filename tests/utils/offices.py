@@ -1,0 +1,134 @@
+"""Files as county offices hold them, made from a database's own rows: GBK Shapefiles in
+CGCS2000 Gauss-Krüger without a ``.cpg``, GCJ-02 / BD-09 lists, village seats, 12345 work
+orders. Coordinates are converted with peer libraries (pyproj, prcoords), never with
+citybrain's own code, so that an import is checked against an independent computation."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import prcoords
+import psycopg
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+
+from citybrain.crs import LOCAL
+
+DBF_LDID_OFFSET = 29  # the DBF header byte naming the code page (0: none)
+
+
+def rows(conn: psycopg.Connection, query: str, params=None) -> pd.DataFrame:
+    cur = conn.execute(query, params or [])
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def polygons(conn: psycopg.Connection, table: str, parent: str | None = None) -> pd.DataFrame:
+    """``code``, ``name``, (``parent``: the parent's code) and ``geom`` (shapely, WGS84)."""
+    if parent:
+        parent_table, fk = parent.split(".")
+        frame = rows(
+            conn,
+            f"SELECT t.code, t.name, p.code AS parent, ST_AsBinary(t.geom) AS wkb "
+            f"FROM citybrain.{table} t JOIN citybrain.{parent_table} p ON p.id = t.{fk} "
+            "ORDER BY t.code",
+        )
+    else:
+        frame = rows(
+            conn,
+            f"SELECT code, name, ST_AsBinary(geom) AS wkb FROM citybrain.{table} ORDER BY code",
+        )
+    frame["geom"] = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")])
+    return frame
+
+
+def to_crs(geoms, epsg: int) -> np.ndarray:
+    """WGS84 geometries in an EPSG CRS, easting first (as Shapefiles store them), by pyproj."""
+    t = Transformer.from_crs(4326, epsg, always_xy=True)
+    return shapely.transform(
+        np.asarray(geoms, dtype=object), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
+    )
+
+
+def gbk_shapefile(
+    path: Path, frame: pd.DataFrame, geoms, epsg: int | None, prj: bool = True
+) -> Path:
+    """A Shapefile with a GBK attribute table that declares nothing (no .cpg, code page byte
+    0), Chinese field names, and a .prj for ``epsg`` (or none)."""
+    import geopandas as gpd
+
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(list(geoms)), crs=epsg)
+    with warnings.catch_warnings():  # no CRS is the point when epsg is None
+        warnings.simplefilter("ignore", UserWarning)
+        pyogrio.write_dataframe(gdf, path, encoding="GBK")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    dbf = path.with_suffix(".dbf")
+    data = bytearray(dbf.read_bytes())
+    data[DBF_LDID_OFFSET] = 0
+    dbf.write_bytes(bytes(data))
+    if not prj:
+        path.with_suffix(".prj").unlink(missing_ok=True)
+    return path
+
+
+def gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    out = np.array([prcoords.wgs_gcj((la, lo), True) for lo, la in zip(lon, lat, strict=True)])
+    return out[:, 1], out[:, 0]
+
+
+def bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    out = np.array([prcoords.wgs_bd((la, lo), True) for lo, la in zip(lon, lat, strict=True)])
+    return out[:, 1], out[:, 0]
+
+
+def metres_apart(a, b) -> np.ndarray:
+    """Hausdorff distance in metres between aligned WGS84 geometries."""
+    return shapely.hausdorff_distance(
+        LOCAL.to_metres(np.asarray(a, dtype=object)), LOCAL.to_metres(np.asarray(b, dtype=object))
+    )
+
+
+def snapshot(conn: psycopg.Connection) -> dict[str, str]:
+    """A digest of every table of the schema and every sequence's position: equal snapshots
+    mean the database's contents did not change."""
+    out: dict[str, str] = {}
+    tables = conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'citybrain' AND c.relkind IN ('r', 'S') ORDER BY 1"
+    ).fetchall()
+    for name, kind in tables:
+        if kind == "S":
+            value = conn.execute(f"SELECT last_value, is_called FROM citybrain.{name}").fetchone()
+            out[name] = str(value)
+            continue
+        text = conn.execute(
+            f"SELECT coalesce(string_agg(t::text, chr(10) ORDER BY t::text), '') "
+            f"FROM citybrain.{name} t"
+        ).fetchone()[0]
+        out[name] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def crs_wkt(epsg: int) -> str:
+    return CRS.from_epsg(epsg).to_wkt("WKT1_ESRI")
+
+
+def import_file(url: str, layer: str, path: Path, **options):
+    """``citybrain import`` through the library, as the CLI and the API call it."""
+    from citybrain.db.connection import libpq_conninfo
+    from citybrain.importer.run import Options, run_import
+
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        return run_import(conn, layer, Path(path), Options(**options), "test", "Asia/Shanghai")
+
+
+def rejected(report) -> list[tuple[int | None, str, str]]:
+    """(row, field, reason) of each rejection, in row order."""
+    return sorted(
+        ((e.row, e.field, e.reason) for e in report.entries if e.outcome == "rejected"),
+        key=lambda t: (t[0] or 0, t[1]),
+    )
