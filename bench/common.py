@@ -28,15 +28,15 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 BENCH_KEY = "dispatcher:bench-dispatcher-key"
 
 
-def bench_database(n_incidents: int | None = 1_000_000) -> str:
-    """``<name>_bench`` on the configured server, migrated, with the synthetic county; with
+def bench_database(n_incidents: int | None = 1_000_000, suffix: str = "_bench") -> str:
+    """``<name><suffix>`` on the configured server, migrated, with the synthetic county; with
     ``n_incidents`` given, holding exactly that many incidents (seeded again if not)."""
     from citybrain.synth import build_county
 
     base = Settings()
     cluster.ensure_up(base)
     url = make_url(base.sqlalchemy_url)
-    bench = url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+    bench = url.set(database=f"{url.database}{suffix}").render_as_string(hide_password=False)
     cluster.up(Settings(database_url=bench))
     upgrade(get_engine(bench))
     with psycopg.connect(libpq_conninfo(bench)) as conn:

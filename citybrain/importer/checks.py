@@ -52,18 +52,17 @@ def keys(prep: Prepared, report: Report) -> None:
     values = prep.frame[key]
     prep.reject(report, values.isna(), key, f"missing {key}: every row needs one")
     present = values.notna() & ~pd.Series(prep.bad, index=values.index)
+    dup = (present & values.duplicated(keep="first")).to_numpy()
+    if not dup.any():
+        return
     first_row = (
         prep.frame.loc[present].drop_duplicates(key, keep="first").set_index(key)["row"].to_dict()
     )
-    dup = present & values.duplicated(keep="first")
-    if dup.any():
-        for index in np.flatnonzero(dup.to_numpy()):
-            code = values.iloc[index]
-            mask = np.zeros(len(values), dtype=bool)
-            mask[index] = True
-            prep.reject(
-                report, mask, key, f"duplicate {key}: row {first_row[code]} has it too", code
-            )
+    for index in np.flatnonzero(dup):
+        code = values.iloc[index]
+        mask = np.zeros(len(values), dtype=bool)
+        mask[index] = True
+        prep.reject(report, mask, key, f"duplicate {key}: row {first_row[code]} has it too", code)
 
 
 def _town_codes_from_names(prep: Prepared, report: Report) -> None:
@@ -447,14 +446,16 @@ def incident_values(prep: Prepared, report: Report, now: pd.Timestamp) -> None:
         "severity must be 1 to 4",
         severity,
     )
-    tier = pd.Series(
+    pairs = pd.MultiIndex.from_arrays([frame["category"].astype(object), severity.fillna(1)])
+    codes, uniques = pd.factorize(pairs)
+    tiers = np.array(
         [
-            str(initial_tier(c, int(s))) if c in CATEGORIES_BY_NAME and 1 <= s <= 4 else pd.NA
-            for c, s in zip(frame["category"].astype(object), severity.fillna(1), strict=True)
+            str(initial_tier(c, int(s))) if c in CATEGORIES_BY_NAME and 1 <= s <= 4 else None
+            for c, s in uniques
         ],
-        index=frame.index,
-        dtype="string",
+        dtype=object,
     )
+    tier = pd.Series(tiers[codes], index=frame.index, dtype="string")
     _fill(frame, {"tier": tier})
     _timeline(prep, report)
     frame["updated_at"] = now

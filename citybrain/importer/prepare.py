@@ -64,7 +64,10 @@ class Prepared:
         return np.full(len(self.frame), "", dtype=object)
 
     def good(self) -> Prepared:
-        keep = ~self.bad
+        """The rows not rejected."""
+        return self.subset(~self.bad)
+
+    def subset(self, keep: np.ndarray) -> Prepared:
         return Prepared(
             self.layer,
             self.frame[keep].reset_index(drop=True),
@@ -73,7 +76,7 @@ class Prepared:
             self.source_columns,
             self.attributes[keep].reset_index(drop=True),
             self.crs,
-            np.zeros(int(keep.sum()), dtype=bool),
+            self.bad[keep].copy(),
         )
 
 
@@ -170,20 +173,11 @@ def location(
     or WKT; rows without any are left None (an address may place them later)."""
     frame = prep.frame
     n = len(frame)
-    x = y = None
     geoms = np.full(n, None, dtype=object)
     if {"lon", "lat"} <= prep.given or {"easting", "northing"} <= prep.given:
-        xcol, ycol = ("lon", "lat") if "lon" in prep.given else ("easting", "northing")
-        x = frame[xcol].to_numpy(dtype=float, na_value=np.nan)
-        y = frame[ycol].to_numpy(dtype=float, na_value=np.nan)
-        empty = (
-            ~np.isfinite(x)
-            | ~np.isfinite(y)
-            | ((np.abs(x) < _NULL_ISLAND) & (np.abs(y) < _NULL_ISLAND))
-        )
-        x, y = np.where(empty, np.nan, x), np.where(empty, np.nan, y)
-        geoms = np.where(empty, None, shapely.points(np.where(empty, 0, x), np.where(empty, 0, y)))
-    elif "wkt" in prep.given:
+        _points(prep, report, declared_crs, table)
+        return
+    if "wkt" in prep.given:
         text = frame["wkt"]
         parsed = shapely.from_wkt(text.fillna("").to_numpy(dtype=object), on_invalid="ignore")
         wrong = text.notna().to_numpy() & (shapely.is_missing(parsed) | shapely.is_empty(parsed))
@@ -199,19 +193,46 @@ def location(
             + f"; its columns are {', '.join(table.frame.columns)}"
         )
     present = np.array([g is not None for g in geoms], dtype=bool)
+    sample = np.empty((0, 2))
     if present.any():
         sample = shapely.get_coordinates(
             shapely.point_on_surface(shapely.make_valid(geoms[present][:2000]))
         )
-        crs = coords.resolve(declared_crs, table.crs, sample[:, 0], sample[:, 1])
-    else:
-        crs = coords.checked(coords.parse(declared_crs or "wgs84"))
-    prep.crs = crs
-    report.crs = crs.label
+    prep.crs = _crs(declared_crs, table, sample, report)
     if present.any():
-        geoms[present] = coords.to_wgs84(geoms[present].astype(object), crs)
-        _refuse_if_elsewhere(geoms[present], sample, crs)
+        geoms[present] = coords.to_wgs84(geoms[present].astype(object), prep.crs)
+        _refuse_if_elsewhere(geoms[present], sample, prep.crs)
     prep.geoms = geoms
+
+
+def _crs(declared: str | None, table: SourceTable, sample: np.ndarray, report: Report):
+    if len(sample):
+        crs = coords.resolve(declared, table.crs, sample[:, 0], sample[:, 1])
+    else:
+        crs = coords.checked(coords.parse(declared or "wgs84"))
+    report.crs = crs.label
+    return crs
+
+
+def _points(prep: Prepared, report: Report, declared: str | None, table: SourceTable) -> None:
+    """Points from coordinate columns: converted as arrays, made geometries once."""
+    frame = prep.frame
+    xcol, ycol = ("lon", "lat") if "lon" in prep.given else ("easting", "northing")
+    x = frame[xcol].to_numpy(dtype=float, na_value=np.nan)
+    y = frame[ycol].to_numpy(dtype=float, na_value=np.nan)
+    empty = (
+        ~np.isfinite(x)
+        | ~np.isfinite(y)
+        | ((np.abs(x) < _NULL_ISLAND) & (np.abs(y) < _NULL_ISLAND))
+    )
+    sample = np.column_stack([x[~empty][:2000], y[~empty][:2000]])
+    prep.crs = _crs(declared, table, sample, report)
+    lon, lat = coords.points_to_wgs84(x[~empty], y[~empty], prep.crs)
+    geoms = np.full(len(frame), None, dtype=object)
+    geoms[~empty] = shapely.points(lon, lat)
+    prep.geoms = geoms
+    if len(lon):
+        _refuse_if_elsewhere(geoms[~empty][:2000], sample, prep.crs)
 
 
 def _refuse_if_elsewhere(geoms: np.ndarray, raw: np.ndarray, crs: coords.Crs) -> None:

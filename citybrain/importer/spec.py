@@ -676,3 +676,26 @@ def spec(layer: str) -> Layer:
         return SPECS[layer]
     except KeyError:
         raise InvalidInput(f"unknown layer {layer!r}: one of {', '.join(LAYERS)}") from None
+
+
+def markdown() -> str:
+    """Every layer's columns as Markdown tables (docs/import.md holds exactly this; a test
+    checks that it does)."""
+
+    def table(columns) -> list[str]:
+        rows = [
+            "| column | type | | what | headers taken without `--map` |",
+            "|---|---|---|---|---|",
+        ]
+        for c in columns:
+            need = "required" if c.required else ""
+            aliases = ", ".join(a for a in c.aliases if a != c.name)
+            rows.append(f"| `{c.name}` | {c.kind} | {need} | {c.doc} | {aliases} |")
+        return rows
+
+    out = ["### Where a row is (every layer)", "", *table(LOCATION), ""]
+    for layer in SPECS.values():
+        extra = (ADDRESS,) if layer.name == "incidents" else ()
+        out += [f"### `{layer.name}`: {layer.title}", "", f"Key: `{layer.key}`.", ""]
+        out += [*table((*layer.columns, *extra)), ""]
+    return "\n".join(out)

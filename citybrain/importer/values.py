@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from citybrain.domain import CATEGORIES_BY_NAME
 
@@ -28,9 +30,18 @@ def _blank(series: pd.Series) -> pd.Series:
     """Missing cells: NA, or text that is empty after trimming."""
     missing = series.isna()
     if series.dtype == object or isinstance(series.dtype, pd.StringDtype | pd.ArrowDtype):
-        text = series.astype("string").str.strip()
-        missing |= text.fillna("").eq("")
+        missing |= as_text(series).isna()
     return missing.astype(bool)
+
+
+def _arrow_text(series: pd.Series) -> pa.Array | None:
+    """The cells as an Arrow string array when they already are one (CSV, GDAL's text)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype):
+        return pa.array(series)
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.array(series.array).cast(pa.string())
+    return None
 
 
 def as_text(series: pd.Series) -> pd.Series:
@@ -44,6 +55,10 @@ def as_text(series: pd.Series) -> pd.Series:
         series = out
     elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype("string")
+    elif (arrow := _arrow_text(series)) is not None:  # CSV: trimmed in Arrow, in C
+        trimmed = pc.utf8_trim_whitespace(arrow)
+        trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        return pd.Series(trimmed, index=series.index, dtype=pd.ArrowDtype(pa.string()))
     elif series.dtype == object:
         series = series.map(_cell_text, na_action="ignore")
     text = series.astype("string").str.strip()
@@ -67,15 +82,29 @@ def mapped(series: pd.Series, values: dict[str, str]) -> pd.Series:
     if not values:
         return text
     table = {k.strip().lower(): v for k, v in values.items()}
-    uniques = text.dropna().unique()
-    lookup = {u: table.get(str(u).strip().lower(), u) for u in uniques}
-    return text.map(lookup, na_action="ignore").astype("string")
+    return _per_value(text, lambda u: table.get(str(u).strip().lower(), u))
+
+
+def _per_value(text: pd.Series, fn) -> pd.Series:
+    """``fn`` applied once per distinct value (columns of a million cells hold a few)."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if not len(uniques):
+        return pd.Series(pd.NA, index=text.index, dtype="string")
+    looked = np.array([fn(u) for u in uniques], dtype=object)
+    out = np.where(codes >= 0, looked[np.maximum(codes, 0)], None)
+    return pd.Series(out, index=text.index, dtype="string")
 
 
 def parse_enum(series: pd.Series, choices: tuple[str, ...], values: dict[str, str]) -> Parsed:
-    text = mapped(series, values)
+    text = as_text(series)
+    table = {k.strip().lower(): v for k, v in values.items()}
     lower = {c.lower(): c for c in choices}
-    out = text.map(lambda v: lower.get(str(v).lower(), v), na_action="ignore").astype("string")
+
+    def stored(value) -> str:
+        v = table.get(str(value).strip().lower(), value)
+        return lower.get(str(v).lower(), v)
+
+    out = _per_value(text, stored)
     bad = (out.notna() & ~out.isin(choices)).astype(bool)
     return out.mask(bad), bad
 
@@ -86,10 +115,17 @@ def parse_float(series: pd.Series, values: dict[str, str] | None = None) -> Pars
         out = series.astype(float)
         return out, pd.Series(False, index=series.index)
     text = mapped(series, values or {})
-    out = pd.to_numeric(text, errors="coerce").astype(float)
+    arrow = _arrow_text(text)
+    try:  # the common case: every cell a plain number (in C, via Arrow)
+        out = pd.Series(
+            pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False), index=text.index
+        )
+        return out, pd.Series(False, index=text.index)
+    except (pa.ArrowInvalid, TypeError, AttributeError):
+        out = pd.to_numeric(text, errors="coerce").astype(float)
     rest = text.notna() & out.isna()
     if rest.any():
-        out[rest] = text[rest].map(_dms)
+        out[rest] = text[rest].astype(object).map(_dms).astype(float)
     bad = text.notna() & out.isna()
     return out, bad.astype(bool)
 
@@ -145,16 +181,26 @@ def parse_time(series: pd.Series, timezone: str) -> Parsed:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         stamps = series if series.dt.tz is not None else series.dt.tz_localize(timezone)
         return stamps.dt.tz_convert("UTC").astype(out.dtype), pd.Series(False, index=series.index)
-    is_stamp = series.map(lambda v: isinstance(v, datetime | pd.Timestamp)).astype(bool)
-    if series.dtype == object and is_stamp.any():  # XLSX: datetimes, numbers and text mixed
+    is_stamp = (
+        series.map(lambda v: isinstance(v, datetime | pd.Timestamp)).astype(bool)
+        if series.dtype == object
+        else pd.Series(False, index=series.index)
+    )
+    if is_stamp.any():  # XLSX: datetimes, numbers and text mixed
         for when, value in series[is_stamp].items():
             ts = pd.Timestamp(value)
             ts = ts.tz_localize(timezone) if ts.tzinfo is None else ts
             out[when] = ts.tz_convert("UTC")
-    rest = series.where(present & ~is_stamp)
-    numeric = pd.to_numeric(
-        rest if series.dtype == object else rest.astype("string"), errors="coerce"
-    ).astype("float64")
+    if _arrow_text(series) is not None:  # CSV text: numbers are rare, look only if one is
+        looks = pc.match_substring_regex(pa.array(series), r"^\s*\d+(\.\d+)?\s*$")
+        maybe = pd.Series(looks.to_numpy(zero_copy_only=False), index=series.index)
+        numeric = pd.Series(np.nan, index=series.index)
+        if maybe.fillna(False).any():
+            idx = maybe.fillna(False).astype(bool)
+            numeric[idx] = pd.to_numeric(series[idx].astype(object), errors="coerce")
+    else:
+        rest = series.where(present & ~is_stamp)
+        numeric = pd.to_numeric(rest.astype(object), errors="coerce").astype("float64")
     serial = numeric.between(*_EXCEL_RANGE) & out.isna()
     if serial.any():
         local = _EXCEL_EPOCH + pd.to_timedelta(numeric[serial], unit="D")
@@ -162,6 +208,14 @@ def parse_time(series: pd.Series, timezone: str) -> Parsed:
     todo = present & out.isna() & numeric.isna()
     if todo.any():
         text = as_text(series[todo])
+        # The common spelling first, in C: 2026-11-20 08:15:00 (local time).
+        plain = pd.to_datetime(text, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        hit = plain.notna()
+        if hit.any():
+            local = plain[hit].dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+            out[local.index] = local.dt.tz_convert("UTC").astype(out.dtype)
+            text = text[~hit]
+    if todo.any() and len(text):
         for old, new in _CHINESE_DATE:
             text = text.str.replace(old, new, regex=False)
         text = text.str.replace("/", "-", regex=False).str.replace("秒", "", regex=False)

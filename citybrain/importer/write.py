@@ -25,10 +25,9 @@ from psycopg import sql
 from citybrain.importer.prepare import Prepared
 from citybrain.ingest import (
     MicroGridIndex,
-    cells_given,
     copy_frame,
     load_points,
-    point_columns,
+    point_ewkb,
     rebuild_coverage,
     relocate_points,
     wants_bulk_mode,
@@ -121,8 +120,28 @@ def write(
         return outcome
     with _quiet(conn, layer.name):
         _update(conn, prep, compare, import_id, actor)
-        _insert(conn, prep, import_id)
+        if layer.geometry == "point":
+            _copy_staged_new(conn, prep, frame, import_id, on_chunk)
+        else:
+            _insert(conn, prep, import_id)
     return outcome
+
+
+def _copy_staged_new(conn, prep: Prepared, frame: pd.DataFrame, import_id: int, on_chunk) -> None:
+    """The staged points no row matched: loaded with their cells and micro-grids."""
+    new = {
+        r[0]
+        for r in conn.execute(
+            sql.SQL("SELECT src_row FROM pg_temp.{} WHERE match_id IS NULL").format(
+                sql.Identifier(STAGE)
+            )
+        )
+    }
+    if not new:
+        return
+    keep = prep.frame["row"].isin(new).to_numpy()
+    subset = prep.subset(keep)
+    _copy_new(conn, subset, frame[keep].reset_index(drop=True), import_id, on_chunk)
 
 
 def _all_new(conn: psycopg.Connection, prep: Prepared, frame: pd.DataFrame) -> bool:
@@ -132,6 +151,13 @@ def _all_new(conn: psycopg.Connection, prep: Prepared, frame: pd.DataFrame) -> b
     key = prep.layer.key
     if frame[key].astype(str).str.startswith(OWN_PREFIX).any():
         return False
+    keyed = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} IS NOT NULL)").format(
+            sql.Identifier(SCHEMA, prep.layer.name), sql.Identifier(key)
+        )
+    ).fetchone()[0]
+    if not keyed:  # e.g. the first work orders into a county: nothing to look up
+        return True
     taken = conn.execute(
         sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} = ANY(%s))").format(
             sql.Identifier(SCHEMA, prep.layer.name), sql.Identifier(key)
@@ -141,11 +167,11 @@ def _all_new(conn: psycopg.Connection, prep: Prepared, frame: pd.DataFrame) -> b
     return not taken
 
 
-def _with_geometry(prep: Prepared, frame: pd.DataFrame, index: MicroGridIndex | None):
+def _with_geometry(prep: Prepared, frame: pd.DataFrame) -> pd.DataFrame:
     geoms = prep.geoms.astype(object)
     if prep.layer.geometry == "point":
         xy = shapely.get_coordinates(geoms)
-        return frame.assign(**point_columns(xy[:, 0], xy[:, 1], index, prep.layer.name))
+        return frame.assign(geom=point_ewkb(xy[:, 0], xy[:, 1]))
     ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
     return frame.assign(geom=ewkb)
 
@@ -159,8 +185,9 @@ def _copy_new(conn, prep: Prepared, frame: pd.DataFrame, import_id: int, on_chun
 
 
 def _stage(conn, prep: Prepared, frame: pd.DataFrame, on_chunk) -> None:
-    index = MicroGridIndex(conn) if prep.layer.geometry == "point" else None
-    staged = _with_geometry(prep, frame, index).assign(src_row=prep.frame["row"].to_numpy())
+    """The rows in a temporary table, with their geometry (a point's cells and micro-grid
+    are computed only for the rows that turn out to be new)."""
+    staged = _with_geometry(prep, frame).assign(src_row=prep.frame["row"].to_numpy())
     columns = [c for c in staged.columns if c != "src_row"]
     conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(sql.Identifier(STAGE)))
     conn.execute(
@@ -291,6 +318,7 @@ def _update(conn, prep: Prepared, compare: list[str], import_id: int, actor: str
 
 
 def _insert(conn, prep: Prepared, import_id: int) -> None:
+    """The staged polygons no row matched."""
     columns = [*(c for c in _staged_columns(conn)), "import_id"]
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     values = sql.SQL(", ").join(
@@ -305,8 +333,7 @@ def _insert(conn, prep: Prepared, import_id: int) -> None:
         values=values,
         stage=sql.Identifier(STAGE),
     )
-    with cells_given(conn) if prep.layer.geometry == "point" else nullcontext():
-        conn.execute(statement, {"import": import_id})
+    conn.execute(statement, {"import": import_id})
 
 
 def _staged_columns(conn) -> list[str]:
