@@ -137,7 +137,14 @@ def main() -> None:
                 "GCJ-02 CSV",
                 csv,
                 ["--crs", "gcj02", "--mapping", str(mapping)],
-                ["-oo", "X_POSSIBLE_NAMES=经度", "-oo", "Y_POSSIBLE_NAMES=纬度", "-a_srs", "EPSG:4326"],
+                [
+                    "-oo",
+                    "X_POSSIBLE_NAMES=经度",
+                    "-oo",
+                    "Y_POSSIBLE_NAMES=纬度",
+                    "-a_srs",
+                    "EPSG:4326",
+                ],
             ),
             ("GeoPackage", gpkg, ["--mapping", str(mapping)], []),
         ):
@@ -154,8 +161,17 @@ def main() -> None:
             table = "bench_ogr_" + ("csv" if source == csv else "gpkg")
             theirs = timed(
                 [
-                    ogr2ogr, "-f", "PostgreSQL", pg_dsn(url), str(source), "-nln", table,
-                    "-overwrite", "-lco", "GEOMETRY_NAME=geom", *ogr_opts,
+                    ogr2ogr,
+                    "-f",
+                    "PostgreSQL",
+                    pg_dsn(url),
+                    str(source),
+                    "-nln",
+                    table,
+                    "-overwrite",
+                    "-lco",
+                    "GEOMETRY_NAME=geom",
+                    *ogr_opts,
                 ],
                 dict(env, PG_USE_COPY="YES"),
             )
@@ -167,8 +183,10 @@ def main() -> None:
 
     n = args.orders
     print(f"\nimport of {n:,} 12345 work orders ({platform.node()}, {os.cpu_count()} cores)")
-    print(f"{'source':<12} {'citybrain':>10} {'rows/s':>9} {'ogr2ogr':>9} {'rows/s':>9} "
-          f"{'ratio':>6} {'re-import':>10}")
+    print(
+        f"{'source':<12} {'citybrain':>10} {'rows/s':>9} {'ogr2ogr':>9} {'rows/s':>9} "
+        f"{'ratio':>6} {'re-import':>10}"
+    )
     for label, ours, again, theirs in results:
         print(
             f"{label:<12} {ours:>9.1f}s {n / ours:>9,.0f} {theirs:>8.1f}s {n / theirs:>9,.0f} "

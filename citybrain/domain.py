@@ -139,6 +139,12 @@ ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's 
 OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
 
 
+# Columns that may hold personal data: never on a map layer, never shown to the public.
+# ``attributes`` holds whatever an imported file carried besides citybrain's columns
+# (负责人, 联系电话, ...).
+PERSONAL = frozenset({"reporter_name", "reporter_phone", "attributes"})
+
+
 class LocationQuality(StrEnum):
     """How an incident's point was found: ``exact`` (given), or the level of the area whose
     representative point stands in for an address without coordinates (imports)."""

@@ -3,7 +3,8 @@
 A layer names its source table (and an optional fixed condition), the properties it exposes,
 its zoom range, how it is generalised and its MapLibre style. Files are validated when the
 server starts; a mistake is reported with the file and the field. Adding a layer needs no
-Python. Personal data (reporters' names and phones) can never be exposed.
+Python. Personal data (reporters' names and phones, imported files' own columns) can never be
+exposed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from citybrain.db.models import TILED_TABLES
+from citybrain.domain import PERSONAL
 from citybrain.errors import CitybrainError
 
-PERSONAL = frozenset({"reporter_name", "reporter_phone"})
 MAX_ZOOM = 22
 
 

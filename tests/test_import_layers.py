@@ -411,3 +411,56 @@ def test_facilities_from_geoparquet(fresh_county, tmp_path) -> None:
     assert got["capacity"].tolist()[:3] == [300, 100, 20] and pd.isna(got["capacity"][3])
     assert (got["attributes"] == {"联系电话": "13800000000"}).all()
     assert (got["micro_grid_id"] == got["expected"]).all()
+
+
+def test_changed_micro_grids_move_points_and_coverage(fresh_county, tmp_path) -> None:
+    """Two neighbouring micro-grids re-drawn (the line between them moved): every point and
+    H3 coverage cell is in the micro-grid it now lies in, as brute force says."""
+    import h3
+
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        mg = polygons(conn, "micro_grids", parent="compounds.compound_id")
+        pair = conn.execute(
+            "SELECT a.code, b.code FROM citybrain.micro_grids a JOIN citybrain.micro_grids b "
+            "ON a.compound_id = b.compound_id AND a.id < b.id "
+            "AND ST_Length(ST_Intersection(a.geom, b.geom)::geography) > 50 "
+            "JOIN citybrain.incidents i ON i.micro_grid_id = a.id GROUP BY 1, 2 "
+            "HAVING count(*) > 5 ORDER BY 1 LIMIT 1"
+        ).fetchone()
+    mg = mg.set_index("code")
+    a, b = _metres(mg.loc[pair[0], "geom"]), _metres(mg.loc[pair[1], "geom"])
+    both = shapely.union(a, b)
+    # Give a 40 m band of a next to b to b.
+    band = shapely.intersection(a, shapely.buffer(b, 40.0))
+    new_a, new_b = shapely.difference(a, band), shapely.intersection(both, shapely.union(b, band))
+    frame = pd.DataFrame({"code": list(pair), "name": ["甲", "乙"], "population": [10, 20]})
+    path = tmp_path / "mg.gpkg"
+    gpd.GeoDataFrame(frame, geometry=[_wgs(new_a), _wgs(new_b)], crs=4326).to_file(path)
+    report = import_file(fresh_county, "micro_grids", path)
+    assert report.written and report.updated == 2 and report.rejected == 0
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        for table in ("incidents", "teams", "cameras", "facilities"):
+            wrong = conn.execute(
+                f"SELECT count(*) FROM citybrain.{table} "
+                "WHERE micro_grid_id IS DISTINCT FROM citybrain.micro_grid_at(geom)"
+            ).fetchone()[0]
+            assert wrong == 0, table
+        moved = conn.execute(
+            "SELECT count(*) FROM citybrain.incidents i JOIN citybrain.micro_grids m "
+            "ON m.id = i.micro_grid_id WHERE m.code = %s "
+            "AND ST_Intersects(i.geom, ST_GeomFromText(%s, 4326))",
+            [pair[1], shapely.to_wkt(_wgs(band), rounding_precision=-1)],
+        ).fetchone()[0]
+        cover = rows(
+            conn,
+            "SELECT c.h3, m.code FROM citybrain.h3_coverage c JOIN citybrain.micro_grids m "
+            "ON m.id = c.micro_grid_id WHERE m.code = ANY(%s)",
+            [list(pair)],
+        )
+    assert moved > 0  # incidents in the band now belong to b
+    for cell, code in zip(cover["h3"], cover["code"], strict=True):
+        lat, lon = h3.cell_to_latlng(h3.int_to_str(int(cell) & (2**64 - 1)))
+        shape = new_a if code == pair[0] else new_b
+        assert shapely.contains_xy(shape, *LOCAL.forward(lon, lat)), (cell, code)
+    in_band = [c for c, code in zip(cover["h3"], cover["code"], strict=True) if code == pair[1]]
+    assert len(in_band) > shapely.area(b) / 2500  # b took the band's cells (~2,150 m² each)

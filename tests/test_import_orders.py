@@ -295,6 +295,11 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
             assert report.inserted == 200
             after = http.get("/heatmap/incidents", params=window).json()
             tile_after = http.get(tile_url)
+            with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+                one = conn.execute(
+                    "SELECT id FROM citybrain.incidents WHERE external_id = 'GD2026000007'"
+                ).fetchone()[0]
+            card = http.get(f"/incidents/{one}").json()
         notes = _notifications(listener)
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
         truth = dict(
@@ -309,6 +314,12 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
             "FROM citybrain.incidents WHERE import_id = %s) x",
             [report.import_id],
         ).fetchone()
+    assert (card["external_id"], card["location_quality"], card["category"]) == (
+        "GD2026000007",
+        "exact",
+        "治安",  # 治安管理, by the mapping file
+    )
+    assert "reporter_phone" not in card  # anonymous: no personal data
     counts = {c["h3"]: c["value"] for c in after["cells"]}
     assert (
         counts == truth and sum(counts.values()) == sum(c["value"] for c in before["cells"]) + 200

@@ -207,3 +207,12 @@ def _check_cameras(url: str, cams: pd.DataFrame) -> None:
         shapely.points(got["lon"], got["lat"]), shapely.points(expected["lon"], expected["lat"])
     )
     assert apart.max() < HALF_METRE
+
+
+def test_the_docs_list_every_layers_columns() -> None:
+    from pathlib import Path
+
+    from citybrain.importer.spec import markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text()
+    assert markdown() in doc  # the section after "## Every layer's columns" is markdown()

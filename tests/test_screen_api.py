@@ -72,6 +72,7 @@ def test_area_cards(client: httpx.Client, conn: psycopg.Connection, length: int)
     code = one(conn, f"SELECT code FROM citybrain.{table} ORDER BY id LIMIT 1 OFFSET 2")
     a = client.get(f"/areas/{code}").json()
     assert a["code"] == code and a["level"] == table.rstrip("s").replace("micro_grid", "micro_grid")
+    assert a["boundary"] == "synthetic"  # the generated county: no import, nothing derived
     # Codes are hierarchical: the area's micro-grids are those whose code starts with its own.
     pop, n = conn.execute(
         "SELECT sum(population), count(*) FROM citybrain.micro_grids WHERE code LIKE %s",

@@ -175,7 +175,12 @@ def location(
     n = len(frame)
     geoms = np.full(n, None, dtype=object)
     if {"lon", "lat"} <= prep.given or {"easting", "northing"} <= prep.given:
-        _points(prep, report, declared_crs, table)
+        x, y = (frame[c].to_numpy(dtype=float, na_value=np.nan) for c in _xy_columns(prep))
+        _points(prep, report, declared_crs, table, x, y)
+        return
+    if table.geometry is not None and "wkt" not in prep.given and _all_points(table.geometry):
+        xy = shapely.get_coordinates(table.geometry)  # a GIS file of points: as arrays too
+        _points(prep, report, declared_crs, table, xy[:, 0], xy[:, 1])
         return
     if "wkt" in prep.given:
         text = frame["wkt"]
@@ -214,12 +219,16 @@ def _crs(declared: str | None, table: SourceTable, sample: np.ndarray, report: R
     return crs
 
 
-def _points(prep: Prepared, report: Report, declared: str | None, table: SourceTable) -> None:
-    """Points from coordinate columns: converted as arrays, made geometries once."""
-    frame = prep.frame
-    xcol, ycol = ("lon", "lat") if "lon" in prep.given else ("easting", "northing")
-    x = frame[xcol].to_numpy(dtype=float, na_value=np.nan)
-    y = frame[ycol].to_numpy(dtype=float, na_value=np.nan)
+def _xy_columns(prep: Prepared) -> tuple[str, str]:
+    return ("lon", "lat") if "lon" in prep.given else ("easting", "northing")
+
+
+def _all_points(geoms: np.ndarray) -> bool:
+    return bool(len(geoms)) and bool((shapely.get_type_id(geoms) == 0).all())
+
+
+def _points(prep: Prepared, report: Report, declared: str | None, table: SourceTable, x, y) -> None:
+    """Points from coordinates: converted as arrays, made geometries once."""
     empty = (
         ~np.isfinite(x)
         | ~np.isfinite(y)
@@ -228,7 +237,7 @@ def _points(prep: Prepared, report: Report, declared: str | None, table: SourceT
     sample = np.column_stack([x[~empty][:2000], y[~empty][:2000]])
     prep.crs = _crs(declared, table, sample, report)
     lon, lat = coords.points_to_wgs84(x[~empty], y[~empty], prep.crs)
-    geoms = np.full(len(frame), None, dtype=object)
+    geoms = np.full(len(x), None, dtype=object)
     geoms[~empty] = shapely.points(lon, lat)
     prep.geoms = geoms
     if len(lon):
@@ -237,7 +246,8 @@ def _points(prep: Prepared, report: Report, declared: str | None, table: SourceT
 
 def _refuse_if_elsewhere(geoms: np.ndarray, raw: np.ndarray, crs: coords.Crs) -> None:
     """Most rows outside the county is a wrong CRS, not bad rows: say which it looks like."""
-    pts = shapely.get_coordinates(shapely.point_on_surface(shapely.make_valid(geoms[:2000])))
+    with np.errstate(invalid="ignore"):  # a wrong CRS can make coordinates of nothing
+        pts = shapely.get_coordinates(shapely.point_on_surface(shapely.make_valid(geoms[:2000])))
     if coords.outside_region(pts[:, 0], pts[:, 1]).mean() <= 0.5:
         return
     raise InvalidInput(

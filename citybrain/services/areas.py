@@ -27,6 +27,14 @@ JOIN citybrain.villages v ON v.id = g.village_id
 WHERE {member} = %(id)s"""
 
 
+def boundary(derived: bool, import_id: int | None) -> str:
+    """Where an area's polygon came from: ``derived`` (drawn by citybrain from its committee's
+    location), ``imported`` (the county's own file) or ``synthetic`` (the generated county)."""
+    if derived:
+        return "derived"
+    return "imported" if import_id is not None else "synthetic"
+
+
 async def _one(conn: AsyncConnection, query: sql.Composable | str, params: dict) -> dict:
     cur = conn.cursor(row_factory=dict_row)
     return await (await cur.execute(query, params)).fetchone()
@@ -38,9 +46,9 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
         row = await _one(
             conn,
             sql.SQL(
-                "SELECT id, code, name, ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, "
-                "ST_YMax(e) AS n FROM (SELECT id, code, name, ST_Envelope(geom) e FROM {} "
-                "WHERE code = %(code)s) x"
+                "SELECT id, code, name, derived, import_id, ST_XMin(e) AS w, ST_YMin(e) AS s, "
+                "ST_XMax(e) AS e, ST_YMax(e) AS n FROM (SELECT id, code, name, derived, "
+                "import_id, ST_Envelope(geom) e FROM {} WHERE code = %(code)s) x"
             ).format(sql.Identifier("citybrain", table)),
             {"code": code},
         )
@@ -125,6 +133,7 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
         "code": area["code"],
         "name": area["name"],
         "bbox": [area["w"], area["s"], area["e"], area["n"]],
+        "boundary": boundary(area["derived"], area["import_id"]),
         "population": int(people["population"]),
         "households": int(people["households"]),
         "micro_grids": people["micro_grids"],

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
+    PERSONAL,
     STATUS_TIMESTAMPS,
     STATUS_UPDATES,
     TRANSITIONS,
@@ -27,8 +28,6 @@ from citybrain.domain import (
 )
 from citybrain.errors import Conflict, InvalidInput, NotFound
 from citybrain.sql import load
-
-PERSONAL = ("reporter_name", "reporter_phone")
 
 
 def h3_hex(cell: int) -> str:

@@ -65,6 +65,10 @@ class Incident(BaseModel):
     resolve_due_at: datetime
     reporter_name: str | None = Field(None, description="dispatchers and admins only")
     reporter_phone: str | None = Field(None, description="dispatchers and admins only")
+    external_id: str | None = Field(None, description="the source system's number (工单编号)")
+    location_quality: str = Field(
+        "exact", description="exact, or the area level whose point stands in for an address"
+    )
 
 
 class Event(BaseModel):

@@ -16,6 +16,8 @@
   const TIER = { village: '村级', town: '镇级', county: '县级' };
   const TEAM_STATUS = { available: '空闲', busy: '忙碌', off_duty: '休息' };
   const LEVEL = { town: '镇街', village: '村社区', grid: '网格', compound: '小区', micro_grid: '微网格' };
+  // Where an area's boundary came from (/areas/{code}: boundary).
+  const BOUNDARY = { imported: '测绘数据（导入）', derived: '推算（按村委会位置划分）', synthetic: '示例数据（合成）' };
   const ROLE = {
     grid_worker: '网格员', auxiliary_police: '辅警', party_member: '党员',
     legal_adviser: '法律顾问', mediator: '和谐员',
@@ -222,7 +224,8 @@
     const open = a.latest_open.map((i) =>
       `<li class="status-${i.status}">#${i.id} ${esc(i.category)} ${STATUS[i.status]} ${when(i.reported_at)}</li>`).join('');
     showCard(`<h2>${LEVEL[a.level]} · ${esc(a.name)}</h2><dl class="card-grid">` +
-      row('编码', esc(a.code)) + row('人口', `${a.population} 人 · ${a.households} 户`) +
+      row('编码', esc(a.code)) + row('边界', BOUNDARY[a.boundary] || a.boundary) +
+      row('人口', `${a.population} 人 · ${a.households} 户`) +
       row('微网格', a.micro_grids) +
       row('团队', `${a.team_summary.teams} (空闲 ${a.team_summary.available} · 忙碌 ${a.team_summary.busy})`) +
       row('办理中事件', a.open_incidents) + row('近30天事件', a.last_30_days.incidents) +
