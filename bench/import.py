@@ -21,6 +21,7 @@ incidents, seeded once; every timed citybrain run starts from an empty incidents
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import platform
 import subprocess
@@ -38,6 +39,7 @@ from sqlalchemy.engine import make_url
 from bench.common import END, SEED, bench_database, need
 from citybrain.crs import wgs84_to_gcj02
 from citybrain.db.connection import libpq_conninfo
+from citybrain.ingest import bulk_mode
 from citybrain.synth import generate, with_lonlat
 
 HOTLINE = {  # citybrain's categories as the hotline classifies them
@@ -117,6 +119,36 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+def database_floor(url: str) -> tuple[float, float, float]:
+    """What the database alone spends on a load of the rows now in ``citybrain.incidents``:
+    COPY into a plain table of the same columns, COPY into ``citybrain.incidents`` itself (in
+    bulk mode: keys kept, other indexes dropped), and rebuilding those indexes. All rolled back."""
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        buf = io.BytesIO()
+        with conn.cursor().copy("COPY citybrain.incidents TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                buf.write(block)
+        data = buf.getvalue()
+
+        def load(target: str) -> float:
+            t0 = time.perf_counter()
+            with conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+                for i in range(0, len(data), 1 << 22):
+                    copy.write(data[i : i + (1 << 22)])
+            return time.perf_counter() - t0
+
+        conn.execute("CREATE TEMP TABLE plain (LIKE citybrain.incidents)")
+        plain = load("pg_temp.plain")
+        conn.execute("SELECT set_config('citybrain.cells_given', 'on', true)")
+        conn.execute("TRUNCATE citybrain.incidents CASCADE")
+        with bulk_mode(conn, "incidents"):
+            into = load("citybrain.incidents")
+            t0 = time.perf_counter()
+        indexes = time.perf_counter() - t0  # bulk_mode rebuilt them on leaving
+        conn.rollback()
+    return plain, into, indexes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
@@ -180,6 +212,7 @@ def main() -> None:
                 conn.execute(f"DROP TABLE public.{table}")
             assert copied == args.orders, copied
             results.append((label, ours, again, theirs))
+        floor = database_floor(url)
 
     n = args.orders
     print(f"\nimport of {n:,} 12345 work orders ({platform.node()}, {os.cpu_count()} cores)")
@@ -193,6 +226,13 @@ def main() -> None:
             f"{theirs / ours:>5.2f}x {again:>9.1f}s"
         )
     print("ratio = ogr2ogr time / citybrain time (above 1: citybrain faster)")
+    plain, into, indexes = floor
+    print(
+        f"\nthe database alone, for the same {n:,} rows (COPY of finished rows, CSV):\n"
+        f"  into a plain table of the same columns      {plain:6.1f}s\n"
+        f"  into citybrain.incidents (bulk mode)        {into:6.1f}s\n"
+        f"  + rebuilding its indexes afterwards         {indexes:6.1f}s"
+    )
 
 
 if __name__ == "__main__":

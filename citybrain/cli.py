@@ -172,10 +172,7 @@ def _layer_help(layer: str | None) -> str:
 def import_(
     layer: Annotated[
         str | None,
-        typer.Argument(
-            help="towns, villages, grids, compounds, "
-            "micro_grids, teams, cameras, facilities, incidents"
-        ),
+        typer.Argument(help="the layer (citybrain import --help lists them)"),
     ] = None,
     source: Annotated[Path | None, typer.Argument(help="the file to read")] = None,
     crs: Annotated[
@@ -203,8 +200,9 @@ def import_(
         bool, typer.Option("--keep-going", help="write the good rows, report the rest")
     ] = False,
     tolerance: Annotated[
-        float, typer.Option(help="metres: gaps, overlaps and slivers narrower are repaired")
-    ] = 5.0,
+        float | None,
+        typer.Option(help="metres: gaps, overlaps and slivers narrower are repaired (default 5)"),
+    ] = None,
     help_: Annotated[
         bool, typer.Option("--help", help="show this and the layer's columns")
     ] = False,
@@ -227,7 +225,7 @@ def import_(
         sheet=sheet,
         dry_run=dry_run,
         keep_going=keep_going,
-        tolerance_m=tolerance,
+        **({"tolerance_m": tolerance} if tolerance is not None else {}),
     )
     result = _run_import(layer, source, options)
     _print_report(result)
@@ -338,6 +336,12 @@ def export_(
         bool,
         typer.Option("--points", help="polygons as one point inside each (e.g. village seats)"),
     ] = False,
+    personal: Annotated[
+        bool,
+        typer.Option(
+            "--personal", help="also write personal data: reporters, the source's own columns"
+        ),
+    ] = False,
 ) -> None:
     """Write LAYER (filtered) to TARGET for the tools the office uses; Chinese kept in UTF-8."""
     from citybrain.db.connection import connect
@@ -353,6 +357,7 @@ def export_(
             where=list(where or []),
             timezone=get_settings().timezone,
             points=points,
+            personal=personal,
         )
     for note in done.notes:
         console.print(f"note: {note}", highlight=False, markup=False)

@@ -4,9 +4,9 @@ any CRS (``gcj02`` for apps on Chinese basemaps).
 
 The columns are the ones ``citybrain import`` takes for the layer (``importer.spec``), so an
 export imported again gives the same rows: parents by their codes, lists as text, times in ISO
-8601 with their offset, the source's own columns (``attributes``) back as columns. Incidents
-that citybrain made itself (no outside number) are named ``citybrain-<id>``, which an import
-matches back to them.
+8601 with their offset, the source's own columns (``attributes``) back as columns (with
+``personal``: they may hold names and phones). Incidents that citybrain made itself (no outside
+number) are named ``citybrain-<county>-<id>``, which an import into that county matches back.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import psycopg
 import shapely
 from psycopg import sql
 
-from citybrain.domain import Role
+from citybrain.domain import PERSONAL, Role
 from citybrain.errors import InvalidInput
 from citybrain.importer import coords, values
 from citybrain.importer.spec import ROLE_LABELS, Layer, spec
-from citybrain.importer.write import OWN_PREFIX
+from citybrain.importer.write import own_prefix
 
 FORMATS = {
     "gpkg": ("GPKG", ".gpkg"),
@@ -38,6 +38,7 @@ FORMATS = {
 }
 DBF_TEXT_BYTES = 254
 XLSX_CELL_CHARS = 32_767
+XLSX_ROWS = 1_048_576
 _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>|~)\s*(.*?)\s*$")
 _OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "LIKE"}
 
@@ -70,7 +71,7 @@ def format_of(target: Path, fmt: str | None) -> str:
     )
 
 
-def _select(layer: Layer) -> tuple[sql.Composable, dict[str, sql.Composable]]:
+def _select(layer: Layer, own: str) -> tuple[sql.Composable, dict[str, sql.Composable]]:
     """The layer's export query (without conditions) and each column's SQL expression."""
     t = sql.Identifier("t")
     exprs: dict[str, sql.Composable] = {}
@@ -92,9 +93,7 @@ def _select(layer: Layer) -> tuple[sql.Composable, dict[str, sql.Composable]]:
             joins.append(sql.SQL("LEFT JOIN citybrain.teams tm ON tm.id = t.team_id"))
             exprs[name] = sql.SQL("tm.code")
         elif name == "external_id":
-            exprs[name] = sql.SQL("coalesce(t.external_id, {} || t.id)").format(
-                sql.Literal(OWN_PREFIX)
-            )
+            exprs[name] = sql.SQL("coalesce(t.external_id, {} || t.id)").format(sql.Literal(own))
         else:
             exprs[name] = sql.SQL("{}.{}").format(t, sql.Identifier(name))
     query = sql.SQL(
@@ -129,6 +128,8 @@ def conditions(
             )
         name, op, raw = m.groups()
         kind = kinds[name]
+        if kind in ("categories", "members"):
+            raise InvalidInput(f"--where {item!r}: {name} is a list; filter on another column")
         if op == "=" and "," in raw and kind in ("text", "enum"):
             parts.append(sql.SQL("{} = ANY(%s)").format(exprs[name]))
             params.append([v.strip() for v in raw.split(",")])
@@ -170,7 +171,7 @@ def read_layer(
     conn: psycopg.Connection, layer_name: str, where: list[str], timezone: str
 ) -> tuple[pd.DataFrame, np.ndarray]:
     layer = spec(layer_name)
-    query, exprs = _select(layer)
+    query, exprs = _select(layer, own_prefix(conn))
     cond, params = conditions(layer, exprs, where, timezone)
     rows = conn.execute(query + cond + sql.SQL(" ORDER BY t.id"), params).fetchall()
     names = [*exprs, "attributes", "geom"]
@@ -190,13 +191,19 @@ def export_layer(
     where: list[str] | None = None,
     timezone: str = "Asia/Shanghai",
     points: bool = False,
+    personal: bool = False,
 ) -> Exported:
-    """Write the layer's rows (those ``where`` selects) to ``target``; returns the count."""
+    """Write the layer's rows (those ``where`` selects) to ``target``; returns the count.
+    Personal data (reporters, the source's own columns) only when ``personal``."""
     fmt = format_of(target, fmt)
     out_crs = coords.parse(crs or "wgs84")
     layer = spec(layer_name)
     frame, geoms = read_layer(conn, layer_name, where or [], timezone)
     notes: list[str] = []
+    held = [c for c in frame.columns if c in PERSONAL]
+    if not personal and held:
+        frame = frame.drop(columns=held)
+        notes.append(f"left out as personal data: {', '.join(held)} (--personal writes them)")
     if points and layer.geometry == "polygon":
         geoms = shapely.point_on_surface(geoms) if len(geoms) else geoms
     geoms = coords.from_wgs84(geoms, out_crs) if len(geoms) else geoms
@@ -233,6 +240,8 @@ def _members_text(members: list[dict]) -> str:
 
 
 def _with_attributes(frame: pd.DataFrame) -> pd.DataFrame:
+    if "attributes" not in frame:
+        return frame
     attrs = frame.pop("attributes")
     if attrs.isna().all():
         return frame
@@ -259,7 +268,44 @@ def _write_table(frame, geoms, target: Path, fmt: str, out_crs, notes: list[str]
             f"some polygons are longer than an XLSX cell holds ({XLSX_CELL_CHARS:,} characters "
             "of WKT): export them as gpkg, geojson, shp or parquet"
         )
-    frame.to_excel(target, index=False, engine="openpyxl")
+    _write_xlsx(frame, target, notes)
+
+
+def _write_xlsx(frame: pd.DataFrame, target: Path, notes: list[str]) -> None:
+    """A workbook whose text is text: a value beginning with = stays a value (a work order's
+    text must never become a formula), and characters XML cannot hold are dropped, said in a
+    note."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if len(frame) >= XLSX_ROWS:
+        raise InvalidInput(
+            f"{len(frame):,} rows are more than a worksheet holds ({XLSX_ROWS - 1:,}): "
+            "filter with --where or export as csv, gpkg or parquet"
+        )
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(list(frame.columns))
+    cleaned = 0
+    for record in frame.itertuples(index=False, name=None):
+        row = []
+        for value in record:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                row.append(None)
+                continue
+            if isinstance(value, str):
+                text = ILLEGAL_CHARACTERS_RE.sub("", value)
+                cleaned += text != value
+                cell = WriteOnlyCell(sheet, value=text)
+                cell.data_type = "s"  # never a formula
+                row.append(cell)
+            else:
+                row.append(value.item() if isinstance(value, np.generic) else value)
+        sheet.append(row)
+    book.save(target)
+    if cleaned:
+        notes.append(f"{cleaned} values held control characters XLSX cannot store: dropped")
 
 
 def _write_vector(frame, geoms, target: Path, fmt: str, out_crs, layer, notes) -> None:

@@ -41,7 +41,7 @@ def _table(url: str, layer: str) -> pd.DataFrame:
 
 def _export(url: str, layer: str, path, **kw) -> int:
     with psycopg.connect(libpq_conninfo(url)) as conn:
-        return export_layer(conn, layer, path, **kw).rows
+        return export_layer(conn, layer, path, **{"personal": True, **kw}).rows
 
 
 @pytest.mark.parametrize("layer", ["villages", "cameras", "incidents", "teams", "facilities"])

@@ -45,6 +45,17 @@ from citybrain.domain import HEAT_RESOLUTIONS, LOCATION_QUALITIES
 
 SCHEMA = "citybrain"
 
+HIERARCHY: tuple[tuple[str, str | None], ...] = (
+    ("towns", None),
+    ("villages", "town_id"),
+    ("grids", "village_id"),
+    ("compounds", "grid_id"),
+    ("micro_grids", "compound_id"),
+)
+POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
+# The layers a county's own data can be imported into (citybrain.importer.spec).
+LAYER_TABLES = (*(name for name, _ in HIERARCHY), *POINT_TABLES)
+
 
 class XID8(UserDefinedType):
     """PostgreSQL's 64-bit transaction id (never wraps); read and written as text."""
@@ -490,13 +501,7 @@ class Import(Base):
     options, who ran it, and what it did. Layer rows point here with ``import_id``."""
 
     __tablename__ = "imports"
-    __table_args__ = (
-        CheckConstraint(
-            "layer IN ('towns', 'villages', 'grids', 'compounds', 'micro_grids', 'teams', "
-            "'cameras', 'facilities', 'incidents')",
-            name="ck_imports_layer",
-        ),
-    )
+    __table_args__ = (CheckConstraint(_in("layer", LAYER_TABLES), name="ck_imports_layer"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     layer: Mapped[str] = mapped_column(Text, nullable=False)
     source_name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -522,14 +527,6 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-HIERARCHY: tuple[tuple[str, str | None], ...] = (
-    ("towns", None),
-    ("villages", "town_id"),
-    ("grids", "village_id"),
-    ("compounds", "grid_id"),
-    ("micro_grids", "compound_id"),
-)
-POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
 # Tables that map layers draw; triggers count their writes into tile_versions (migration 0004).
 TILED_TABLES = (
     "towns",

@@ -34,7 +34,7 @@ def required(prep: Prepared, report: Report) -> None:
     rejects the row."""
     for column in prep.layer.columns:
         if not column.required or column.name == prep.layer.key:
-            continue
+            continue  # (the key: keys() below, which may find a town's code by its name)
         if column.name not in prep.frame:
             raise InvalidInput(
                 f"{prep.layer.name} needs {column.name} ({column.doc}): map a column to it, "
@@ -55,14 +55,9 @@ def keys(prep: Prepared, report: Report) -> None:
     dup = (present & values.duplicated(keep="first")).to_numpy()
     if not dup.any():
         return
-    first_row = (
-        prep.frame.loc[present].drop_duplicates(key, keep="first").set_index(key)["row"].to_dict()
-    )
-    for index in np.flatnonzero(dup):
-        code = values.iloc[index]
-        mask = np.zeros(len(values), dtype=bool)
-        mask[index] = True
-        prep.reject(report, mask, key, f"duplicate {key}: row {first_row[code]} has it too", code)
+    first_row = prep.frame.loc[present].drop_duplicates(key, keep="first").set_index(key)["row"]
+    reasons = values.map(lambda c: f"duplicate {key}: row {first_row.get(c)} has it too")
+    prep.reject(report, dup, key, reasons, values)
 
 
 def _town_codes_from_names(prep: Prepared, report: Report) -> None:
@@ -199,6 +194,7 @@ def parents(prep: Prepared, county: County, report: Report) -> None:
         np.where(found >= 0, level.frame["id"].to_numpy()[np.maximum(found, 0)], 0), dtype="Int64"
     ).astype("Int64")
     frame.loc[found < 0, layer.parent_fk] = pd.NA
+    prep.given.add(layer.parent_fk)
     counts = pd.Series(method[~prep.bad]).value_counts()
     spelled = {
         "given": "the parent column",
@@ -341,7 +337,7 @@ def team_grids(prep: Prepared, county: County, report: Report) -> None:
     prep.given.add("grid_id")
 
 
-def team_defaults(prep: Prepared, now: pd.Timestamp) -> None:
+def team_defaults(prep: Prepared, report: Report, now: pd.Timestamp) -> None:
     frame = prep.frame
     n = len(frame)
     defaults = {
@@ -352,6 +348,14 @@ def team_defaults(prep: Prepared, now: pd.Timestamp) -> None:
         "position_at": pd.Series([now] * n),
     }
     _fill(frame, defaults)
+    capacity = frame["capacity"].astype("Int64")
+    prep.reject(
+        report,
+        ~capacity.gt(0).fillna(False).astype(bool),
+        "capacity",
+        "must be 1 or more",
+        capacity,
+    )
 
 
 def _fill(frame: pd.DataFrame, defaults: dict[str, pd.Series]) -> None:
@@ -365,9 +369,9 @@ def _fill(frame: pd.DataFrame, defaults: dict[str, pd.Series]) -> None:
 def camera_values(prep: Prepared, report: Report) -> None:
     frame = prep.frame
     n = len(frame)
-    kind = frame["kind"].fillna("bullet").astype(str)
-    fov_default = kind.map(lambda k: CAMERA_DEFAULTS.get(k, (70.0, 100.0))[0]).astype(float)
-    range_default = kind.map(lambda k: CAMERA_DEFAULTS.get(k, (70.0, 100.0))[1]).astype(float)
+    kind = frame["kind"].fillna("bullet").astype(str)  # (a row without a kind is rejected)
+    fov_default = kind.map(lambda k: CAMERA_DEFAULTS[k][0]).astype(float)
+    range_default = kind.map(lambda k: CAMERA_DEFAULTS[k][1]).astype(float)
     _fill(
         frame,
         {

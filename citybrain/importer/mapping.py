@@ -74,6 +74,12 @@ def _from_yaml(path: Path) -> Mapping:
             return {}
         if not isinstance(obj, dict):
             raise InvalidInput(f"mapping file {path}: {where} must be a mapping")
+        scalar = (str, int, float, bool)
+        wrong = [
+            k for k, v in obj.items() if not isinstance(k, scalar) or not isinstance(v, scalar)
+        ]
+        if wrong:
+            raise InvalidInput(f"mapping file {path}: {where}.{wrong[0]} must be a single value")
         return {str(k): str(v) for k, v in obj.items()}
 
     values = data.get("values") or {}

@@ -38,20 +38,23 @@ class Prepared:
     crs: coords.Crs | None = None
     bad: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
-    def reject(self, report: Report, mask, field: str, reason: str, value=None) -> None:
-        """Reject the rows of ``mask`` (a boolean array) with one entry each."""
+    def reject(self, report: Report, mask, field: str, reason, value=None) -> None:
+        """Reject the rows of ``mask`` (a boolean array) with one entry each; ``reason`` and
+        ``value`` are one for all or one per row (aligned with the frame)."""
         mask = np.asarray(mask, dtype=bool) & ~self.bad
         if not mask.any():
             return
         rows = self.frame["row"].to_numpy()[mask]
         keys = self.keys()[mask]
-        shown = (
-            [None] * int(mask.sum())
-            if value is None
-            else list(pd.Series(value, index=self.frame.index)[mask])
+        n = int(mask.sum())
+        shown = [None] * n if value is None else list(_aligned(value, self.frame.index)[mask])
+        why = (
+            [reason] * n
+            if isinstance(reason, str)
+            else list(_aligned(reason, self.frame.index)[mask])
         )
-        for row, key, v in zip(rows, keys, shown, strict=True):
-            report.reject(int(row), self.source_columns.get(field, field), reason, v, key)
+        for row, key, v, r in zip(rows, keys, shown, why, strict=True):
+            report.reject(int(row), self.source_columns.get(field, field), r, v, key)
         self.bad |= mask
 
     def __len__(self) -> int:
@@ -78,6 +81,10 @@ class Prepared:
             self.crs,
             self.bad[keep].copy(),
         )
+
+
+def _aligned(values, index) -> pd.Series:
+    return values if isinstance(values, pd.Series) else pd.Series(values, index=index)
 
 
 def parse_columns(
@@ -178,9 +185,13 @@ def location(
         x, y = (frame[c].to_numpy(dtype=float, na_value=np.nan) for c in _xy_columns(prep))
         _points(prep, report, declared_crs, table, x, y)
         return
-    if table.geometry is not None and "wkt" not in prep.given and _all_points(table.geometry):
-        xy = shapely.get_coordinates(table.geometry)  # a GIS file of points: as arrays too
-        _points(prep, report, declared_crs, table, xy[:, 0], xy[:, 1])
+    if table.geometry is not None and "wkt" not in prep.given and all_points(table.geometry):
+        # A GIS file of points: as arrays too (an empty point is no location: NaN).
+        geoms = np.asarray(table.geometry, dtype=object)
+        there = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+        x, y = np.full(len(geoms), np.nan), np.full(len(geoms), np.nan)
+        x[there], y[there] = shapely.get_x(geoms[there]), shapely.get_y(geoms[there])
+        _points(prep, report, declared_crs, table, x, y)
         return
     if "wkt" in prep.given:
         text = frame["wkt"]
@@ -223,8 +234,11 @@ def _xy_columns(prep: Prepared) -> tuple[str, str]:
     return ("lon", "lat") if "lon" in prep.given else ("easting", "northing")
 
 
-def _all_points(geoms: np.ndarray) -> bool:
-    return bool(len(geoms)) and bool((shapely.get_type_id(geoms) == 0).all())
+def all_points(geoms: np.ndarray) -> bool:
+    """Every geometry given is a point (missing ones aside), and there is one."""
+    kinds = shapely.get_type_id(np.asarray(geoms, dtype=object))
+    present = kinds >= 0
+    return bool(present.any()) and bool((kinds[present] == 0).all())
 
 
 def _points(prep: Prepared, report: Report, declared: str | None, table: SourceTable, x, y) -> None:

@@ -29,6 +29,7 @@ _EPS_M2 = 0.01  # area changes below this are arithmetic, not repairs
 
 def make_valid(prep: Prepared, report: Report) -> None:
     geoms = prep.geoms
+    keys = prep.keys()
     for i in np.flatnonzero(~prep.bad):
         g = geoms[i]
         if g is None or g.geom_type not in ("Polygon", "MultiPolygon"):
@@ -53,7 +54,7 @@ def make_valid(prep: Prepared, report: Report) -> None:
             "geometry",
             f"invalid geometry made valid ({reason})",
             abs(after - before),
-            prep.keys()[i],
+            keys[i],
         )
         geoms[i] = fixed
 
@@ -111,7 +112,7 @@ def _clean_group(prep, report, members, parent, tolerance_m) -> None:
 
 
 def _record(prep, report, i, before, after, outside) -> None:
-    row, key = int(prep.frame["row"].iat[i]), prep.keys()[i]
+    row, key = int(prep.frame["row"].iat[i]), prep.frame[prep.layer.key].iat[i]
     if after.is_empty or after.area < 1.0:
         prep.reject(
             report,

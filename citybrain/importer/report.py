@@ -75,7 +75,8 @@ class Report:
             "repaired": self.repaired_rows,
         }
 
-    def as_dict(self) -> dict:
+    def as_dict(self, max_entries: int | None = None) -> dict:
+        entries = self.sorted_entries()
         return {
             "layer": self.layer,
             "source": self.source,
@@ -86,7 +87,8 @@ class Report:
             "encoding": self.encoding,
             "mapping": self.mapping,
             **self.counts(),
-            "entries": [asdict(e) for e in self.sorted_entries()],
+            "entries_total": len(entries),
+            "entries": [asdict(e) for e in entries[:max_entries]],
         }
 
     def sorted_entries(self) -> list[Entry]:
@@ -100,8 +102,22 @@ class Report:
             out.writerow(["outcome", "row", "key", "field", "reason", "value", "area_m2"])
             for e in self.sorted_entries():
                 out.writerow(
-                    [e.outcome, e.row or "", e.key, e.field, e.reason, e.value, e.area_m2 or ""]
+                    [
+                        e.outcome,
+                        e.row or "",
+                        _cell(e.key),
+                        _cell(e.field),
+                        e.reason,
+                        _cell(e.value),
+                        e.area_m2 or "",
+                    ]
                 )
+
+
+def _cell(text: str) -> str:
+    """A value from the source, made inert for a spreadsheet: a cell that begins with = + - @
+    would be taken as a formula (a work order's text can begin with anything)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _text(value) -> str:

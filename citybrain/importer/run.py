@@ -15,11 +15,18 @@ import psycopg
 import shapely
 
 from citybrain.domain import LocationQuality
+from citybrain.errors import InvalidInput
 from citybrain.importer import checks, coords, repair, write
 from citybrain.importer.county import County
 from citybrain.importer.geocode import Gazetteer
 from citybrain.importer.mapping import load as load_mapping
-from citybrain.importer.prepare import Prepared, attributes, location, parse_columns
+from citybrain.importer.prepare import (
+    Prepared,
+    all_points,
+    attributes,
+    location,
+    parse_columns,
+)
 from citybrain.importer.report import Report
 from citybrain.importer.sources import SourceTable, read_source
 from citybrain.importer.spec import Layer, spec
@@ -72,7 +79,7 @@ def run_import(
         report.note(note)
     prep = _prepare(conn, layer, table, mapping, options, report, timezone, started)
     good = prep.good()
-    write_it = not options.dry_run and (report.ok or options.keep_going)
+    write_it = not options.dry_run and (report.ok or options.keep_going) and len(good) > 0
     try:
         import_id = (
             write.record(conn, layer.name, table, options.recorded(), actor, started)
@@ -95,10 +102,23 @@ def run_import(
             report.written = True
         else:
             conn.rollback()
+    except psycopg.errors.IntegrityError as exc:
+        conn.rollback()  # a rule of the schema the checks above do not know: nothing written
+        raise InvalidInput(_refused(exc)) from exc
+    except psycopg.DataError as exc:
+        conn.rollback()
+        raise InvalidInput(_refused(exc)) from exc
     except BaseException:
         conn.rollback()
         raise
     return report
+
+
+def _refused(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    what = diag.constraint_name or diag.message_primary or str(exc)
+    detail = f" ({diag.message_detail})" if diag.message_detail else ""
+    return f"the database refused the rows, nothing was written: {what}{detail}"
 
 
 def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, timezone, now):
@@ -117,12 +137,12 @@ def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, t
     county = County(conn)
     if layer.name == "incidents":
         _geocode(conn, prep, report)
-    checks.keys(prep, report)
     checks.required(prep, report)
+    checks.keys(prep, report)
     seats = False
     if layer.geometry == "polygon":
         checks.geometry_kind(prep, report, allow_points=layer.name == "villages")
-        seats = layer.name == "villages" and _all_points(prep)
+        seats = layer.name == "villages" and all_points(prep.geoms[~prep.bad])
         if not seats:
             checks.geometry_kind(prep, report)
             repair.make_valid(prep, report)
@@ -147,11 +167,6 @@ def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, t
     return prep
 
 
-def _all_points(prep: Prepared) -> bool:
-    present = [g for g, b in zip(prep.geoms, prep.bad, strict=True) if g is not None and not b]
-    return bool(present) and all(g.geom_type == "Point" for g in present)
-
-
 def _polygon_values(prep: Prepared, report: Report) -> None:
     name = prep.layer.name
     if name == "villages":
@@ -170,7 +185,7 @@ def _point_values(prep: Prepared, county: County, report: Report, now: pd.Timest
     name = prep.layer.name
     if name == "teams":
         checks.team_grids(prep, county, report)
-        checks.team_defaults(prep, now)
+        checks.team_defaults(prep, report, now)
     elif name == "cameras":
         checks.camera_values(prep, report)
     elif name == "facilities":

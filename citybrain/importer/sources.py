@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 from pyproj import CRS
 
 from citybrain.errors import InvalidInput
+from citybrain.importer.values import as_text
 
 TEXT_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv"}
 SHEET_FORMATS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx"}
@@ -98,21 +99,33 @@ def read_source(
     table.sha256 = digest
     if len(table) == 0:
         raise InvalidInput(f"{label} holds no rows")
+    _check_headers(table.frame, label)
     return table
+
+
+def _check_headers(frame: pd.DataFrame, label: str) -> None:
+    """Every column named, each name once (after trimming): which column a name means must
+    never be a guess."""
+    names = [str(c).strip() for c in frame.columns]
+    blank = [i + 1 for i, n in enumerate(names) if not n or n.lower().startswith("unnamed:")]
+    if blank:
+        raise InvalidInput(f"{label}: column {', '.join(map(str, blank))} has no header")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidInput(f"{label}: the header repeats {', '.join(dupes)}")
+    frame.columns = names
 
 
 def _read_csv(path: Path, encoding: str | None, label: str) -> SourceTable:
     text, used = decode_bytes(path.read_bytes(), encoding, label)
     data = text.encode("utf-8")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    header = pacsv.read_csv(
-        io.BytesIO(data.split(b"\n", 1)[0] + b"\n"),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-    ).column_names
-    if len(set(header)) != len(header):
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        raise InvalidInput(f"{label}: the header repeats {', '.join(dupes)}")
     try:
+        header = pacsv.read_csv(
+            io.BytesIO(data.split(b"\n", 1)[0] + b"\n"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        ).column_names
+        _check_headers(pd.DataFrame(columns=header), label)
         table = pacsv.read_csv(
             io.BytesIO(data),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
@@ -123,15 +136,14 @@ def _read_csv(path: Path, encoding: str | None, label: str) -> SourceTable:
     except pa.ArrowInvalid as exc:
         raise InvalidInput(f"{label} is not a readable CSV file: {exc}") from exc
     frame = table.to_pandas(types_mapper=pd.ArrowDtype)
-    frame.columns = [str(c).strip() for c in frame.columns]
     # Row numbers as a spreadsheet shows them: the header is row 1.
     rows = np.arange(2, len(frame) + 2)
     return SourceTable(label, "", "csv", frame, rows, encoding=used)
 
 
 def _read_sheet(path: Path, sheet: str | None, label: str) -> SourceTable:
-    try:
-        book = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=object)
+    try:  # header=None: the first row as it is (pandas would rename a repeated header)
+        book = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=object, header=None)
     except Exception as exc:  # calamine raises its own types for broken files
         raise InvalidInput(f"{label} is not a readable spreadsheet: {exc}") from exc
     if sheet is None:
@@ -139,10 +151,17 @@ def _read_sheet(path: Path, sheet: str | None, label: str) -> SourceTable:
         sheet = names[0]
     elif sheet not in book:
         raise InvalidInput(f"{label} has no sheet {sheet!r}: it has {', '.join(book)}")
-    frame = book[sheet]
-    frame.columns = [str(c).strip() for c in frame.columns]
+    grid = book[sheet]
+    if grid.empty:
+        raise InvalidInput(f"{label}: sheet {sheet!r} is empty")
+    frame = grid.iloc[1:].reset_index(drop=True)
+    frame.columns = [
+        "" if pd.isna(h) else str(as_text(pd.Series([h], dtype=object)).iloc[0])
+        for h in grid.iloc[0]
+    ]
+    _check_headers(frame, label)
     rows = np.arange(2, len(frame) + 2)
-    return SourceTable(label, "", "xlsx", frame.reset_index(drop=True), rows)
+    return SourceTable(label, "", "xlsx", frame, rows)
 
 
 def _read_parquet(path: Path, label: str) -> SourceTable:
@@ -189,7 +208,7 @@ def _read_vector(path: Path, encoding: str | None, label: str) -> SourceTable:
         if used != "ASCII":
             notes.append(f"the attribute table declares no encoding: read as {used}")
     geometry = None
-    if gdf.geometry is not None and gdf.geometry.name in gdf:
+    if _has_geometry(gdf):
         geometry = np.asarray(gdf.geometry.array, dtype=object)
         gdf = gdf.drop(columns=gdf.geometry.name)
     crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
@@ -201,14 +220,22 @@ def _read_vector(path: Path, encoding: str | None, label: str) -> SourceTable:
     )
 
 
+def _has_geometry(frame) -> bool:
+    """A GIS table without geometry (a lone .dbf, a GeoPackage attribute table) is read as
+    a plain table."""
+    import geopandas as gpd
+
+    return isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame
+
+
 def _decode_undeclared(gdf, label: str):
     """Names and text cells read byte for byte (as Latin-1) decoded as what they are. Field
     names are cut at 10 bytes, which can split a character: a cut one is dropped."""
+    geom = gdf.geometry.name if _has_geometry(gdf) else None
     texts = [
         c
         for c in gdf.columns
-        if c != gdf.geometry.name
-        and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))
+        if c != geom and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))
     ]
     cells = [
         str(v).encode("latin-1", "replace")
@@ -236,7 +263,7 @@ def _decode_undeclared(gdf, label: str):
     gdf = gdf.copy()
     for c in texts:
         gdf[c] = gdf[c].astype(object).map(fix, na_action="ignore")
-    gdf.columns = [fix_name(c) if c != gdf.geometry.name else c for c in gdf.columns]
+    gdf.columns = [fix_name(c) if c != geom else c for c in gdf.columns]
     return gdf, used
 
 

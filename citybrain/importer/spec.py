@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from citybrain.db.models import LAYER_TABLES
 from citybrain.domain import (
     CATEGORIES,
     LOCATION_QUALITIES,
@@ -26,17 +27,7 @@ from citybrain.domain import (
 )
 
 Kind = Literal["text", "int", "float", "bool", "time", "enum", "categories", "members"]
-LAYERS = (
-    "towns",
-    "villages",
-    "grids",
-    "compounds",
-    "micro_grids",
-    "teams",
-    "cameras",
-    "facilities",
-    "incidents",
-)
+LAYERS = LAYER_TABLES
 
 
 @dataclass(frozen=True)

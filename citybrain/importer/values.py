@@ -113,21 +113,26 @@ def parse_float(series: pd.Series, values: dict[str, str] | None = None) -> Pars
     """Numbers, numeric text, and degrees-minutes-seconds text (``120°55'12.3"``)."""
     if pd.api.types.is_numeric_dtype(series.dtype) and not values:
         out = series.astype(float)
-        return out, pd.Series(False, index=series.index)
+        return _finite(out, series.notna())
     text = mapped(series, values or {})
     arrow = _arrow_text(text)
     try:  # the common case: every cell a plain number (in C, via Arrow)
         out = pd.Series(
             pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False), index=text.index
         )
-        return out, pd.Series(False, index=text.index)
     except (pa.ArrowInvalid, TypeError, AttributeError):
         out = pd.to_numeric(text, errors="coerce").astype(float)
-    rest = text.notna() & out.isna()
-    if rest.any():
-        out[rest] = text[rest].astype(object).map(_dms).astype(float)
-    bad = text.notna() & out.isna()
-    return out, bad.astype(bool)
+        rest = text.notna() & out.isna()
+        if rest.any():
+            out[rest] = text[rest].astype(object).map(_dms).astype(float)
+    return _finite(out, text.notna())
+
+
+def _finite(values: pd.Series, present: pd.Series) -> Parsed:
+    """Infinity and NaN written as numbers are not values: the cell is bad."""
+    finite = np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    bad = present.to_numpy(dtype=bool) & ~finite
+    return values.where(finite), pd.Series(bad, index=values.index)
 
 
 _DMS = re.compile(
@@ -147,9 +152,12 @@ def _dms(text: str) -> float:
     return -value if negative else value
 
 
+INT_RANGE = (-(2**31), 2**31 - 1)  # the database's integer
+
+
 def parse_int(series: pd.Series) -> Parsed:
     values, bad = parse_float(series)
-    whole = values.notna() & np.isfinite(values) & (values == np.round(values))
+    whole = values.notna() & (values == np.round(values)) & values.between(*INT_RANGE)
     bad = bad | (values.notna() & ~whole)
     out = values.where(whole).astype("Int64")
     return out, bad.astype(bool)

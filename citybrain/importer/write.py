@@ -53,6 +53,15 @@ FAST_PATH_ROWS = 10_000
 OWN_PREFIX = "citybrain-"  # what exports call incidents without an outside number
 
 
+def own_prefix(conn: psycopg.Connection) -> str:
+    """``citybrain-<county>-``: the name an export gives an incident citybrain made itself,
+    before its id. Ids mean something only in the county that numbered them (a new seed
+    numbers them again), so the name carries that county's version (meta.county_version)."""
+    row = conn.execute("SELECT value FROM citybrain.meta WHERE key = 'county_version'").fetchone()
+    tag = row[0].replace("-", "")[:12] if row else "0"
+    return f"{OWN_PREFIX}{tag}-"
+
+
 @dataclass
 class Outcome:
     inserted: int = 0
@@ -218,13 +227,15 @@ def _match(conn, prep: Prepared) -> None:
         )
     )
     if prep.layer.name == "incidents":
+        prefix = own_prefix(conn)  # names from another county (or seed) match nothing here
         conn.execute(
             sql.SQL(
                 "UPDATE pg_temp.{} s SET match_id = t.id FROM citybrain.incidents t "
-                "WHERE s.match_id IS NULL AND s.external_id ~ %(own)s AND t.external_id IS NULL "
-                "AND t.id = substr(s.external_id, %(start)s)::bigint"
+                "WHERE s.match_id IS NULL AND starts_with(s.external_id, %(prefix)s) "
+                "AND substr(s.external_id, %(start)s) ~ '^[0-9]{{1,18}}$' "
+                "AND t.external_id IS NULL AND t.id = substr(s.external_id, %(start)s)::bigint"
             ).format(stage),
-            {"own": f"^{OWN_PREFIX}[0-9]{{1,18}}$", "start": len(OWN_PREFIX) + 1},
+            {"prefix": prefix, "start": len(prefix) + 1},
         )
     conn.execute(sql.SQL("CREATE INDEX ON pg_temp.{} (match_id)").format(stage))
     conn.execute(sql.SQL("ANALYZE pg_temp.{}").format(stage))

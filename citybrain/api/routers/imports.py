@@ -8,11 +8,14 @@ bounded (``CITYBRAIN_IMPORT_MAX_MB``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
@@ -21,23 +24,16 @@ from starlette.datastructures import UploadFile
 from citybrain.api.auth import Principal, require
 from citybrain.api.deps import SettingsDep
 from citybrain.api.responses import JSON, error, errors
-from citybrain.errors import InvalidInput, LengthRequired, TooLarge
+from citybrain.errors import Conflict, InvalidInput, LengthRequired, TooLarge
+from citybrain.importer.repair import TOLERANCE_M
 from citybrain.importer.report import Report
 from citybrain.importer.spec import LAYERS
+from citybrain.importer.values import parse_bool
 
 router = APIRouter(tags=["imports"])
 AdminDep = Annotated[Principal, require("admin")]
 _SAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
-_FLAGS = {
-    "true": True,
-    "1": True,
-    "yes": True,
-    "on": True,
-    "false": False,
-    "0": False,
-    "no": False,
-    "off": False,
-}
+MAX_ENTRIES = 1000  # report entries in an answer; the counts are always complete
 
 BODY = {
     "required": True,
@@ -81,6 +77,7 @@ BODY = {
         **errors(400, 401, 403),
         413: error("the body is larger than CITYBRAIN_IMPORT_MAX_MB"),
         411: error("the body's length was not given"),
+        409: error("another import is running in this server process"),
         422: error("rows were rejected: nothing was written; the report is in `report`"),
     },
 )
@@ -90,15 +87,32 @@ async def import_file(
     settings: SettingsDep,
     layer: Annotated[str, PathParam(description=", ".join(LAYERS), pattern="^[a-z_]+$")],
 ) -> Any:
-    from citybrain.importer.run import Options
 
     if layer not in LAYERS:
         raise InvalidInput(f"unknown layer {layer!r}: one of {', '.join(LAYERS)}")
     _check_length(request, settings.import_max_mb)
+    lock = _lock(request)
+    if lock.locked():  # an import holds a core for seconds to minutes
+        raise Conflict("another import is running in this server process: try again later")
+    async with lock:
+        return await _import(request, who, settings, layer)
+
+
+def _lock(request: Request) -> asyncio.Lock:
+    """One import at a time per server process (the lock lives with the app and its loop)."""
+    state = request.app.state
+    if not hasattr(state, "import_lock"):
+        state.import_lock = asyncio.Lock()
+    return state.import_lock
+
+
+async def _import(request: Request, who: Principal, settings, layer: str) -> JSON:
+    from citybrain.importer.run import Options
+
     form = await request.form(max_files=20, max_fields=100)
     try:
         with tempfile.TemporaryDirectory(prefix="citybrain-import-") as tmp:
-            source, name = await _save(form, Path(tmp))
+            source, name = await _save(form, Path(tmp), settings.import_max_mb)
             options = Options(
                 crs=_text(form, "crs"),
                 encoding=_text(form, "encoding"),
@@ -107,7 +121,7 @@ async def import_file(
                 sheet=_text(form, "sheet"),
                 dry_run=_flag(form, "dry_run", True),
                 keep_going=_flag(form, "keep_going", False),
-                tolerance_m=_number(form, "tolerance", 5.0),
+                tolerance_m=_number(form, "tolerance", TOLERANCE_M),
             )
             report = await run_in_threadpool(
                 _run,
@@ -121,7 +135,7 @@ async def import_file(
             )
     finally:
         await form.close()
-    body = report.as_dict()
+    body = report.as_dict(max_entries=MAX_ENTRIES)
     if report.ok or options.keep_going:
         return JSON(body)
     return JSON(
@@ -151,7 +165,26 @@ def _check_length(request: Request, max_mb: int) -> None:
         raise TooLarge(f"the body is larger than {max_mb} MB (CITYBRAIN_IMPORT_MAX_MB)")
 
 
-async def _save(form, folder: Path) -> tuple[Path, str]:
+# What an upload may be: files of these formats (never a GDAL format that points at other
+# files or URLs, such as a .vrt), or a Shapefile's parts, or a zip holding only these.
+SINGLE = {
+    ".csv",
+    ".txt",
+    ".tsv",
+    ".xlsx",
+    ".xlsm",
+    ".parquet",
+    ".geoparquet",
+    ".gpkg",
+    ".geojson",
+    ".json",
+    ".zip",
+}
+SHAPEFILE = {".shp", ".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml"}
+ZIP_GROWTH = 4  # a zip may unpack to at most this many times the upload limit
+
+
+async def _save(form, folder: Path, max_mb: int) -> tuple[Path, str]:
     """The uploaded parts as files in ``folder`` (names reduced to safe characters); the one
     to read (a Shapefile's ``.shp`` when several parts came)."""
     parts = [p for p in form.getlist("file") if isinstance(p, UploadFile)]
@@ -161,11 +194,19 @@ async def _save(form, folder: Path) -> tuple[Path, str]:
     for part in parts:
         name = _SAFE.sub("_", Path(part.filename or "upload").name).strip("._") or "upload"
         path = folder / name
+        allowed = SHAPEFILE if len(parts) > 1 else SINGLE | {".shp"}
+        if path.suffix.lower() not in allowed:
+            raise InvalidInput(
+                f"{name}: send CSV, XLSX, GeoPackage, GeoJSON, GeoParquet, a zipped Shapefile "
+                "or a Shapefile's parts"
+            )
         with path.open("wb") as out:
             while chunk := await part.read(1 << 20):
                 out.write(chunk)
         saved.append(path)
     if len(saved) == 1:
+        if saved[0].suffix.lower() == ".zip":
+            _check_zip(saved[0], max_mb)
         return saved[0], Path(parts[0].filename or saved[0].name).name
     shp = [p for p in saved if p.suffix.lower() == ".shp"]
     if len(shp) != 1:
@@ -173,6 +214,20 @@ async def _save(form, folder: Path) -> tuple[Path, str]:
             "several files were sent: they must be one Shapefile's parts (.shp, .dbf, ...)"
         )
     return shp[0], shp[0].name
+
+
+def _check_zip(path: Path, max_mb: int) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{path.name} is not a readable zip file: {exc}") from None
+    for m in members:
+        suffix = Path(m.filename).suffix.lower()
+        if not m.is_dir() and suffix not in (SINGLE - {".zip"}) | SHAPEFILE:
+            raise InvalidInput(f"{path.name} holds {m.filename}: not a file citybrain reads")
+    if sum(m.file_size for m in members) > ZIP_GROWTH * max_mb * 2**20:
+        raise TooLarge(f"{path.name} unpacks to more than {ZIP_GROWTH * max_mb} MB")
 
 
 async def _mapping(form, folder: Path) -> Path | None:
@@ -198,9 +253,10 @@ def _flag(form, name: str, default: bool) -> bool:
     value = _text(form, name)
     if value is None:
         return default
-    if value.lower() not in _FLAGS:
+    parsed, bad = parse_bool(pd.Series([value], dtype=object))
+    if bad.iloc[0]:
         raise InvalidInput(f"{name}: {value!r} is not true or false")
-    return _FLAGS[value.lower()]
+    return bool(parsed.iloc[0])
 
 
 def _number(form, name: str, default: float) -> float:

@@ -66,7 +66,9 @@ UPDATE citybrain.facilities SET code = 'F' || lpad(id::text, 5, '0');
 ALTER TABLE citybrain.facilities ALTER COLUMN code SET NOT NULL;
 ALTER TABLE citybrain.facilities ADD CONSTRAINT facilities_code_key UNIQUE (code);
 
--- A writer that gives no code (plain SQL, other programs) gets one in the same scheme.
+-- A writer that gives no code (plain SQL, other programs) gets one: a facility F<id> as the
+-- backfill above; a team <grid code>-T<id> (the backfill's <grid code>T<n> counts the grid's
+-- teams, which a row-by-row default cannot do without racing; the id makes it unique).
 CREATE FUNCTION citybrain.fill_code() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'teams' THEN
