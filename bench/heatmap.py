@@ -29,9 +29,9 @@ import mercantile
 import psycopg
 
 from bench.common import bench_database, serve
-from citybrain.api.routers.heatmap import zoom_resolution
 from citybrain.db.connection import libpq_conninfo
 from citybrain.services.heatindex import HeatIndex
+from citybrain.services.heatmap import zoom_resolution
 
 WINDOWS = {
     "24h": timedelta(hours=24),

@@ -91,6 +91,12 @@ class Layer(BaseModel):
     order: int = Field(0, description="drawing order in the style (low first)")
     style: list[dict[str, Any]] = Field(default_factory=list, description="MapLibre layers")
     labels: Labels | None = None
+    window: bool = Field(
+        False,
+        description="incidents only: show the open ones and those of a time window (tile URLs "
+        "take last / start / end / category / status, as heatmaps do); clusters come from the "
+        "heat index's counts per H3 cell, so their cost does not grow with history",
+    )
 
     @field_validator("id")
     @classmethod
@@ -117,6 +123,8 @@ class Layer(BaseModel):
             raise ValueError("only point layers can be clustered")
         if self.labels and self.geometry != "polygon":
             raise ValueError("only polygon layers have label points")
+        if self.window and (self.source.table != "incidents" or self.source.where):
+            raise ValueError("window: only the incidents table, unfiltered, has a heat index")
         _check_style(self.style, "style")
         if self.labels:
             _check_style(self.labels.style, "labels.style")

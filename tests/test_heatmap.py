@@ -252,7 +252,7 @@ def test_hotspots_match_hand_computed_gi_star(client, points, conn) -> None:
 def test_heatmap_tile(client, points, z) -> None:
     """Every hexagon that reaches into the tile, with its exact count, and no other; checked
     with shapely on hexagons projected by mercantile."""
-    from citybrain.api.routers.heatmap import zoom_resolution
+    from citybrain.services.heatmap import zoom_resolution
 
     lon, lat = 120.9119, 30.8502
     t = mercantile.tile(lon, lat, z)

@@ -211,3 +211,45 @@ def test_a_bulk_write_reloads_the_screen(browser, rw_server, rw_conn) -> None:
     rw_conn.execute("DELETE FROM citybrain.incidents WHERE id = ANY(%s)", [ids])
     assert outside == []
     page.close()
+
+
+def test_one_window_drives_incidents_and_heatmap(browser, server) -> None:
+    """The window buttons and the category move the incident layer and the heatmap together;
+    the first full render at county zoom is recorded (test-output/first_render.txt)."""
+    started = time.monotonic()
+    page, outside = open_screen(browser, server.url, 120.91, 30.87, 10)
+    wait_idle(page)
+    first_render_s = time.monotonic() - started
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "first_render.txt").write_text(
+        f"big screen at county zoom (z10), test county: first full render {first_render_s:.2f} s\n"
+    )
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.click("#heat-on")
+    page.click("#heat-window button[data-last='365d']")
+    wait_idle(page)
+    page.select_option("#heat-category", "治安")
+    wait_idle(page)
+
+    def tiles(kind: str, *words: str) -> list[str]:
+        mark = "/tiles/heatmap/" if kind == "heatmap" else "/tiles/"
+        return [
+            u
+            for u in asked
+            if mark in u
+            and (kind == "heatmap" or "/tiles/heatmap/" not in u)
+            and all(w in u for w in words)
+        ]
+
+    assert tiles("incidents", "last=365d") and tiles("heatmap", "last=365d")
+    category = "category=%E6%B2%BB%E5%AE%89"  # 治安
+    assert tiles("incidents", "last=365d", category) and tiles("heatmap", "last=365d", category)
+    shown = page.evaluate(
+        "() => window.citybrain.map.queryRenderedFeatures({layers: "
+        "window.citybrain.map.getStyle().layers.filter(l => l['source-layer'] === 'incidents')"
+        ".map(l => l.id)}).map(f => f.properties)"
+    )
+    assert shown and all("h3" in p and p["count"] >= 1 for p in shown)  # clusters per cell
+    assert outside == []
+    page.close()

@@ -67,6 +67,10 @@ def expected_ids(ids, geoms, tile: mercantile.Tile, buffer: float = 64 / 4096):
     return set(ids[hit][visible | points].tolist()), set(ids[near].tolist())
 
 
+# A window holding every incident of the test county (which ends on 2026-11-01).
+WINDOWS = {"incidents": {"start": "2025-10-01", "end": "2026-11-02"}}
+
+
 @pytest.mark.parametrize(
     "layer,table,zooms",
     [
@@ -86,7 +90,7 @@ def test_tile_features_are_the_intersecting_rows(client: httpx.Client, conn, lay
         for dx, dy in ((0, 0), (1, 0), (-1, 1)):
             t = mercantile.tile(*CENTRE, z)
             t = mercantile.Tile(t.x + dx, t.y + dy, z)
-            r = client.get(f"/tiles/{layer}/{z}/{t.x}/{t.y}.mvt")
+            r = client.get(f"/tiles/{layer}/{z}/{t.x}/{t.y}.mvt", params=WINDOWS.get(layer))
             assert r.status_code == 200
             assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
             got = {f["id"] for f in decode(r.content).get(layer, {"features": []})["features"]}
@@ -125,11 +129,9 @@ def test_labels_are_drawn_once_inside_their_polygons(client: httpx.Client, conn,
     assert crossing
 
 
-@pytest.mark.parametrize(
-    "layer,table,z",
-    [("incidents", "incidents", 12), ("incidents", "incidents", 14), ("cameras", "cameras", 12)],
-)
+@pytest.mark.parametrize("layer,table,z", [("cameras", "cameras", 12), ("cameras", "cameras", 13)])
 def test_clusters_count_every_point(client: httpx.Client, conn, layer, table, z):
+    """Pixel-square clusters (incidents cluster per H3 cell: test_incident_tiles)."""
     ids, geoms = rows(conn, table)
     t = mercantile.tile(*CENTRE, z)
     b = mercantile.xy_bounds(t)
@@ -153,7 +155,8 @@ def test_composite_tile_holds_every_visible_layer(client: httpx.Client) -> None:
 
 def test_no_personal_data_in_tiles(client: httpx.Client) -> None:
     t = mercantile.tile(*CENTRE, 17)
-    features = decode(client.get(f"/tiles/incidents/17/{t.x}/{t.y}.mvt").content)["incidents"]
+    r = client.get(f"/tiles/incidents/17/{t.x}/{t.y}.mvt", params=WINDOWS["incidents"])
+    features = decode(r.content)["incidents"]
     keys = set().union(*(f["properties"] for f in features["features"]))
     assert keys == {"category", "source", "severity", "status", "tier", "reported_at", "team_id"}
 

@@ -103,7 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.heat = HeatIndex()
         with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
             check_against_database(layers, sync_conn)
-        app.state.tiles = TileService(layers, TileCache(settings.tile_cache_mb * 2**20))
+        app.state.tiles = TileService(
+            layers, TileCache(settings.tile_cache_mb * 2**20), heat=app.state.heat
+        )
         app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url))
         await app.state.events.start()
         async with pool.connection() as conn:

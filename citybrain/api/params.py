@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from citybrain.api.deps import SettingsDep
 from citybrain.crs import CRS, to_wgs84
+from citybrain.services.window import Window, window
 
 
 @dataclass
@@ -41,3 +44,28 @@ class PointIn(BaseModel):
 
     def wgs84(self) -> Point:
         return Point(*to_wgs84(self.lon, self.lat, self.crs))
+
+
+# --- times and windows: the rule is services.window's; these read it from a query string ----
+
+StartQ = Annotated[str | None, Query(description="ISO 8601; without a zone: local time")]
+EndQ = Annotated[str | None, Query(description="ISO 8601, exclusive; default now")]
+LastQ = Annotated[str | None, Query(description="instead of start: 24h, 7d, 30d, 365d ...")]
+CategoryQ = Annotated[list[str] | None, Query(description="repeatable, e.g. 治安")]
+StatusQ = Annotated[list[str] | None, Query(description="repeatable, e.g. reported")]
+
+
+def window_dependency(default_last: str):
+    """A dependency reading ``start``, ``end``, ``last``, ``category`` and ``status``."""
+
+    async def read(
+        settings: SettingsDep,
+        start: StartQ = None,
+        end: EndQ = None,
+        last: LastQ = None,
+        category: CategoryQ = None,
+        status: StatusQ = None,
+    ) -> Window:
+        return window(ZoneInfo(settings.timezone), start, end, last, category, status, default_last)
+
+    return Depends(read)

@@ -25,6 +25,7 @@ per million incidents).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -149,6 +150,7 @@ class Base:
             universe, index = np.unique(rows.cells[order, k], return_inverse=True)
             self.universe[r], self.index[r] = universe, index.astype(np.int32)
         self.by_id = np.argsort(self.id)
+        self._sorted_ids = self.id[self.by_id]
         self.alive = np.ones(len(self.id), dtype=bool)
         self.dead = 0
         self.centres: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -156,6 +158,19 @@ class Base:
     def rows(self) -> Rows:
         cells = np.stack([self.universe[r][self.index[r]] for r in RESOLUTIONS], axis=1)
         return Rows(self.id, self.t, self.cat, self.status, cells.reshape(-1, len(RESOLUTIONS)))
+
+    def row(self, incident_id: int) -> Row | None:
+        """The live row of an incident, or None."""
+        if not len(self.id):
+            return None
+        at = int(np.searchsorted(self._sorted_ids, incident_id))
+        if at >= len(self._sorted_ids) or self._sorted_ids[at] != incident_id:
+            return None
+        pos = int(self.by_id[at])
+        if not self.alive[pos]:
+            return None
+        cells = tuple(int(self.universe[r][self.index[r][pos]]) for r in RESOLUTIONS)
+        return int(self.t[pos]), int(self.cat[pos]), int(self.status[pos]), cells
 
     def kill(self, ids: np.ndarray) -> None:
         """Mask out the rows of these ids (they changed or went)."""
@@ -167,6 +182,10 @@ class Base:
         positions = self.by_id[at[sorted_ids[at] == ids]]
         self.dead += int(self.alive[positions].sum())
         self.alive[positions] = False
+
+
+Row = tuple[int, int, int, tuple[int, ...]]  # micros, category code, status code, cells
+CHANGELOG = 256  # catch-ups whose changes are kept, for readers that follow by delta
 
 
 def _count(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +203,13 @@ class HeatIndex:
         self.xmax, self.generation = "", ""
         self.xip: list[str] = []
         self._lock = asyncio.Lock()
+        self.revision = 0  # moves whenever what the index holds moves (loads, changes)
+        # Per revision reached by a catch-up, the rows it replaced and the rows it brought
+        # (None: an incident that was not there, or is no longer): lets a reader that counted
+        # at an earlier revision follow by delta instead of counting again.
+        self.changelog: deque[tuple[int, list[tuple[Row | None, Row | None]]]] = deque(
+            maxlen=CHANGELOG
+        )
 
     # --- keeping up with the database ---------------------------------------------------------
 
@@ -208,6 +234,8 @@ class HeatIndex:
         self.overlay, self._overlay_rows = {}, None
         self.xmax, self.xip, self.generation = xmax, list(xip), generation
         self.loaded = True
+        self.revision += 1
+        self.changelog.clear()  # a reload breaks the chain of deltas
 
     async def _catch_up(self, conn: AsyncConnection) -> None:
         xmax, xip, generation, newest, newest_deletion = await _one(conn, load("heatmap/snapshot"))
@@ -227,7 +255,13 @@ class HeatIndex:
             return
         if changes:
             gone = []
+            delta: list[tuple[Row | None, Row | None]] = []
             for kind, incident_id, at, category, status, cells, *_ in changes:
+                old = (
+                    self.overlay[incident_id]
+                    if incident_id in self.overlay
+                    else self.base.row(incident_id)
+                )
                 if kind == "i":
                     self.overlay[incident_id] = (
                         micros(at),
@@ -237,9 +271,12 @@ class HeatIndex:
                     )
                 else:
                     self.overlay[incident_id] = None
+                delta.append((old, self.overlay[incident_id]))
                 gone.append(incident_id)
             self.base.kill(np.array(gone, dtype=np.int64))
             self._overlay_rows = None
+            self.revision += 1
+            self.changelog.append((self.revision, delta))
             if len(self.overlay) > REBUILD_AT:
                 await self._rebuild()
         self.xmax, self.xip = xmax, list(xip)
@@ -258,6 +295,16 @@ class HeatIndex:
         return self._overlay_rows
 
     # --- reading ------------------------------------------------------------------------------
+
+    def changes_since(self, revision: int) -> list[tuple[Row | None, Row | None]] | None:
+        """Every (old, new) row change after ``revision`` up to now, oldest first; None when
+        they are not all kept (a reload came between, or too many catch-ups)."""
+        if revision == self.revision:
+            return []
+        kept = [r for r, _ in self.changelog]
+        if not kept or revision < kept[0] - 1 or revision > self.revision:
+            return None
+        return [c for r, changes in self.changelog if r > revision for c in changes]
 
     def __len__(self) -> int:
         return len(self.base.id) - self.base.dead + len(self._overlay())

@@ -34,6 +34,22 @@ AREA_LEVELS = ("towns", "villages", "grids")
 EARTH_RADIUS_M = 6378137.0  # Web Mercator's sphere
 
 
+def zoom_resolution(z: int) -> int:
+    """The H3 resolution whose hexagons are 10-40 px wide at zoom ``z`` (heatmap tiles, and
+    the clusters of windowed point layers)."""
+    return int(np.clip(round(0.75 * z - 1.2), 4, 11))
+
+
+def check_filters(categories, statuses) -> None:
+    """Categories and statuses asked for are ones citybrain knows."""
+    for c in categories or ():
+        if c not in CATEGORIES_BY_NAME:
+            raise InvalidInput(f"unknown category {c!r}; one of: {', '.join(CATEGORIES_BY_NAME)}")
+    for s in statuses or ():
+        if s not in {str(x) for x in Status}:
+            raise InvalidInput(f"unknown status {s!r}; one of: {', '.join(map(str, Status))}")
+
+
 @dataclass
 class Query:
     res: int
@@ -52,14 +68,7 @@ class Query:
             raise InvalidInput(
                 f"end ({self.end.isoformat()}) is not after start ({self.start.isoformat()})"
             )
-        for c in self.categories or ():
-            if c not in CATEGORIES_BY_NAME:
-                raise InvalidInput(
-                    f"unknown category {c!r}; one of: {', '.join(CATEGORIES_BY_NAME)}"
-                )
-        for s in self.statuses or ():
-            if s not in {str(x) for x in Status}:
-                raise InvalidInput(f"unknown status {s!r}; one of: {', '.join(map(str, Status))}")
+        check_filters(self.categories, self.statuses)
         if self.bbox is not None:
             minx, miny, maxx, maxy = self.bbox
             if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):

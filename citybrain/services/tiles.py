@@ -16,17 +16,40 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 from psycopg import AsyncConnection, sql
 
+from citybrain.domain import OPEN_STATUSES
 from citybrain.layers import Layer
+from citybrain.services.heatindex import (
+    CATEGORY_NAMES,
+    RESOLUTIONS,
+    STATUS_NAMES,
+    HeatIndex,
+    codes,
+    hexes,
+    micros,
+)
+from citybrain.services.heatmap import check_filters, zoom_resolution
+from citybrain.services.window import Window
+from citybrain.sql import load
 from citybrain.tiles import BUFFER, EXTENT, Tile
 
 WORLD_M = 40075016.685578488  # Web Mercator world width, metres
 
 
+# A windowed layer's rows: reported in [t0, t1), or open now; of these categories and statuses
+# (NULL: all). The open statuses are domain.OPEN_STATUSES, bound as a parameter.
+WINDOW = (
+    " AND ((s.{time} >= %(t0)s AND s.{time} < %(t1)s) OR s.status = ANY(%(open)s))"
+    " AND (%(categories)s::text[] IS NULL OR s.category = ANY(%(categories)s))"
+    " AND (%(statuses)s::text[] IS NULL OR s.status = ANY(%(statuses)s))"
+)
+
+
 def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.Composed:
-    """The ``ST_AsMVT`` statement of a layer (parameters: z, x, y, tolerance, cell), or of
-    its label points."""
+    """The ``ST_AsMVT`` statement of a layer (parameters: z, x, y, tolerance, cell; and for a
+    windowed layer t0, t1, open, categories, statuses), or of its label points."""
     table = sql.Identifier("citybrain", layer.source.table)
     props = sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(p)) for p in layer.properties)
     where = (
@@ -34,6 +57,8 @@ def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.C
         if layer.source.where
         else sql.SQL("")
     )
+    if layer.window:
+        where = sql.SQL(WINDOW).format(time=sql.Identifier(layer.datetime or "reported_at"))
     if clustered:
         # Squares of the tile's own pixel grid, tiles half-open in Web Mercator ([min, max)):
         # a point falls in exactly one tile and one square, so clusters neither overlap nor
@@ -96,7 +121,8 @@ VERSIONED_MAX_ZOOM = 14
 
 VERSION = sql.SQL(
     "SELECT coalesce(sum(v), 0) FROM citybrain.tile_versions WHERE tbl = ANY(%(tables)s) "
-    "AND (z = -1 OR (z = %(z)s AND ((x = %(x)s AND y = %(y)s) OR x = -1)))"
+    "AND (z = -1 OR (z = %(z)s AND ((x BETWEEN %(x0)s AND %(x1)s AND y BETWEEN %(y0)s "
+    "AND %(y1)s) OR x = -1)))"
 )
 
 
@@ -135,12 +161,37 @@ class TileCache:
             self.bytes -= len(old)
 
 
+@dataclass
+class Clusters:
+    """A windowed layer's incidents per H3 cell at one resolution, with the cells' centres in
+    Web Mercator metres; counted at ``revision`` of the heat index."""
+
+    cells: np.ndarray
+    counts: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    revision: int = 0
+    generation: str = ""
+
+
+MEMO_SIZE = 64  # cluster sets kept per process (a screen asks for a few windows at a time)
+OPEN = [str(s) for s in OPEN_STATUSES]
+
+
+def mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r = WORLD_M / (2 * np.pi)
+    return r * np.radians(lon), r * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+
+
 class TileService:
     """Tiles of the configured layers, one layer or all layers of a zoom at once."""
 
-    def __init__(self, layers: dict[str, Layer], cache: TileCache):
+    def __init__(self, layers: dict[str, Layer], cache: TileCache, heat: HeatIndex | None = None):
         self.layers = layers
         self.cache = cache
+        self.heat = heat or HeatIndex()
+        self._memo: OrderedDict[tuple, Clusters] = OrderedDict()
+        self.counted = self.followed = 0  # cluster sets counted afresh / followed by delta
         self._plain = {lid: tile_statement(layer, False) for lid, layer in layers.items()}
         self._clustered = {
             lid: tile_statement(layer, True) for lid, layer in layers.items() if layer.cluster
@@ -155,14 +206,31 @@ class TileService:
         return [layer for layer in self.layers.values() if layer.minzoom <= z <= layer.maxzoom]
 
     async def version(self, conn: AsyncConnection, layers: list[Layer], tile: Tile) -> int:
+        """The sum of the tile's versions; for a tile of H3 clusters, of the block of nine
+        around it: a cluster is drawn in the tile holding its cell's centre, and an incident
+        lies within a cell of it, so in that tile or a neighbour (cells are smaller than
+        tiles at every clustering zoom)."""
         tables = sorted({layer.source.table for layer in layers})
         up = max(tile.z - VERSIONED_MAX_ZOOM, 0)
-        where = {"z": tile.z - up, "x": tile.x >> up, "y": tile.y >> up}
+        z, x, y = tile.z - up, tile.x >> up, tile.y >> up
+        reach = int(any(self._h3_clusters(layer, tile) for layer in layers))
+        where = {"z": z, "x0": x - reach, "x1": x + reach, "y0": y - reach, "y1": y + reach}
         row = await (await conn.execute(VERSION, {"tables": tables, **where})).fetchone()
         return int(row[0])
 
-    async def _render(self, conn: AsyncConnection, layer: Layer, tile: Tile) -> bytes:
+    @staticmethod
+    def _h3_clusters(layer: Layer, tile: Tile) -> bool:
+        return layer.window and layer.cluster is not None and tile.z < layer.cluster.below_zoom
+
+    async def _render(
+        self, conn: AsyncConnection, layer: Layer, tile: Tile, window: Window | None = None
+    ) -> bytes:
         clustered = layer.cluster is not None and tile.z < layer.cluster.below_zoom
+        if layer.window:
+            if window is None:
+                raise ValueError(f"layer {layer.id} shows a window: give one")
+            if clustered:
+                return await self._clusters(conn, layer, tile, window)
         pixel = WORLD_M / (1 << tile.z) / EXTENT
         params = {
             "z": tile.z,
@@ -171,6 +239,8 @@ class TileService:
             "tolerance": pixel * layer.simplify_px,
             "cell": pixel * (layer.cluster.size_px if layer.cluster else 1) * EXTENT / 256,
         }
+        if layer.window and window is not None:
+            params.update(_window_params(window))
         statements = [(self._clustered if clustered else self._plain)[layer.id]]
         if layer.labels:
             statements.append(self._labels[layer.id])
@@ -180,23 +250,178 @@ class TileService:
             out += bytes(row[0]) if row and row[0] else b""
         return out
 
+    async def _clusters(
+        self, conn: AsyncConnection, layer: Layer, tile: Tile, window: Window
+    ) -> bytes:
+        """The window's incidents per H3 cell of the zoom's resolution, each cluster at its
+        cell's centre, in the one tile that holds the centre: exact, drawn once, and as
+        cheap for a year of history as for a day."""
+        c = await self.clusters(conn, zoom_resolution(tile.z), window)
+        left, bottom, right, top = tile.mercator_bounds
+        inside = (c.x >= left) & (c.x < right) & (c.y >= bottom) & (c.y < top)
+        if not inside.any():
+            return b""
+        cells = c.cells[inside]
+        params = {
+            "name": layer.id,
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "extent": EXTENT,
+            "buffer": BUFFER,
+            "cells": cells.tolist(),
+            "names": hexes(cells),
+            "counts": c.counts[inside].tolist(),
+            "xs": c.x[inside].tolist(),
+            "ys": c.y[inside].tolist(),
+        }
+        row = await (await conn.execute(load("tiles/clusters"), params)).fetchone()
+        return bytes(row[0]) if row and row[0] else b""
+
+    async def clusters(self, conn: AsyncConnection, res: int, window: Window) -> Clusters:
+        """Incidents of ``window`` (reported in it, or open now) per cell at ``res``: the heat
+        index's counts for the window, and the open ones outside it from the open-cases index.
+        Kept per window and followed by delta as incidents change (a write costs what it
+        changed, not what the window holds)."""
+        check_filters(window.categories, window.statuses)
+        heat = await self.heat.fresh(conn)
+        key = (res, window)
+        kept = self._memo.get(key)
+        if kept is not None and kept.generation == heat.generation:
+            changes = heat.changes_since(kept.revision)
+            if changes is not None:
+                self._memo.move_to_end(key)
+                if changes:
+                    kept = self._memo[key] = _follow(kept, changes, res, window, heat)
+                    self.followed += 1
+                return kept
+        self.counted += 1
+        counted = await self._count(conn, res, window)
+        self._memo[key] = counted
+        while len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return counted
+
+    async def _count(self, conn: AsyncConnection, res: int, window: Window) -> Clusters:
+        heat = self.heat
+        cats = list(window.categories) if window.categories else None
+        statuses = list(window.statuses) if window.statuses else None
+        cells, counts = heat.counts(res, window.start, window.end, cats, statuses)
+        statement = sql.SQL(load("tiles/open_outside")).format(cell=sql.Identifier(f"h3_{res}"))
+        rows = await (
+            await conn.execute(
+                statement,
+                {
+                    "open": OPEN,
+                    "t0": window.start,
+                    "t1": window.end,
+                    "categories": cats,
+                    "statuses": statuses,
+                },
+            )
+        ).fetchall()
+        if rows:
+            extra = np.array([r[0] for r in rows], dtype=np.int64)
+            more = np.array([r[1] for r in rows], dtype=np.int64)
+            cells, inverse = np.unique(np.concatenate([cells, extra]), return_inverse=True)
+            counts = np.bincount(inverse, weights=np.concatenate([counts, more])).astype(np.int64)
+        lat, lon = heat.centres(res, cells)
+        x, y = mercator(lon, lat)
+        return Clusters(cells, counts, x, y, heat.revision, heat.generation)
+
     async def tile(
         self,
         conn: AsyncConnection,
         layers: list[Layer],
         tile: Tile,
         if_none_match: str | None = None,
+        window: Window | None = None,
     ) -> Rendered:
         """The tile of ``layers`` (concatenated MVT layers), from the cache when current; only
-        its ETag when that is what the client already has."""
+        its ETag when that is what the client already has. A windowed layer's tile is cached
+        under its window too."""
         version = await self.version(conn, layers, tile)
         names = ",".join(f"{layer.id}:{layer.fingerprint}" for layer in layers)
-        key = (names, tile.z, tile.x, tile.y, version)
+        shown = window if any(layer.window for layer in layers) else None
+        key = (names, tile.z, tile.x, tile.y, version, _window_key(shown))
         etag = '"' + hashlib.sha1(repr(key).encode()).hexdigest()[:20] + '"'  # same in every worker
         if if_none_match and etag in (t.strip() for t in if_none_match.split(",")):
             return Rendered(b"", etag, not_modified=True)
         data = self.cache.get(key)
         if data is None:
-            data = b"".join([await self._render(conn, layer, tile) for layer in layers])
+            data = b"".join([await self._render(conn, layer, tile, shown) for layer in layers])
             self.cache.put(key, data)
         return Rendered(data, etag)
+
+
+def _follow(kept: Clusters, changes, res: int, window: Window, heat: HeatIndex) -> Clusters:
+    """``kept`` brought up to date with row changes: each changed incident leaves its old
+    cell if its old row was shown, and enters its new cell if its new row is."""
+    k = RESOLUTIONS.index(res)
+    shown = _shown_rule(window)
+    delta: dict[int, int] = {}
+    for old, new in changes:
+        for row, sign in ((old, -1), (new, 1)):
+            if row is not None and shown(row):
+                cell = row[3][k]
+                delta[cell] = delta.get(cell, 0) + sign
+    cells, counts, x, y = kept.cells, kept.counts.copy(), kept.x, kept.y
+    moved = {c: d for c, d in delta.items() if d}
+    if moved:
+        touched = np.array(sorted(moved), dtype=np.int64)
+        d = np.array([moved[c] for c in touched], dtype=np.int64)
+        at = np.searchsorted(cells, touched)
+        there = (at < len(cells)) & (cells[at.clip(max=max(len(cells) - 1, 0))] == touched)
+        counts[at[there]] += d[there]
+        if (~there).any():
+            lat, lon = heat.centres(res, touched[~there])
+            nx, ny = mercator(lon, lat)
+            cells = np.concatenate([cells, touched[~there]])
+            counts = np.concatenate([counts, d[~there]])
+            x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
+            order = np.argsort(cells, kind="stable")
+            cells, counts, x, y = cells[order], counts[order], x[order], y[order]
+        keep = counts > 0
+        cells, counts, x, y = cells[keep], counts[keep], x[keep], y[keep]
+    return Clusters(cells, counts, x, y, heat.revision, heat.generation)
+
+
+def _shown_rule(window: Window):
+    """Whether a heat-index row is shown by ``window``: reported in it or open now, of its
+    categories and statuses."""
+    t0, t1 = micros(window.start), micros(window.end)
+    open_codes = codes(OPEN, STATUS_NAMES)
+    cat_ok = codes(list(window.categories), CATEGORY_NAMES) if window.categories else None
+    status_ok = codes(list(window.statuses), STATUS_NAMES) if window.statuses else None
+
+    def shown(row) -> bool:
+        t, cat, status, _ = row
+        return (
+            (t0 <= t < t1 or bool(open_codes[status]))
+            and (cat_ok is None or bool(cat_ok[cat]))
+            and (status_ok is None or bool(status_ok[status]))
+        )
+
+    return shown
+
+
+def _window_params(window: Window) -> dict:
+    check_filters(window.categories, window.statuses)
+    return {
+        "t0": window.start,
+        "t1": window.end,
+        "open": OPEN,
+        "categories": list(window.categories) if window.categories else None,
+        "statuses": list(window.statuses) if window.statuses else None,
+    }
+
+
+def _window_key(window: Window | None) -> tuple | None:
+    if window is None:
+        return None
+    return (
+        window.start.isoformat(),
+        window.end.isoformat(),
+        window.categories,
+        window.statuses,
+    )

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from psycopg import sql
@@ -16,6 +17,7 @@ from citybrain.api.deps import ConnDep
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
+from citybrain.services.window import instant
 
 router = APIRouter(tags=["ogc-features"])
 GEOJSON = GeoJSON.media_type
@@ -200,25 +202,23 @@ def _bbox(value: str) -> list[float]:
     return nums
 
 
-def _instant(value: str) -> datetime | None:
+def _instant(value: str, tz: ZoneInfo) -> datetime | None:
+    """An end of an OGC datetime: ``..`` (open) or an instant, by the API's one rule (a time
+    without a zone is in CITYBRAIN_TIMEZONE)."""
     if value in ("..", ""):
         return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"datetime: {value!r} is not RFC 3339") from exc
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return instant(value, tz, "datetime")
 
 
-def _interval(value: str) -> tuple[datetime | None, datetime | None, bool]:
+def _interval(value: str, tz: ZoneInfo) -> tuple[datetime | None, datetime | None, bool]:
     """(start, end, instant?) of an OGC datetime parameter."""
     if "/" in value:
         a, b = value.split("/", 1)
-        start, end = _instant(a), _instant(b)
+        start, end = _instant(a, tz), _instant(b, tz)
         if start and end and end < start:
             raise InvalidInput(f"datetime {value!r}: the interval ends before it starts")
         return start, end, False
-    t = _instant(value)
+    t = _instant(value, tz)
     if t is None:
         raise InvalidInput("datetime: give an instant or an interval")
     return t, t, True
@@ -240,9 +240,10 @@ def _filters(request: Request, layer: Layer, bbox: str | None, datetime_: str | 
     if datetime_:
         if not layer.datetime:
             raise InvalidInput(f"collection {layer.id} has no time: datetime does not apply")
-        start, end, instant = _interval(datetime_)
+        tz = ZoneInfo(request.app.state.settings.timezone)
+        start, end, exact = _interval(datetime_, tz)
         column = sql.Identifier(layer.datetime)
-        if instant:
+        if exact:
             conditions.append(sql.SQL("s.{} = %(t0)s").format(column))
             params["t0"] = start
         else:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
@@ -15,16 +13,17 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
+from citybrain.api.deps import ConnDep, CountyDep, HeatDep
+from citybrain.api.params import window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
 from citybrain.services import heatmap as svc
 from citybrain.services.heatindex import hexes
+from citybrain.services.window import Window
 from citybrain.sql import load
 from citybrain.tiles import BUFFER, EXTENT, Tile
 
 router = APIRouter(tags=["heatmap"])
-LAST = re.compile(r"^(\d{1,5})([hd])$")
 
 
 class Metric(StrEnum):
@@ -36,17 +35,6 @@ class Metric(StrEnum):
 class Format(StrEnum):
     json = "json"
     geojson = "geojson"
-
-
-def _when(value: str, tz: ZoneInfo, name: str) -> datetime:
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            t = datetime.combine(date.fromisoformat(value), datetime.min.time())
-        else:
-            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 date or time") from exc
-    return t.replace(tzinfo=tz) if t.tzinfo is None else t
 
 
 def _bbox(value: str) -> tuple[float, float, float, float]:
@@ -79,31 +67,17 @@ class Filters:
 
 
 async def filters(
-    settings: SettingsDep,
-    start: Annotated[str | None, Query(description="ISO 8601; without a zone: local time")] = None,
-    end: Annotated[str | None, Query(description="ISO 8601, exclusive; default now")] = None,
-    last: Annotated[
-        str | None, Query(description="instead of start: 24h, 7d, 30d, 365d ...")
-    ] = None,
-    category: Annotated[list[str] | None, Query(description="repeatable, e.g. 治安")] = None,
-    status: Annotated[list[str] | None, Query(description="repeatable, e.g. reported")] = None,
+    window: Annotated[Window, window_dependency(default_last="30d")],
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
     area: Annotated[str | None, Query(description="code of a town, village or grid")] = None,
 ) -> Filters:
-    tz = ZoneInfo(settings.timezone)
-    end_at = _when(end, tz, "end") if end else datetime.now(UTC)
-    if last is not None and start is not None:
-        raise InvalidInput("give start or last, not both")
-    if start is not None:
-        start_at = _when(start, tz, "start")
-    else:
-        m = LAST.match(last or "30d")
-        if m is None:
-            raise InvalidInput(f"last {last!r}: a number and h or d, e.g. 24h, 7d, 365d")
-        n, unit = int(m.group(1)), m.group(2)
-        start_at = end_at - (timedelta(hours=n) if unit == "h" else timedelta(days=n))
     return Filters(
-        start_at, end_at, category or None, status or None, _bbox(bbox) if bbox else None, area
+        window.start,
+        window.end,
+        list(window.categories) if window.categories else None,
+        list(window.statuses) if window.statuses else None,
+        _bbox(bbox) if bbox else None,
+        area,
     )
 
 
@@ -187,11 +161,6 @@ async def hotspots(
     return GeoJSON(_geojson(answer)) if format == Format.geojson else JSON(answer)
 
 
-def zoom_resolution(z: int) -> int:
-    """The H3 resolution whose hexagons are 10-40 px wide at zoom ``z``."""
-    return int(np.clip(round(0.75 * z - 1.2), 4, 11))
-
-
 @router.get(
     "/tiles/heatmap/{z}/{x}/{y}.mvt",
     summary="Heatmap hexagons as a vector tile",
@@ -216,7 +185,7 @@ async def heatmap_tile(
     tile = Tile.checked(z, x, y)
     if request_filters.bbox is not None or request_filters.area is not None:
         raise InvalidInput("a tile is its own area: do not give bbox or area")
-    r = res if res is not None else zoom_resolution(z)
+    r = res if res is not None else svc.zoom_resolution(z)
     margin = 2 * h3.average_hexagon_edge_length(r, unit="km") / 111.0
     w, s, e, n = tile.lonlat_bounds
     request_filters.bbox = (

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from citybrain.api.deps import ConnDep
+from citybrain.api.params import CategoryQ, EndQ, LastQ, StartQ, StatusQ
 from citybrain.api.responses import JSON
 from citybrain.errors import NotFound
 from citybrain.layers import MAX_ZOOM, Layer
 from citybrain.services.tiles import TileService
+from citybrain.services.window import Window, window
 from citybrain.tiles import Tile
 
 router = APIRouter(tags=["tiles"])
@@ -40,13 +44,15 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-async def _answer(request: Request, layers: list[Layer], z: int, x: int, y: int) -> Response:
+async def _answer(
+    request: Request, layers: list[Layer], z: int, x: int, y: int, shown: Window | None = None
+) -> Response:
     tile = Tile.checked(z, x, y)
     # The hottest route of the big screen: no dependencies (FastAPI's solving of them cost more
     # than serving a cached tile), the connection is taken here.
     async with request.app.state.pool.connection() as conn:
         rendered = await _service(request).tile(
-            conn, layers, tile, request.headers.get("if-none-match")
+            conn, layers, tile, request.headers.get("if-none-match"), shown
         )
     # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
@@ -55,15 +61,50 @@ async def _answer(request: Request, layers: list[Layer], z: int, x: int, y: int)
     return Response(rendered.data, media_type=MVT, headers=headers)
 
 
+def _shown(
+    request: Request,
+    start: str | None,
+    end: str | None,
+    last: str | None,
+    category: list[str] | None,
+    status: list[str] | None,
+) -> Window:
+    """The window a windowed layer shows (default: the last 24 hours). A window ending now
+    ends at the start of this minute, so that its tiles can be cached for a minute; new
+    incidents are open, and open ones are always shown."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    tz = ZoneInfo(request.app.state.settings.timezone)
+    return window(tz, start, end, last, category, status, DEFAULT_WINDOW, now=now)
+
+
+DEFAULT_WINDOW = "24h"
+
+
 @router.get(
     "/tiles/{layer_id}/{z}/{x}/{y}.mvt",
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
 )
-async def layer_tile(request: Request, layer_id: str, z: Z, x: XY, y: XY) -> Response:
+async def layer_tile(
+    request: Request,
+    layer_id: str,
+    z: Z,
+    x: XY,
+    y: XY,
+    start: StartQ = None,
+    end: EndQ = None,
+    last: LastQ = None,
+    category: CategoryQ = None,
+    status: StatusQ = None,
+) -> Response:
     """One layer's Mapbox Vector Tile (EPSG:3857, extent 4096, buffer 64); feature ``id`` is the
-    row id, or a cluster number with a ``count`` below the layer's clustering zoom."""
-    return await _answer(request, [_layer(request, layer_id)], z, x, y)
+    row id, or a cluster's id with a ``count`` below the layer's clustering zoom. A windowed
+    layer (incidents) shows the open incidents and those reported in the window (``last``,
+    default 24h, or ``start``/``end``; ``category``, ``status``), clustered per H3 cell (``h3``)
+    below its clustering zoom."""
+    layer = _layer(request, layer_id)
+    shown = _shown(request, start, end, last, category, status) if layer.window else None
+    return await _answer(request, [layer], z, x, y, shown)
 
 
 @router.get(
@@ -71,9 +112,22 @@ async def layer_tile(request: Request, layer_id: str, z: Z, x: XY, y: XY) -> Res
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
 )
-async def composite_tile(request: Request, z: Z, x: XY, y: XY) -> Response:
-    """Every layer visible at this zoom, in one tile."""
-    return await _answer(request, _service(request).visible(z), z, x, y)
+async def composite_tile(
+    request: Request,
+    z: Z,
+    x: XY,
+    y: XY,
+    start: StartQ = None,
+    end: EndQ = None,
+    last: LastQ = None,
+    category: CategoryQ = None,
+    status: StatusQ = None,
+) -> Response:
+    """Every layer visible at this zoom, in one tile (the window as for one layer)."""
+    layers = _service(request).visible(z)
+    windowed = any(layer.window for layer in layers)
+    shown = _shown(request, start, end, last, category, status) if windowed else None
+    return await _answer(request, layers, z, x, y, shown)
 
 
 def _vector_layers(layer: Layer) -> list[dict[str, Any]]:

@@ -41,7 +41,8 @@
     return r.json();
   };
 
-  const state = { heatLast: '30d', heatCategory: '', live: [], ticker: [], events: 0, bulks: 0 };
+  // The window shown at first: the last 24 hours (history is a choice, not the default).
+  const state = { heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, bulks: 0 };
   const map = new maplibregl.Map({
     container: 'map',
     style: '/style.json',
@@ -97,13 +98,20 @@
   }
 
   // --- heatmap and hotspots -------------------------------------------------------------------
-  function heatTiles() {
+  // One window for everything that shows incidents: the heatmap, the hotspots and the
+  // incident layer (open incidents plus those of the window) take the same parameters.
+  function windowQuery() {
     const cat = state.heatCategory ? `&category=${encodeURIComponent(state.heatCategory)}` : '';
-    return [`${location.origin}/tiles/heatmap/{z}/{x}/{y}.mvt?last=${state.heatLast}${cat}`];
+    return `last=${state.heatLast}${cat}`;
+  }
+
+  function heatTiles() {
+    return [`${location.origin}/tiles/heatmap/{z}/{x}/{y}.mvt?${windowQuery()}`];
   }
 
   function refreshHeat() {
     map.getSource('heatmap').setTiles(heatTiles());
+    reloadIncidentTiles();
     const [a, b, c] = HEAT_STOPS[state.heatLast];
     map.setPaintProperty('heatmap', 'fill-color',
       ['interpolate', ['linear'], ['get', 'value'], a, '#1a237e', b, '#f57f17', c, '#d50000']);
@@ -111,8 +119,7 @@
   }
 
   async function loadHotspots() {
-    const cat = state.heatCategory ? `&category=${encodeURIComponent(state.heatCategory)}` : '';
-    const data = await getJSON(`/hotspots/incidents?res=8&last=${state.heatLast}${cat}&format=geojson`);
+    const data = await getJSON(`/hotspots/incidents?res=8&${windowQuery()}&format=geojson`);
     map.getSource('hotspots').setData(data);
     state.hotspots = data.features.length;
   }
@@ -189,14 +196,13 @@
   function onBulk() {
     state.events += 1;
     state.bulks += 1;
-    reloadIncidentTiles();
-    refreshHeat();
+    refreshHeat(); // the heatmap and the incident tiles, in the same window
     loadStats().catch(console.error);
     loadTicker().catch(console.error);
   }
 
   function reloadIncidentTiles() {
-    map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?t=${Date.now()}`]);
+    map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?${windowQuery()}&t=${Date.now()}`]);
   }
 
   function connectEvents() {

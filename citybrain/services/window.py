@@ -1,0 +1,72 @@
+"""Time windows, one rule for every route and service: a time without a zone is in
+CITYBRAIN_TIMEZONE; a window is ``[start, end)``, given as ``start``/``end`` or as ``last``
+(``24h``, ``7d``, ...) ending at ``end`` or now."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from citybrain.errors import InvalidInput
+
+LAST = re.compile(r"^(\d{1,5})([hd])$")
+
+
+def instant(value: str, tz: ZoneInfo, name: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is in ``tz`` (CITYBRAIN_TIMEZONE), the one
+    rule of the API (heatmaps, tiles, OGC items, exports alike)."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            t = datetime.combine(date.fromisoformat(value), datetime.min.time())
+        else:
+            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 date or time") from exc
+    return t.replace(tzinfo=tz) if t.tzinfo is None else t
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window ``[start, end)`` and the categories and statuses asked for (None: all).
+    ``relative``: given as ``last`` (its end is now)."""
+
+    start: datetime
+    end: datetime
+    categories: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    relative: bool = False
+
+
+def window(
+    tz: ZoneInfo,
+    start: str | None,
+    end: str | None,
+    last: str | None,
+    categories: list[str] | None,
+    statuses: list[str] | None,
+    default_last: str,
+    now: datetime | None = None,
+) -> Window:
+    """``start``/``end`` or ``last`` (``24h``, ``7d``, ...; ending at ``end`` or now)."""
+    if last is not None and start is not None:
+        raise InvalidInput("give start or last, not both")
+    end_at = instant(end, tz, "end") if end else (now or datetime.now(UTC))
+    if start is not None:
+        start_at = instant(start, tz, "start")
+    else:
+        m = LAST.match(last or default_last)
+        if m is None:
+            raise InvalidInput(f"last {last!r}: a number and h or d, e.g. 24h, 7d, 365d")
+        n, unit = int(m.group(1)), m.group(2)
+        start_at = end_at - (timedelta(hours=n) if unit == "h" else timedelta(days=n))
+    if end_at < start_at:
+        raise InvalidInput("the window ends before it starts")
+    return Window(
+        start_at,
+        end_at,
+        tuple(categories) if categories else None,
+        tuple(statuses) if statuses else None,
+        relative=start is None and end is None,
+    )
