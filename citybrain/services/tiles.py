@@ -189,7 +189,7 @@ class TileService:
     def __init__(self, layers: dict[str, Layer], cache: TileCache, heat: HeatIndex | None = None):
         self.layers = layers
         self.cache = cache
-        self.heat = heat or HeatIndex()
+        self.heat = heat if heat is not None else HeatIndex()  # (an empty index is falsy)
         self._memo: OrderedDict[tuple, Clusters] = OrderedDict()
         self.counted = self.followed = 0  # cluster sets counted afresh / followed by delta
         self._plain = {lid: tile_statement(layer, False) for lid, layer in layers.items()}
