@@ -76,7 +76,10 @@ def main() -> None:
     with serve(url, workers=1) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         rows = []
-        for label, window in (("default (24 h + open)", None), ("a year (365d)", "365d")):
+        for label, window in (
+            ("opening the page: the default window (24 h + open)", None),
+            ("then choosing a year (1年): until the map settles", "365d"),
+        ):
             times = [first_render(browser, base, window) for _ in range(args.runs)]
             rows.append((label, times))
         browser.close()
@@ -84,7 +87,7 @@ def main() -> None:
         f"\nbig screen, first full render at county zoom (z10, 1920x1080), 1,000,000 incidents "
         f"(year ending {END:%Y-%m-%d}), {platform.node()}, {datetime.now():%Y-%m-%d}\n"
     )
-    print("| window | median s | runs |")
+    print("| what | median s | runs |")
     print("|---|---:|---|")
     for label, times in rows:
         print(

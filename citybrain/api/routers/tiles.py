@@ -133,7 +133,9 @@ async def composite_tile(
 def _vector_layers(layer: Layer) -> list[dict[str, Any]]:
     fields = {p: "property" for p in layer.properties}
     if layer.cluster:
-        fields["count"] = f"incidents per cluster below zoom {layer.cluster.below_zoom}"
+        fields["count"] = f"points per cluster below zoom {layer.cluster.below_zoom}"
+    if layer.window:
+        fields["h3"] = "a cluster's H3 cell (hex): clusters are cells, drawn at the centre"
     out = [
         {
             "id": layer.id,
