@@ -24,6 +24,11 @@ db_app = typer.Typer(
     help="The PostGIS database: bring it up, migrate it, inspect it.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(
+    help="API keys: made here, shown once, stored only as their hash; revoked at once.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -82,6 +87,50 @@ def db_migrate(revision: str = "head") -> None:
 
     upgrade(get_engine(_database_url()), revision)
     console.print(f"migrated to {revision}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Argument(help="viewer, dispatcher or admin")],
+    name: Annotated[str, typer.Option(help="what the audit trail calls its holder")],
+) -> None:
+    """Make a key: printed once (192 random bits); only its hash is kept."""
+    from citybrain.db.connection import connect
+    from citybrain.services import keys
+
+    with connect(_database_url(migrate=True), autocommit=True) as conn:
+        key = keys.create(conn, role, name)
+    console.print(f"key {name!r} ({role}) made; it is shown only now:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key's name, role and dates (never a key)."""
+    from citybrain.db.connection import connect
+    from citybrain.services import keys
+
+    with connect(_database_url(migrate=True)) as conn:
+        rows = keys.listed(conn)
+    table = Table(title="API keys")
+    for column in ("name", "role", "created", "revoked"):
+        table.add_column(column)
+    for name, role, created, revoked in rows:
+        table.add_row(
+            name, role, f"{created:%Y-%m-%d %H:%M}", f"{revoked:%Y-%m-%d %H:%M}" if revoked else ""
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+    """Revoke a key: every server refuses it within a second."""
+    from citybrain.db.connection import connect
+    from citybrain.services import keys
+
+    with connect(_database_url(migrate=True), autocommit=True) as conn:
+        keys.revoke(conn, name)
+    console.print(f"key {name!r} revoked")
 
 
 @app.command()

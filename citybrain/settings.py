@@ -6,8 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_KEY_CHARS = 20  # a bootstrap key: ~120 bits if random; made keys have 192
 
 
 def _default_layers_dir() -> Path:
@@ -32,7 +34,11 @@ class Settings(BaseSettings):
     runs its own PostgreSQL cluster in ``data_dir`` on ``pg_port`` (see ``citybrain db up``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="CITYBRAIN_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a bad setting's error names it but never repeats its value (keys,
+    # database passwords).
+    model_config = SettingsConfigDict(
+        env_prefix="CITYBRAIN_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL (postgresql+psycopg://...); unset = embedded"
@@ -59,28 +65,36 @@ class Settings(BaseSettings):
     import_max_mb: int = Field(
         default=200, ge=1, description="largest body POST /imports/{layer} reads, in MB"
     )
-    api_keys: str = Field(
-        default="",
-        description="comma-separated role:key pairs (roles: viewer, dispatcher, admin); "
-        "write endpoints need a key",
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="comma-separated role:key pairs (roles: viewer, dispatcher, admin) that "
+        "bootstrap access; keys of their own are made with `citybrain keys create`",
+    )
+    anonymous_reads: bool = Field(
+        default=True,
+        description="let callers without a key read what a public screen shows (layers, "
+        "tiles, aggregates); false: every request but health checks needs a key",
     )
 
     @field_validator("api_keys")
     @classmethod
-    def _valid_keys(cls, value: str) -> str:
-        for pair in filter(None, (p.strip() for p in value.split(","))):
-            role, _, key = pair.partition(":")
-            if role not in ("viewer", "dispatcher", "admin") or len(key) < 8:
+    def _valid_keys(cls, value: SecretStr) -> SecretStr:
+        # Errors name the pair's position, never a key (the setting is a secret).
+        for i, pair in enumerate(
+            filter(None, (p.strip() for p in value.get_secret_value().split(","))), start=1
+        ):
+            role, sep, key = pair.partition(":")
+            if not sep or role not in ("viewer", "dispatcher", "admin"):
                 raise ValueError(
-                    f"CITYBRAIN_API_KEYS: {pair.split(':')[0]!r}... is not role:key with a role "
-                    "of viewer, dispatcher or admin and a key of at least 8 characters"
+                    f"CITYBRAIN_API_KEYS: pair {i} is not role:key with a role of viewer, "
+                    "dispatcher or admin"
+                )
+            if len(key.strip()) < MIN_KEY_CHARS:
+                raise ValueError(
+                    f"CITYBRAIN_API_KEYS: the key of pair {i} ({role}) is shorter than "
+                    f"{MIN_KEY_CHARS} characters; `citybrain keys create {role}` makes a strong one"
                 )
         return value
-
-    @property
-    def key_roles(self) -> dict[str, str]:
-        pairs = (p.strip().partition(":") for p in self.api_keys.split(",") if p.strip())
-        return {key: role for role, _, key in pairs}
 
     @field_validator("database_url")
     @classmethod

@@ -33,9 +33,9 @@ SEED = 7
 N_INCIDENTS = 20_000
 SEED_END = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 API_KEYS = {
-    "viewer": "viewer-test-key-1",
-    "dispatcher": "dispatcher-test-key-1",
-    "admin": "admin-test-key-1",
+    "viewer": "viewer-test-key-0001",
+    "dispatcher": "dispatcher-test-key-0001",
+    "admin": "admin-test-key-000001",
 }
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS_FILE = SHARED_DATA / "jiashan_towns_wgs84.geojson"

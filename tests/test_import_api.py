@@ -72,7 +72,7 @@ def test_a_dry_run_unless_asked(api, fresh_county, villages_shp) -> None:
         imported = conn.execute(
             "SELECT count(*) FROM citybrain.villages WHERE import_id = 1"
         ).fetchone()[0]
-    assert actor.startswith("admin:") and imported == n
+    assert actor == "env-admin-1" and imported == n
     # The card of an imported village says where its boundary came from.
     card = api.get("/areas/330421001001").json()
     assert card["boundary"] == "imported"

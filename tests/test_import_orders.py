@@ -26,7 +26,7 @@ from citybrain.importer.prepare import Prepared
 from citybrain.importer.report import Report
 from citybrain.importer.spec import spec
 from citybrain.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, _keys, auth
 from tests.utils.offices import gcj02, import_file, metres_apart, rejected, rows, snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -277,7 +277,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
     first = places["spots"].iloc[0]
     t = mercantile.tile(first["lon"], first["lat"], 12)
     tile_url = f"/tiles/incidents/12/{t.x}/{t.y}.mvt"
-    server = LiveServer(Settings(database_url=fresh_county))
+    server = LiveServer(Settings(database_url=fresh_county, api_keys=_keys()))
     with server, psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as listener:
         import httpx
 
@@ -299,7 +299,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
                 one = conn.execute(
                     "SELECT id FROM citybrain.incidents WHERE external_id = 'GD2026000007'"
                 ).fetchone()[0]
-            card = http.get(f"/incidents/{one}").json()
+            card = http.get(f"/incidents/{one}", headers=auth("viewer")).json()
         notes = _notifications(listener)
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
         truth = dict(
@@ -319,7 +319,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
         "exact",
         "治安",  # 治安管理, by the mapping file
     )
-    assert "reporter_phone" not in card  # anonymous: no personal data
+    assert "reporter_phone" not in card  # a viewer: no personal data
     counts = {c["h3"]: c["value"] for c in after["cells"]}
     assert (
         counts == truth and sum(counts.values()) == sum(c["value"] for c in before["cells"]) + 200

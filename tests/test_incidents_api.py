@@ -78,16 +78,22 @@ def test_report_and_read(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
 
     assert body["h3"] == h3.latlng_to_cell(lat, lon, 15)
     assert body["reporter_phone"] == "13800000000"
-    # Viewers and the public do not see personal data; dispatchers do.
-    for headers in ({}, auth("viewer")):
-        seen = rw.get(f"/incidents/{body['id']}", headers=headers).json()
-        assert "reporter_name" not in seen and "reporter_phone" not in seen
-        assert seen["description"] == "夜间聚众喧哗"
+    # The case file is for viewers and above, the reporter for dispatchers and admins; the
+    # public reads the layer's public fields.
+    for path in (f"/incidents/{body['id']}", f"/incidents/{body['id']}/events"):
+        r = rw.get(path)
+        assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    seen = rw.get(f"/incidents/{body['id']}", headers=auth("viewer")).json()
+    assert "reporter_name" not in seen and "reporter_phone" not in seen
+    assert seen["description"] == "夜间聚众喧哗"
+    public = rw.get(f"/collections/incidents/items/{body['id']}").json()["properties"]
+    assert "description" not in public and "reporter_phone" not in public
+    assert public["category"] == "治安"
     seen = rw.get(f"/incidents/{body['id']}", headers=DISPATCHER).json()
     assert seen["reporter_name"] == "张三"
-    events = rw.get(f"/incidents/{body['id']}/events").json()
-    assert [(e["action"], e["to_status"], e["role"]) for e in events] == [
-        ("report", "reported", "dispatcher")
+    events = rw.get(f"/incidents/{body['id']}/events", headers=auth("viewer")).json()
+    assert [(e["action"], e["to_status"], e["role"], e["actor"]) for e in events] == [
+        ("report", "reported", "dispatcher", "env-dispatcher-1")  # the key's name, no part of it
     ]
 
 
@@ -192,7 +198,7 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
         body[k] for k in ("reported_at", "dispatched_at", "on_site_at", "resolved_at", "closed_at")
     ]
     assert all(stamps) and stamps == sorted(stamps)
-    events = rw.get(f"/incidents/{inc}/events").json()
+    events = rw.get(f"/incidents/{inc}/events", headers=DISPATCHER).json()
     assert [e["to_status"] for e in events] == [
         "reported",
         "dispatched",
@@ -200,9 +206,7 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
         "resolved",
         "closed",
     ]
-    assert events[1]["team_id"] == team and all(
-        e["actor"].startswith("dispatcher:") for e in events
-    )
+    assert events[1]["team_id"] == team and all(e["actor"] == "env-dispatcher-1" for e in events)
 
 
 INVALID = [
@@ -263,7 +267,7 @@ def test_escalation_moves_tier_and_frees_team(
     body = r.json()
     assert (body["status"], body["tier"], body["team_id"]) == ("escalated", "town", None)
     assert body["escalated_at"] is not None
-    last = rw.get(f"/incidents/{inc}/events").json()[-1]
+    last = rw.get(f"/incidents/{inc}/events", headers=DISPATCHER).json()[-1]
     assert (last["from_tier"], last["to_tier"], last["note"]) == ("village", "town", "需要镇级协调")
     # Re-dispatched at the town tier.
     r = rw.post(f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER)
@@ -327,8 +331,10 @@ def test_race_for_one_incident(rw: httpx.Client, rw_conn: psycopg.Connection, rw
 
 
 def test_unknown_ids_are_404(rw: httpx.Client) -> None:
-    assert rw.get("/incidents/999999999").status_code == 404
+    viewer = auth("viewer")
+    assert rw.get("/incidents/999999999").status_code == 401  # whether it exists: not for all
+    assert rw.get("/incidents/999999999", headers=viewer).status_code == 404
     r = rw.post("/incidents/999999999/assign", json={"team_id": 1}, headers=DISPATCHER)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
-    assert rw.get("/incidents/0").status_code == 422
-    assert rw.get("/incidents/abc").status_code == 422
+    assert rw.get("/incidents/0", headers=viewer).status_code == 422
+    assert rw.get("/incidents/abc", headers=viewer).status_code == 422

@@ -1,30 +1,41 @@
-"""API keys and roles: ``Authorization: Bearer <key>``, keys from ``CITYBRAIN_API_KEYS``.
+"""Who is asking: ``Authorization: Bearer <key>``, the key found among the server's keys
+(``services.keys``: made by ``citybrain keys create``, or bootstrapped by
+``CITYBRAIN_API_KEYS``).
 
-Roles are ordered: ``viewer`` < ``dispatcher`` < ``admin``. Reads are open; a reader's role
-decides whether personal data (reporter name and phone) is shown. Writes need a role.
+Roles are ordered: ``anonymous`` < ``viewer`` < ``dispatcher`` < ``admin``. What each may do is
+the access table in the README: anonymous callers read what a public screen shows (layers
+without personal data, tiles, aggregates); ``viewer`` reads case files (an incident, its audit
+trail, team members); ``dispatcher`` writes and sees reporters; ``admin`` imports. With
+``CITYBRAIN_ANONYMOUS_READS=false`` every request but the health checks needs a key.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 
-from citybrain.api.deps import SettingsDep
 from citybrain.errors import Forbidden, Unauthorized
+from citybrain.services.keys import KeyRing
 
 ROLES = ("anonymous", "viewer", "dispatcher", "admin")
+# Open whatever the setting: the process and database checks a load balancer asks.
+ALWAYS_OPEN = ("/healthz", "/livez", "/readyz")
 
 
 @dataclass(frozen=True)
 class Principal:
     role: str
-    actor: str  # what the audit trail records: role and a fingerprint of the key
+    actor: str  # what the audit trail records: the key's name
 
     def at_least(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
+
+    @property
+    def reads_case_files(self) -> bool:
+        return self.at_least("viewer")
 
     @property
     def sees_personal_data(self) -> bool:
@@ -34,16 +45,23 @@ class Principal:
 ANONYMOUS = Principal("anonymous", "anonymous")
 
 
-async def principal(request: Request, settings: SettingsDep) -> Principal:
-    header = request.headers.get("authorization")
+async def identify(request: Request, header: str | None) -> Principal:
+    """The principal of an Authorization header (ANONYMOUS without one); 401 for a key the
+    server does not hold."""
     if not header:
         return ANONYMOUS
     scheme, _, key = header.partition(" ")
-    role = settings.key_roles.get(key.strip()) if scheme.lower() == "bearer" else None
-    if role is None:
+    keys: KeyRing = request.app.state.keys
+    found = None
+    if scheme.lower() == "bearer" and key.strip():
+        found = await keys.find(request.app.state.pool, key.strip())
+    if found is None:
         raise Unauthorized("invalid API key: send Authorization: Bearer <key>")
-    fingerprint = hashlib.sha256(key.strip().encode()).hexdigest()[:8]
-    return Principal(role, f"{role}:{fingerprint}")
+    return Principal(found.role, found.name)
+
+
+async def principal(request: Request) -> Principal:
+    return await identify(request, request.headers.get("authorization"))
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
@@ -63,3 +81,32 @@ def require(role: str):
         return who
 
     return Depends(check)
+
+
+class KeysRequired:
+    """ASGI middleware for ``CITYBRAIN_ANONYMOUS_READS=false``: every request but the health
+    checks carries a key the server holds (routes then apply their own roles)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in ALWAYS_OPEN:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        header = headers.get(b"authorization", b"").decode("latin-1")
+        request = Request(scope)  # (its app: the one this middleware wraps)
+        try:
+            who = await identify(request, header)
+        except Unauthorized as exc:
+            who, detail = ANONYMOUS, exc.detail
+        else:
+            detail = "this server gives nothing to anonymous callers: send an API key"
+        if who.role == "anonymous":
+            response = JSONResponse(
+                {"code": "unauthorized", "detail": detail},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)

@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
+from citybrain.api.auth import KeysRequired
 from citybrain.api.responses import errors
 from citybrain.api.routers import (
     dispatch,
@@ -41,6 +42,7 @@ from citybrain.layers import check_against_database, load_layers
 from citybrain.services.events import EventHub
 from citybrain.services.heatindex import HeatIndex
 from citybrain.services.heatmap import CountyCellsHolder
+from citybrain.services.keys import KeyRing
 from citybrain.services.routing import RouterHolder
 from citybrain.services.tiles import TileCache, TileService
 from citybrain.settings import Settings, get_settings
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
+        app.state.keys = KeyRing(settings.api_keys.get_secret_value())
         app.state.routing = RouterHolder()
         app.state.county = CountyCellsHolder()
         app.state.heat = HeatIndex()
@@ -132,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
 
     app.add_middleware(ServerTiming)
+    if not settings.anonymous_reads:
+        app.add_middleware(KeysRequired)
 
     @app.exception_handler(CitybrainError)
     async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -517,6 +518,24 @@ class Import(Base):
     unchanged: Mapped[int] = mapped_column(Integer, nullable=False)
     rejected: Mapped[int] = mapped_column(Integer, nullable=False)
     repaired: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ApiKey(Base):
+    """An API key (``citybrain keys``): its name, role and SHA-256; never the key itself."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="ck_api_keys_name"),
+        CheckConstraint("role IN ('viewer', 'dispatcher', 'admin')", name="ck_api_keys_role"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Meta(Base):

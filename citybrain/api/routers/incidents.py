@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from citybrain.api.auth import Principal, PrincipalDep, require
+from citybrain.api.auth import Principal, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import error, errors
@@ -18,6 +18,7 @@ from citybrain.services import incidents as svc
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=errors(401, 403, 409))
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DispatcherDep = Annotated[Principal, require("dispatcher")]
+ViewerDep = Annotated[Principal, require("viewer")]  # case files: never for anonymous callers
 
 
 class IncidentIn(PointIn):
@@ -133,13 +134,16 @@ async def report(
 
 
 @router.get("/{incident_id}", response_model=Incident, response_model_exclude_unset=True)
-async def read(incident_id: IncidentId, conn: ConnDep, who: PrincipalDep) -> dict[str, Any]:
-    """One incident; reporter name and phone only for dispatchers and admins."""
+async def read(incident_id: IncidentId, conn: ConnDep, who: ViewerDep) -> dict[str, Any]:
+    """One incident's case file (viewer and above); reporter name and phone only for
+    dispatchers and admins. Public screens read incidents' public fields from the layer
+    (``/collections/incidents/items/{id}``)."""
     return await _answer(conn, incident_id, who)
 
 
 @router.get("/{incident_id}/events", response_model=list[Event], summary="The audit trail")
-async def events(incident_id: IncidentId, conn: ConnDep) -> list[dict[str, Any]]:
+async def events(incident_id: IncidentId, conn: ConnDep, who: ViewerDep) -> list[dict[str, Any]]:
+    """Every step of the case, who took it (the key's name) and their note (viewer and above)."""
     return await svc.history(conn, incident_id)
 
 

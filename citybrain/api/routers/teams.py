@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from citybrain.api.auth import Principal, require
+from citybrain.api.auth import Principal, PrincipalDep, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
@@ -59,8 +59,12 @@ async def _team(conn: ConnDep, team_id: int) -> dict[str, Any]:
 
 
 @router.get("/{team_id}", response_model=Team)
-async def read(team_id: TeamId, conn: ConnDep) -> dict[str, Any]:
-    return await _team(conn, team_id)
+async def read(team_id: TeamId, conn: ConnDep, who: PrincipalDep) -> dict[str, Any]:
+    """A team; its members' names for viewers and above (anonymous callers: roles only)."""
+    team = await _team(conn, team_id)
+    if not who.reads_case_files:
+        team["members"] = [{"role": m["role"]} for m in team["members"]]
+    return team
 
 
 @router.post("/{team_id}/position", response_model=Team, summary="A team moved")

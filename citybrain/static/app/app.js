@@ -249,7 +249,13 @@
       return;
     }
     if (layer === 'incidents' || layer === 'live') {
-      const i = await getJSON(`/incidents/${p.id ?? f.id}`);
+      const id = p.id ?? f.id;
+      let i;
+      try {
+        i = await getJSON(`/incidents/${id}`); // the case file: for a screen with a viewer key
+      } catch (err) { // a public screen: the incident's public fields, from the layer
+        i = { id, ...(await getJSON(`/collections/incidents/items/${id}`)).properties };
+      }
       showCard(`<h2>事件 #${i.id} · ${esc(i.category)}</h2><dl class="card-grid">` +
         row('状态', `<span class="status-${i.status}">${STATUS[i.status]}</span>`) + row('层级', TIER[i.tier]) +
         row('等级', i.severity) + row('来源', esc(i.source)) + row('描述', esc(i.description || '–')) +

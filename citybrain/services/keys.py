@@ -1,0 +1,122 @@
+"""API keys: made by the service (192 random bits, shown once), stored as their SHA-256 with a
+name and a role, revoked without a restart. ``CITYBRAIN_API_KEYS`` still bootstraps keys from
+the environment (named ``env-<role>-<n>``).
+
+A presented key is hashed and compared with every stored hash by ``hmac.compare_digest``
+(constant time). Servers keep the keys in memory and read the table
+again at most once a second, so a new or revoked key takes effect within a second everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from citybrain.errors import Conflict, InvalidInput, NotFound
+
+ROLES = ("viewer", "dispatcher", "admin")
+NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+PREFIX = "cb_"  # makes a leaked key easy to recognise (and to search logs and repositories for)
+REFRESH_S = 1.0
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    role: str
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_key() -> str:
+    return PREFIX + secrets.token_urlsafe(24)  # 24 bytes: 192 bits
+
+
+def create(conn: psycopg.Connection, role: str, name: str) -> str:
+    """A new key for ``role`` named ``name``: returned once, stored only as its hash."""
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r}: one of {', '.join(ROLES)}")
+    if not NAME.match(name):
+        raise InvalidInput(f"name {name!r}: 1-64 letters, digits and _ . @ -")
+    key = new_key()
+    try:
+        conn.execute(
+            "INSERT INTO citybrain.api_keys (name, role, key_hash) VALUES (%s, %s, %s)",
+            [name, role, digest(key)],
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict(f"a key named {name!r} exists: revoke it or choose another name") from exc
+    return key
+
+
+def revoke(conn: psycopg.Connection, name: str) -> None:
+    row = conn.execute(
+        "UPDATE citybrain.api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL "
+        "RETURNING id",
+        [name],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no key named {name!r} in use")
+
+
+def listed(conn: psycopg.Connection) -> list[tuple]:
+    """(name, role, created_at, revoked_at) of every key."""
+    return conn.execute(
+        "SELECT name, role, created_at, revoked_at FROM citybrain.api_keys ORDER BY name"
+    ).fetchall()
+
+
+def from_environment(value: str) -> dict[bytes, Key]:
+    """``role:key`` pairs (comma-separated), by hash. Checked by Settings already."""
+    out: dict[bytes, Key] = {}
+    counts: dict[str, int] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        role, _, key = pair.partition(":")
+        counts[role] = counts.get(role, 0) + 1
+        out[digest(key.strip())] = Key(f"env-{role}-{counts[role]}", role)
+    return out
+
+
+class KeyRing:
+    """The keys a server process accepts: the environment's and the table's."""
+
+    def __init__(self, environment: str) -> None:
+        self.environment = from_environment(environment)
+        self.stored: dict[bytes, Key] = {}
+        self.read_at = float("-inf")
+
+    async def find(self, pool: AsyncConnectionPool, key: str) -> Key | None:
+        if time.monotonic() - self.read_at > REFRESH_S:
+            async with pool.connection() as conn:
+                await self.refresh(conn)
+        wanted = digest(key)
+        found = None
+        # Every key compared, each in constant time: how long this takes says nothing about
+        # which key, or how much of one, matched.
+        for keys in (self.environment, self.stored):
+            for stored, who in keys.items():
+                if hmac.compare_digest(stored, wanted):
+                    found = who
+        return found
+
+    async def refresh(self, conn: AsyncConnection) -> None:
+        try:
+            rows = await (
+                await conn.execute(
+                    "SELECT key_hash, name, role FROM citybrain.api_keys WHERE revoked_at IS NULL"
+                )
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:  # a database not migrated yet: no stored keys
+            rows = []
+        self.stored = {bytes(h): Key(n, r) for h, n, r in rows}
+        self.read_at = time.monotonic()

@@ -1,0 +1,135 @@
+"""API keys made by the service, and who may read what: keys shown once and stored as hashes,
+revoked without a restart, named in the audit trail; bootstrap keys never echoed; the access
+table of the README, checked route by route for every role."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import psycopg
+import pytest
+from pydantic import ValidationError
+
+from citybrain.db.connection import libpq_conninfo
+from citybrain.services import keys
+from citybrain.settings import Settings
+from tests.conftest import API_KEYS, LiveServer, _keys, auth
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CITYBRAIN_DATABASE_URL": url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "citybrain.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_keys_made_listed_and_revoked_without_a_restart(fresh_county) -> None:
+    made = _cli(fresh_county, "keys", "create", "dispatcher", "--name", "desk-1")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("cb_") and len(key) >= 35  # 192 bits, URL-safe
+    again = _cli(fresh_county, "keys", "create", "viewer", "--name", "desk-1")
+    assert again.returncode == 2 and "exists" in again.stderr
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        table = conn.execute("SELECT name, role, key_hash FROM citybrain.api_keys").fetchall()
+        dump = str(conn.execute("SELECT * FROM citybrain.api_keys").fetchall())
+    assert [(n, r) for n, r, _ in table] == [("desk-1", "dispatcher")]
+    assert bytes(table[0][2]) == keys.digest(key) and key not in dump  # only the hash
+    listed = _cli(fresh_county, "keys", "list")
+    assert "desk-1" in listed.stderr and key not in listed.stderr + listed.stdout
+
+    with (
+        LiveServer(Settings(database_url=fresh_county)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as api,
+    ):
+        headers = {"Authorization": f"Bearer {key}"}
+        r = api.post(
+            "/incidents", json={"lon": 120.91, "lat": 30.85, "category": "治安"}, headers=headers
+        )
+        assert r.status_code == 201, r.text
+        events = api.get(f"/incidents/{r.json()['id']}/events", headers=headers).json()
+        assert [e["actor"] for e in events] == ["desk-1"]
+        assert _cli(fresh_county, "keys", "revoke", "desk-1").returncode == 0
+        time.sleep(keys.REFRESH_S + 0.2)
+        r = api.get(f"/incidents/{r.json()['id']}", headers=headers)
+        assert r.status_code == 401  # refused by the running server
+    assert _cli(fresh_county, "keys", "revoke", "desk-1").returncode == 2  # not in use
+
+
+def test_bootstrap_keys_are_checked_without_being_echoed() -> None:
+    secret = "short-secret"
+    with pytest.raises(ValidationError) as caught:
+        Settings(api_keys=f"admin:{secret},viewer:another-very-long-secret-key")
+    assert secret not in str(caught.value) and "another-very" not in str(caught.value)
+    assert "pair 1 (admin) is shorter than 20" in str(caught.value)
+    with pytest.raises(ValidationError) as caught:
+        Settings(api_keys="root:an-acceptably-long-secret-key-1")
+    assert "pair 1 is not role:key" in str(caught.value)
+    assert "an-acceptably" not in str(caught.value) and "an-acceptably" not in repr(
+        Settings(api_keys="admin:an-acceptably-long-secret-key-1")
+    )
+
+
+# --- the access table --------------------------------------------------------------------------
+
+# route -> the least role that may GET it (None: anyone, also anonymous)
+READS = {
+    "/collections/incidents/items?limit=1": None,
+    "/tiles/incidents/12/3423/1673.mvt": None,
+    "/heatmap/incidents?res=7&last=30d": None,
+    "/stats": None,
+    "/areas/330421001": None,
+    "/incidents-latest": None,
+    "/teams/1": None,
+    "/incidents/1": "viewer",
+    "/incidents/1/events": "viewer",
+}
+ORDER = ("anonymous", "viewer", "dispatcher", "admin")
+
+
+@pytest.mark.parametrize("path,least", READS.items())
+def test_reads_by_role(client: httpx.Client, path: str, least: str | None) -> None:
+    for role in ORDER:
+        headers = auth(role) if role != "anonymous" else {}
+        r = client.get(path, headers=headers)
+        allowed = least is None or ORDER.index(role) >= ORDER.index(least)
+        assert (r.status_code == 200) == allowed, (path, role, r.status_code)
+        if not allowed:
+            assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+
+
+def test_team_members_names_need_a_viewer(client: httpx.Client) -> None:
+    public = client.get("/teams/1").json()["members"]
+    named = client.get("/teams/1", headers=auth("viewer")).json()["members"]
+    assert [m["role"] for m in public] == [m["role"] for m in named]
+    assert all(set(m) == {"role"} for m in public) and all(m["name"] for m in named)
+
+
+def test_reporters_need_a_dispatcher(client: httpx.Client, conn) -> None:
+    (inc,) = conn.execute(
+        "SELECT id FROM citybrain.incidents WHERE reporter_phone IS NOT NULL LIMIT 1"
+    ).fetchone()
+    for role, sees in (("viewer", False), ("dispatcher", True), ("admin", True)):
+        body = client.get(f"/incidents/{inc}", headers=auth(role)).json()
+        assert ("reporter_phone" in body) == sees, role
+
+
+def test_a_server_for_key_holders_only(seeded) -> None:
+    settings = Settings(database_url=seeded, api_keys=_keys(), anonymous_reads=False)
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+        for path in ("/", "/collections", "/tiles/9/427/211.mvt", "/heatmap/incidents", "/events"):
+            r = api.get(path)
+            assert r.status_code == 401 and r.json()["code"] == "unauthorized", path
+        assert api.get("/healthz").status_code == 200
+        assert api.get("/collections", headers=auth("viewer")).status_code == 200
+        r = api.get("/collections", headers={"Authorization": "Bearer " + "x" * 30})
+        assert r.status_code == 401 and "invalid API key" in r.json()["detail"]
+        assert API_KEYS["viewer"] not in r.text
