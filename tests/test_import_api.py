@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 import zipfile
 
 import geopandas as gpd
@@ -19,6 +16,7 @@ import pytest
 from citybrain.db.connection import libpq_conninfo
 from citybrain.settings import Settings
 from tests.conftest import API_KEYS, LiveServer, auth
+from tests.utils.cli import citybrain
 from tests.utils.offices import polygons, snapshot
 
 
@@ -132,19 +130,8 @@ def test_bad_requests(api) -> None:
 # --- the command -------------------------------------------------------------------------------
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CITYBRAIN_DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "citybrain.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 def test_help_lists_the_layers_columns(fresh_county) -> None:
-    out = _cli(fresh_county, "import", "cameras", "--help")
+    out = citybrain(fresh_county, "import", "cameras", "--help")
     assert out.returncode == 0
     for line in ("key: code", "kind", "required", "点位编号", "朝向"):
         assert line in out.stderr, line
@@ -154,7 +141,7 @@ def test_exit_statuses_and_the_report_file(fresh_county, tmp_path) -> None:
     bad = tmp_path / "towns.csv"
     bad.write_text("code,name,wkt\n330421001,魏塘街道,POINT (120.9 30.85)\n", encoding="utf-8")
     report = tmp_path / "report.csv"
-    out = _cli(fresh_county, "import", "towns", str(bad), "--report", str(report))
+    out = citybrain(fresh_county, "import", "towns", str(bad), "--report", str(report))
     assert out.returncode == 1, out.stderr
     with report.open(encoding="utf-8-sig") as f:
         lines = list(csv.DictReader(f))
@@ -163,5 +150,5 @@ def test_exit_statuses_and_the_report_file(fresh_county, tmp_path) -> None:
         for r in lines
         if r["outcome"] == "rejected"
     ] == [("rejected", "2", "geometry", "not a polygon")]
-    out = _cli(fresh_county, "import", "towns", str(tmp_path / "missing.csv"))
+    out = citybrain(fresh_county, "import", "towns", str(tmp_path / "missing.csv"))
     assert out.returncode == 2 and "no such file" in out.stderr

@@ -4,9 +4,6 @@ table of the README, checked route by route for every role."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import httpx
@@ -18,32 +15,22 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.services import keys
 from citybrain.settings import Settings
 from tests.conftest import API_KEYS, LiveServer, _keys, auth
-
-
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CITYBRAIN_DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "citybrain.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+from tests.utils.cli import citybrain
 
 
 def test_keys_made_listed_and_revoked_without_a_restart(fresh_county) -> None:
-    made = _cli(fresh_county, "keys", "create", "dispatcher", "--name", "desk-1")
+    made = citybrain(fresh_county, "keys", "create", "dispatcher", "--name", "desk-1")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("cb_") and len(key) >= 35  # 192 bits, URL-safe
-    again = _cli(fresh_county, "keys", "create", "viewer", "--name", "desk-1")
+    again = citybrain(fresh_county, "keys", "create", "viewer", "--name", "desk-1")
     assert again.returncode == 2 and "exists" in again.stderr
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
         table = conn.execute("SELECT name, role, key_hash FROM citybrain.api_keys").fetchall()
         dump = str(conn.execute("SELECT * FROM citybrain.api_keys").fetchall())
     assert [(n, r) for n, r, _ in table] == [("desk-1", "dispatcher")]
     assert bytes(table[0][2]) == keys.digest(key) and key not in dump  # only the hash
-    listed = _cli(fresh_county, "keys", "list")
+    listed = citybrain(fresh_county, "keys", "list")
     assert "desk-1" in listed.stderr and key not in listed.stderr + listed.stdout
 
     with (
@@ -57,11 +44,11 @@ def test_keys_made_listed_and_revoked_without_a_restart(fresh_county) -> None:
         assert r.status_code == 201, r.text
         events = api.get(f"/incidents/{r.json()['id']}/events", headers=headers).json()
         assert [e["actor"] for e in events] == ["desk-1"]
-        assert _cli(fresh_county, "keys", "revoke", "desk-1").returncode == 0
+        assert citybrain(fresh_county, "keys", "revoke", "desk-1").returncode == 0
         time.sleep(keys.REFRESH_S + 0.2)
         r = api.get(f"/incidents/{r.json()['id']}", headers=headers)
         assert r.status_code == 401  # refused by the running server
-    assert _cli(fresh_county, "keys", "revoke", "desk-1").returncode == 2  # not in use
+    assert citybrain(fresh_county, "keys", "revoke", "desk-1").returncode == 2  # not in use
 
 
 def test_bootstrap_keys_are_checked_without_being_echoed() -> None:
