@@ -69,9 +69,18 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
-    """citybrain served in a subprocess; yields its base URL."""
+    """citybrain served in a subprocess; yields its base URL. Without rate limits: a load
+    generator is one caller asking far more than any one client should, and the benchmarks
+    measure the service, not its limits."""
     port = _free_port()
-    environ = dict(os.environ, CITYBRAIN_DATABASE_URL=url, CITYBRAIN_API_KEYS=BENCH_KEY, **env)
+    environ = dict(
+        os.environ,
+        CITYBRAIN_DATABASE_URL=url,
+        CITYBRAIN_API_KEYS=BENCH_KEY,
+        CITYBRAIN_RATE_LIMIT="",
+        CITYBRAIN_RATE_LIMIT_KEYED="",
+        **env,
+    )
     proc = subprocess.Popen(
         [
             sys.executable,

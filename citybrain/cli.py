@@ -446,7 +446,13 @@ def serve(
 
     settings = get_settings()
     _database_url(migrate=True)
-    run(host or settings.host, port or settings.port, workers, settings.access_log)
+    run(
+        host or settings.host,
+        port or settings.port,
+        workers,
+        settings.access_log,
+        settings.forwarded_allow_ips,
+    )
 
 
 def main() -> None:

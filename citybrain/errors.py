@@ -44,6 +44,12 @@ class Forbidden(CitybrainError):
     code = "forbidden"
 
 
+class Busy(CitybrainError):
+    """A bounded resource is full right now (live streams, imports): retry later."""
+
+    code = "busy"
+
+
 class LengthRequired(CitybrainError):
     code = "length_required"
 
@@ -61,6 +67,7 @@ STATUS_CODES: dict[type[CitybrainError], int] = {
     LengthRequired: 411,
     TooLarge: 413,
     DatabaseUnavailable: 503,
+    Busy: 503,
     CitybrainError: 500,
 }
 

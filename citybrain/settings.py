@@ -62,6 +62,22 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         default=False, description="log every request (costs ~10% of throughput on hot paths)"
     )
+    statement_timeout_ms: int = Field(
+        default=15_000, ge=100, description="longest a statement of a request may run"
+    )
+    max_body_kb: int = Field(
+        default=1024, ge=1, description="largest request body but an import's, in KB"
+    )
+    max_offset: int = Field(default=100_000, ge=0, description="deepest OGC items page")
+    max_heatmap_cells: int = Field(
+        default=250_000, ge=1, description="cells in one heatmap answer (a year at res 11: ~153k)"
+    )
+    max_tile_hexagons: int = Field(
+        default=20_000, ge=1, description="hexagons in one heatmap tile (a screenful: ~2,000)"
+    )
+    max_event_streams: int = Field(
+        default=500, ge=1, description="live streams (/events) one server process holds"
+    )
     import_max_mb: int = Field(
         default=200, ge=1, description="largest body POST /imports/{layer} reads, in MB"
     )
@@ -69,6 +85,20 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="comma-separated role:key pairs (roles: viewer, dispatcher, admin) that "
         "bootstrap access; keys of their own are made with `citybrain keys create`",
+    )
+    rate_limit: str = Field(
+        default="100/second;3000/minute",
+        description="requests one client address without a key may make (limits' notation: "
+        "'100/second;3000/minute'; empty: no limit), per server process",
+    )
+    rate_limit_keyed: str = Field(
+        default="200/second;12000/minute",
+        description="requests one API key may make, per server process (empty: no limit)",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="proxies whose X-Forwarded-For names the client (comma-separated; '*' "
+        "trusts all; empty trusts none)",
     )
     anonymous_reads: bool = Field(
         default=True,
@@ -94,6 +124,20 @@ class Settings(BaseSettings):
                     f"CITYBRAIN_API_KEYS: the key of pair {i} ({role}) is shorter than "
                     f"{MIN_KEY_CHARS} characters; `citybrain keys create {role}` makes a strong one"
                 )
+        return value
+
+    @field_validator("rate_limit", "rate_limit_keyed")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit: write e.g. '100/second;3000/minute'"
+                ) from None
         return value
 
     @field_validator("database_url")

@@ -162,6 +162,7 @@ class LiveServer:
 
     def __init__(self, settings: Settings, port: int | None = None):
         from citybrain.api.main import create_app
+        from citybrain.api.server import proxies
 
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -173,6 +174,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=2,  # event streams never end by themselves
+            **proxies(settings.forwarded_allow_ips),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -193,6 +195,12 @@ class LiveServer:
             raise RuntimeError("server did not stop")
 
 
+def _test_settings(url: str) -> Settings:
+    """The shared test servers' settings: the test keys, and no rate limits (the tests ask
+    thousands of times a minute from one address; tests/test_ratelimit.py tests the limits)."""
+    return Settings(database_url=url, api_keys=_keys(), rate_limit="", rate_limit_keyed="")
+
+
 def _keys() -> str:
     return ",".join(f"{role}:{key}" for role, key in API_KEYS.items())
 
@@ -203,7 +211,7 @@ def auth(role: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(seeded: str) -> Iterator[LiveServer]:
-    with LiveServer(Settings(database_url=seeded, api_keys=_keys())) as live:
+    with LiveServer(_test_settings(seeded)) as live:
         yield live
 
 
@@ -216,7 +224,7 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def rw_server(rw_url: str) -> Iterator[LiveServer]:
-    with LiveServer(Settings(database_url=rw_url, api_keys=_keys())) as live:
+    with LiveServer(_test_settings(rw_url)) as live:
         yield live
 
 

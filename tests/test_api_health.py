@@ -46,15 +46,26 @@ def test_openapi_documents_the_error_answers(client: httpx.Client) -> None:
             s: a["content"]["application/json"]["schema"] for s, a in answers.items() if s >= "4"
         }
 
-    assert documented("/locate", "get") == dict.fromkeys(["400", "404", "422", "503"], error)
+    everywhere = ["400", "404", "413", "422", "429", "503"]  # bounds and limits apply to all
+    assert documented("/locate", "get") == dict.fromkeys(everywhere, error)
     assert set(documented("/incidents/{incident_id}/assign", "post")) == {
         "400",
         "401",
         "403",
         "404",
         "409",
+        "413",
         "422",
+        "429",
         "503",
     }
     assert set(spec["components"]["schemas"]["ApiError"]["properties"]) == {"code", "detail"}
     assert "HTTPValidationError" not in spec["components"]["schemas"]  # not our 422's shape
+
+
+def test_liveness_and_readiness(client: httpx.Client) -> None:
+    """/livez asks nothing of the database; /readyz does (tests/test_faults.py stops the
+    database and sees 200 and 503)."""
+    assert client.get("/livez").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok"}
+    assert client.get("/healthz").json()["database"] is True

@@ -25,8 +25,7 @@ from citybrain.importer.checks import _timeline
 from citybrain.importer.prepare import Prepared
 from citybrain.importer.report import Report
 from citybrain.importer.spec import spec
-from citybrain.settings import Settings
-from tests.conftest import LiveServer, _keys, auth
+from tests.conftest import LiveServer, _test_settings, auth
 from tests.utils.offices import gcj02, import_file, metres_apart, rejected, rows, snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -277,7 +276,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
     first = places["spots"].iloc[0]
     t = mercantile.tile(first["lon"], first["lat"], 12)
     tile_url = f"/tiles/incidents/12/{t.x}/{t.y}.mvt"
-    server = LiveServer(Settings(database_url=fresh_county, api_keys=_keys()))
+    server = LiveServer(_test_settings(fresh_county))
     with server, psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as listener:
         import httpx
 

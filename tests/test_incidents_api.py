@@ -338,3 +338,51 @@ def test_unknown_ids_are_404(rw: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert rw.get("/incidents/0", headers=viewer).status_code == 422
     assert rw.get("/incidents/abc", headers=viewer).status_code == 422
+
+
+def test_opposite_reassignments_never_deadlock(
+    rw: httpx.Client, rw_conn: psycopg.Connection, rw_server
+) -> None:
+    """Incidents of team 1 moved to team 2 while incidents of team 2 move to team 1, all at
+    once: each transaction holds both teams, so without one lock order they deadlock (503)."""
+    one, two = (
+        r[0]
+        for r in rw_conn.execute(
+            "SELECT id FROM citybrain.teams WHERE '治安' = ANY (skills) AND id BETWEEN 200 AND 299 "
+            "ORDER BY id LIMIT 2"
+        )
+    )
+    rw_conn.execute(
+        "UPDATE citybrain.teams SET status = 'available', capacity = 500 WHERE id IN (%s, %s)",
+        [one, two],
+    )
+    lon, lat = _spot(rw_conn, 9000)
+    pairs = []
+    for _ in range(16):
+        a, b = _report(rw, lon, lat)["id"], _report(rw, lon, lat)["id"]
+        for inc, team in ((a, one), (b, two)):
+            r = rw.post(f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER)
+            assert r.status_code == 200, r.text
+        pairs.append((a, b))
+
+    def reassign(move: tuple[int, int]) -> int:
+        inc, team = move
+        with httpx.Client(base_url=rw_server.url, timeout=60) as c:
+            return c.post(
+                f"/incidents/{inc}/assign",
+                json={"team_id": team, "reassign": True},
+                headers=DISPATCHER,
+            ).status_code
+
+    moves = [m for a, b in pairs for m in ((a, two), (b, one))]
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(reassign, moves))
+    assert codes == [200] * len(moves)
+    teams = dict(
+        rw_conn.execute(
+            "SELECT id, team_id FROM citybrain.incidents WHERE id = ANY(%s)",
+            [[inc for inc, _ in moves]],
+        ).fetchall()
+    )
+    assert teams == dict(moves)
+    assert all(_events(rw_conn, inc) == 3 for inc, _ in moves)  # report, assign, reassign

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from tests.conftest import LiveServer, auth
+from tests.conftest import LiveServer, _test_settings, auth
 
 ROOT = Path(__file__).resolve().parents[1]
 TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
@@ -259,11 +259,9 @@ def test_a_write_invalidates_exactly_its_tiles_before_it_returns(
 ) -> None:
     # Two servers (two processes in production): each caches; a write through one is seen by
     # both at once.
-    from citybrain.settings import Settings
-    from tests.conftest import _keys
 
     with (
-        LiveServer(Settings(database_url=rw_url, api_keys=_keys())) as other,
+        LiveServer(_test_settings(rw_url)) as other,
         httpx.Client(base_url=other.url) as rw2,
     ):
         rng = np.random.default_rng(5)

@@ -60,8 +60,30 @@ async def identify(request: Request, header: str | None) -> Principal:
     return Principal(found.role, found.name)
 
 
+async def _identified(request: Request) -> Principal | Unauthorized:
+    """The request's principal, or the refusal of its key, worked out once per request (the
+    middlewares and the routes all ask)."""
+    state = request.scope.setdefault("state", {})
+    if "principal" not in state:
+        try:
+            state["principal"] = await identify(request, request.headers.get("authorization"))
+        except Unauthorized as exc:
+            state["principal"] = exc
+    return state["principal"]
+
+
+async def caller(request: Request) -> Principal:
+    """Who is asking, for counting (rate limits): a key the server does not hold counts as
+    anonymous; the route then answers it with 401."""
+    found = await _identified(request)
+    return ANONYMOUS if isinstance(found, Unauthorized) else found
+
+
 async def principal(request: Request) -> Principal:
-    return await identify(request, request.headers.get("authorization"))
+    found = await _identified(request)
+    if isinstance(found, Unauthorized):
+        raise found
+    return found
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
@@ -93,15 +115,11 @@ class KeysRequired:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in ALWAYS_OPEN:
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        header = headers.get(b"authorization", b"").decode("latin-1")
-        request = Request(scope)  # (its app: the one this middleware wraps)
-        try:
-            who = await identify(request, header)
-        except Unauthorized as exc:
-            who, detail = ANONYMOUS, exc.detail
+        found = await _identified(Request(scope))  # (its app: the one this wraps)
+        if isinstance(found, Unauthorized):
+            who, detail = ANONYMOUS, found.detail
         else:
-            detail = "this server gives nothing to anonymous callers: send an API key"
+            who, detail = found, "this server gives nothing to anonymous callers: send an API key"
         if who.role == "anonymous":
             response = JSONResponse(
                 {"code": "unauthorized", "detail": detail},

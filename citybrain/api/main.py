@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
+import psycopg.errors
 import psycopg.types.json
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
 from citybrain.api.auth import KeysRequired
+from citybrain.api.ratelimit import RateLimit
 from citybrain.api.responses import errors
 from citybrain.api.routers import (
     dispatch,
@@ -50,6 +52,50 @@ from citybrain.settings import Settings, get_settings
 
 def _error(http_status: int, code: str, detail, /, **extra) -> JSONResponse:
     return JSONResponse({"code": code, "detail": detail, **extra}, status_code=http_status)
+
+
+class BodyLimit:
+    """Refuses a request body larger than ``max_bytes`` (413) before any route reads it: by
+    its Content-Length, or while it streams in. Imports have their own, larger limit."""
+
+    def __init__(self, app, max_bytes: int, exempt: tuple[str, ...] = ("/imports/",)):
+        self.app, self.max_bytes, self.exempt = app, max_bytes, exempt
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._refuse(scope, receive, send)
+        if length is not None or b"transfer-encoding" not in headers:
+            return await self.app(scope, receive, send)
+        # A body of unstated length: read it here, up to the limit, then hand it on.
+        body, more, size = [], True, 0
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message], receive), send)
+            body.append(message)
+            more = message.get("more_body", False)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send)
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _refuse(self, scope, receive, send):
+        response = _error(413, "too_large", f"the body is larger than {self.max_bytes // 1024} KB")
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[dict], receive):
+    """A ``receive`` that gives ``messages`` first, then what the client sends next."""
+    queue = list(messages)
+
+    async def replayed():
+        return queue.pop(0) if queue else await receive()
+
+    return replayed
 
 
 class ServerTiming:
@@ -89,7 +135,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            libpq_conninfo(settings.sqlalchemy_url, application_name="citybrain"),
+            libpq_conninfo(
+                settings.sqlalchemy_url,
+                application_name="citybrain",
+                # Every request's work is bounded: no statement runs longer than this.
+                options=f"-c statement_timeout={settings.statement_timeout_ms}",
+            ),
             min_size=settings.pool_size,  # opened up front: no waiting for growth under load
             max_size=settings.pool_size,
             # Autocommit: a read is one round trip (no BEGIN, no COMMIT when the connection
@@ -130,13 +181,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="一图观全域、一屏管全局: county governance map service (PostGIS + H3)",
         lifespan=lifespan,
-        responses=errors(400, 404, 422, 503),
+        responses=errors(400, 404, 413, 422, 429, 503),
     )
     app.state.settings = settings
 
-    app.add_middleware(ServerTiming)
+    # add_middleware puts each in front of the ones before: a request meets ServerTiming,
+    # then RateLimit, BodyLimit and KeysRequired, then the routes.
     if not settings.anonymous_reads:
         app.add_middleware(KeysRequired)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)
+    app.add_middleware(ServerTiming)
 
     @app.exception_handler(CitybrainError)
     async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:
@@ -172,6 +227,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(422, "invalid_request", "text must not contain NUL (\\u0000) characters")
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "an unexpected error; it has been logged")
+
+    @app.exception_handler(psycopg.errors.QueryCanceled)
+    async def _too_long(_: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
+        seconds = settings.statement_timeout_ms / 1000
+        return _error(
+            503,
+            "too_long",
+            f"the answer took longer than {seconds:g} s: ask for less (a smaller area, window "
+            "or resolution) or retry later",
+        )
+
+    @app.exception_handler(psycopg.errors.NumericValueOutOfRange)
+    async def _out_of_range(_: Request, exc: psycopg.errors.NumericValueOutOfRange) -> JSONResponse:
+        # A number the input carried that PostgreSQL cannot hold (its message names no data).
+        return _error(400, "invalid_input", f"a number is out of range: {exc.diag.message_primary}")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,10 +17,17 @@ from citybrain.services.window import Window, window
 
 @dataclass
 class Point:
-    """A WGS84 point, converted from the coordinate system the caller used."""
+    """A WGS84 point, converted from the coordinate system the caller used. Subnormal
+    coordinates (|x| < 2.2e-308 degrees: far less than a nanometre from zero) are zero: the
+    database refuses to read them."""
 
     lon: float
     lat: float
+
+    def __post_init__(self) -> None:
+        self.lon, self.lat = (
+            0.0 if abs(v) < sys.float_info.min else v for v in (self.lon, self.lat)
+        )
 
 
 async def point_query(

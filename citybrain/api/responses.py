@@ -51,7 +51,10 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the key's role may not do this",
         404: "no such thing",
         409: "conflicts with the current state (a transition, a full team, a reused key)",
+        413: "the body is larger than the server reads",
         422: "the request does not validate (types, ranges, NUL characters)",
-        503: "the database does not answer; retry later",
+        429: "too many requests from this caller: retry after Retry-After seconds",
+        503: "the database does not answer, the answer took too long, or a bounded resource "
+        "is full; retry later",
     }
     return {s: error(said[s]) for s in statuses}

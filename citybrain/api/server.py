@@ -32,18 +32,29 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, access_log: bool) -> None:
+def proxies(forwarded_allow_ips: str) -> dict:
+    """uvicorn's options for trusting X-Forwarded-For from ``forwarded_allow_ips`` (empty:
+    from nobody)."""
+    if not forwarded_allow_ips.strip():
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+
+
+def _worker(host: str, port: int, access_log: bool, forwarded: str) -> None:
     config = uvicorn.Config(
         APP,
         factory=True,
         access_log=access_log,
         log_level="info",
         timeout_graceful_shutdown=GRACE_S,
+        **proxies(forwarded),
     )
     uvicorn.Server(config).run(sockets=[_socket(host, port)])
 
 
-def run(host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+def run(
+    host: str, port: int, workers: int = 1, access_log: bool = False, forwarded: str = "127.0.0.1"
+) -> None:
     if workers <= 1:
         uvicorn.run(
             APP,
@@ -52,11 +63,12 @@ def run(host: str, port: int, workers: int = 1, access_log: bool = False) -> Non
             port=port,
             access_log=access_log,
             timeout_graceful_shutdown=GRACE_S,
+            **proxies(forwarded),
         )
         return
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker, args=(host, port, access_log), daemon=False)
+        ctx.Process(target=_worker, args=(host, port, access_log, forwarded), daemon=False)
         for _ in range(workers)
     ]
     for proc in procs:

@@ -1,7 +1,11 @@
 """Live updates: one listening connection per server process, fanned out to every open event
 stream. PostgreSQL delivers a notification when its writer commits, whichever process (or
 program) wrote: on ``citybrain_incidents`` each incident of a small write (event ``incident``),
-on ``citybrain_incidents_bulk`` one summary of a large one (event ``bulk``; migration 0011)."""
+on ``citybrain_incidents_bulk`` one summary of a large one (event ``bulk``; migration 0011).
+
+What a stream may have missed is said, never hidden: when the listening connection comes back
+after losing the database (notifications sent meanwhile are gone), and when a slow screen's
+queue overflows, the stream gets ``resync`` — reload everything — instead of a silent gap."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ log = logging.getLogger(__name__)
 CHANNELS = {"citybrain_incidents": "incident", "citybrain_incidents_bulk": "bulk"}
 QUEUE_SIZE = 1000
 Event = tuple[str, str]  # (SSE event name, JSON payload)
+RESYNC_DATABASE: Event = ("resync", '{"reason": "database"}')
+RESYNC_OVERFLOW: Event = ("resync", '{"reason": "overflow"}')
 
 
 class EventHub:
@@ -36,7 +42,7 @@ class EventHub:
                 await self._task
 
     async def _listen(self) -> None:
-        delay = 0.5
+        delay, lost = 0.5, False
         while True:  # the database may restart: listen again, backing off
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -46,19 +52,26 @@ class EventHub:
                         await conn.execute(f"LISTEN {channel}")
                     self.connected.set()
                     delay = 0.5
+                    if lost:  # what was written while we were away was never heard
+                        log.warning("event listener is back: streams told to resync")
+                        self.publish(RESYNC_DATABASE)
+                        lost = False
                     async for note in conn.notifies():
                         self.publish((CHANNELS[note.channel], note.payload))
             except psycopg.OperationalError as exc:
                 self.connected.clear()
+                lost = True
                 log.warning("event listener lost the database (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
 
     def publish(self, event: Event) -> None:
         for queue in self.subscribers:
-            if queue.full():  # a slow screen loses the oldest news, not the newest
-                queue.get_nowait()
-            queue.put_nowait(event)
+            if queue.full():  # a screen too slow to keep up: it reloads instead
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(RESYNC_OVERFLOW)
+            queue.put_nowait(event)  # (after a resync, news is still news)
 
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)

@@ -364,5 +364,8 @@ def gi_star(
     w = np.bincount(rows_a, minlength=n).astype(float)  # binary weights: sum w = sum w^2
     mean = x.mean()
     s = np.sqrt((x**2).mean() - mean**2)
-    z = (local - mean * w) / (s * np.sqrt((n * w - w**2) / (n - 1)))
+    spread = s * np.sqrt((n * w - w**2) / (n - 1))
+    # A cell whose neighbourhood is the whole study area (a small area, a large ring) has no
+    # spread (n w = w^2) and no deviation either: its z is 0, never significant.
+    z = np.divide(local - mean * w, spread, out=np.zeros(n), where=spread > 0)
     return z, x

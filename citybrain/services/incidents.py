@@ -1,10 +1,10 @@
 """Incidents: intake (exactly once per ``Idempotency-Key``), the workflow's state machine, and
 atomic assignment that never puts a team over its capacity.
 
-Every write runs in one transaction that locks the incident row (then the team row, always in
-that order, so concurrent writers cannot deadlock), validates the transition against
-``domain.TRANSITIONS``, stamps the step's time the first time it is reached, and appends to the
-audit trail ``incident_events``.
+Every write runs in one transaction that locks the incident row, then the team rows it touches
+in id order (both teams of a reassignment: concurrent writers cannot deadlock), validates the
+transition against ``domain.TRANSITIONS``, stamps the step's time the first time it is
+reached, and appends to the audit trail ``incident_events``.
 """
 
 from __future__ import annotations
@@ -194,7 +194,9 @@ async def assign(
         if not (reassign and inc["status"] == Status.dispatched):
             _check(inc["status"], Status.dispatched)
         cur = conn.cursor(row_factory=dict_row)
-        team = await (await cur.execute(load("incidents/lock_team"), {"id": team_id})).fetchone()
+        ids = sorted({team_id, inc["team_id"]} - {None})
+        locked = await (await cur.execute(load("incidents/lock_team"), {"ids": ids})).fetchall()
+        team = next((t for t in locked if t["id"] == team_id), None)
         if team is None:
             raise NotFound(f"no team {team_id}")
         active = await (await conn.execute(load("incidents/active"), {"id": team_id})).fetchone()

@@ -301,6 +301,12 @@ async def items(
     """Features ordered by id; ``numberMatched`` counts them all, ``next`` pages on. Any other
     parameter named like a property filters on equality (``?category=治安``)."""
     layer = _collection_layer(request, collection_id)
+    deepest = request.app.state.settings.max_offset
+    if offset > deepest:
+        raise InvalidInput(
+            f"offset {offset} is past the deepest page ({deepest}): narrow the query with "
+            "bbox, datetime or a property instead of paging that far"
+        )
     where, params = _filters(request, layer, bbox, datetime_)
     table = sql.Identifier("citybrain", layer.source.table)
     page = sql.SQL("{} {} ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s").format(

@@ -1,4 +1,7 @@
-"""Liveness and readiness: ``/healthz`` answers 200 only when the database answers."""
+"""Liveness and readiness, for load balancers and supervisors: ``/livez`` answers while the
+process serves (no database asked: a database outage must not get servers restarted);
+``/readyz`` and ``/healthz`` answer 200 only when the database answers (503 otherwise),
+``/healthz`` with what it found."""
 
 from __future__ import annotations
 
@@ -31,3 +34,14 @@ async def healthz(conn: ConnDep) -> Health:
     return Health(
         status="ok", database=True, postgis=row[0], schema_revision=row[1], incidents=row[2]
     )
+
+
+@router.get("/livez", summary="The process serves (the database is not asked)")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The process can serve requests: its database answers")
+async def readyz(conn: ConnDep) -> dict[str, str]:
+    await conn.execute("SELECT 1")
+    return {"status": "ok"}

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep, CountyDep, HeatDep
+from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
 from citybrain.api.params import window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
@@ -121,11 +121,21 @@ def _geojson(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/heatmap/incidents", response_model=Heatmap, summary="Incidents per H3 cell")
+# ``format=geojson`` answers with the hexagons as GeoJSON: documented beside the JSON.
+AS_GEOJSON = {200: {"content": {GeoJSON.media_type: {}}}}
+
+
+@router.get(
+    "/heatmap/incidents",
+    response_model=Heatmap,
+    summary="Incidents per H3 cell",
+    responses=AS_GEOJSON,
+)
 async def heatmap(
     conn: ConnDep,
     heat: HeatDep,
     county: CountyDep,
+    settings: SettingsDep,
     request_filters: FiltersDep,
     res: ResDep = 8,
     metric: Metric = Metric.count,
@@ -137,12 +147,22 @@ async def heatmap(
     ``format=geojson`` returns the hexagons."""
     q = request_filters.query(res)
     answer = await svc.heatmap(conn, heat, q, str(metric), county)
+    most = settings.max_heatmap_cells
+    if len(answer["cells"].cells) > most:
+        raise InvalidInput(
+            f"{len(answer['cells'].cells):,} cells is more than one answer holds ({most:,}): "
+            "ask a coarser res, a smaller area (area, bbox) or a shorter window"
+        )
     if format == Format.geojson:
         return GeoJSON(_geojson({**answer, "cells": answer["cells"].records()}))
     return JSON({**answer, "cells": answer["cells"].json()})
 
 
-@router.get("/hotspots/incidents", summary="Cells that are unusually hot (or cold): Gi*")
+@router.get(
+    "/hotspots/incidents",
+    summary="Cells that are unusually hot (or cold): Gi*",
+    responses=AS_GEOJSON,
+)
 async def hotspots(
     conn: ConnDep,
     heat: HeatDep,
@@ -170,6 +190,7 @@ async def hotspots(
 async def heatmap_tile(
     conn: ConnDep,
     heat: HeatDep,
+    settings: SettingsDep,
     request_filters: FiltersDep,
     z: Annotated[int, Path(ge=0, le=22)],
     x: Annotated[int, Path(ge=0)],
@@ -195,6 +216,12 @@ async def heatmap_tile(
         min(n + margin, 90),
     )
     cells, counts = await svc.filtered_counts(conn, heat, request_filters.query(r))
+    if len(cells) > settings.max_tile_hexagons:
+        raise InvalidInput(
+            f"this tile would draw {len(cells):,} hexagons (at most "
+            f"{settings.max_tile_hexagons:,}): leave "
+            f"res to the zoom ({svc.zoom_resolution(z)} at zoom {z}) or zoom in"
+        )
     params = {
         "z": z,
         "x": x,

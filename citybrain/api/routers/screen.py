@@ -14,6 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from citybrain.api.deps import ConnDep, SettingsDep
 from citybrain.api.responses import JSON
+from citybrain.errors import Busy
 from citybrain.services.areas import card
 from citybrain.sql import load
 
@@ -72,6 +73,12 @@ async def events(request: Request) -> EventSourceResponse:
     15 s keeps proxies from closing the stream, and clients reconnect after 2 s if the server
     restarts."""
     hub = request.app.state.events
+    most = request.app.state.settings.max_event_streams
+    if len(hub.subscribers) >= most:
+        raise Busy(
+            f"{most} live streams are open on this server process: try again shortly",
+            headers={"Retry-After": "30"},
+        )
     queue = hub.subscribe()
 
     async def stream():

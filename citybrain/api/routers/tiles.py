@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import CategoryQ, EndQ, LastQ, StartQ, StatusQ
 from citybrain.api.responses import JSON
-from citybrain.errors import NotFound
+from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import MAX_ZOOM, Layer
 from citybrain.services.tiles import TileService
 from citybrain.services.window import Window, window
@@ -103,6 +103,10 @@ async def layer_tile(
     default 24h, or ``start``/``end``; ``category``, ``status``), clustered per H3 cell (``h3``)
     below its clustering zoom."""
     layer = _layer(request, layer_id)
+    if not layer.minzoom <= z <= layer.maxzoom:
+        raise InvalidInput(
+            f"layer {layer.id} is drawn at zooms {layer.minzoom}-{layer.maxzoom}, not {z}"
+        )
     shown = _shown(request, start, end, last, category, status) if layer.window else None
     return await _answer(request, [layer], z, x, y, shown)
 

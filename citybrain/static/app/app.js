@@ -42,7 +42,7 @@
   };
 
   // The window shown at first: the last 24 hours (history is a choice, not the default).
-  const state = { heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, bulks: 0 };
+  const state = { heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, rung: 0, bulks: 0, resyncs: 0 };
   const map = new maplibregl.Map({
     container: 'map',
     style: '/style.json',
@@ -172,13 +172,19 @@
   }
 
   async function loadTicker() {
-    state.ticker = (await getJSON('/incidents-latest?limit=15')).incidents;
+    // Incidents that ring while the list loads are newer than it: they stay on top.
+    const since = state.rung;
+    const loaded = (await getJSON('/incidents-latest?limit=15')).incidents;
+    const fresh = state.ticker.slice(0, Math.min(state.rung - since, 15));
+    const ids = new Set(fresh.map((i) => i.id));
+    state.ticker = [...fresh, ...loaded.filter((i) => !ids.has(i.id))].slice(0, 15);
     renderTicker();
   }
 
   function onIncident(event) {
     const inc = JSON.parse(event.data);
     state.events += 1;
+    state.rung += 1; // (each puts one incident on top of the ticker)
     const now = Date.now();
     state.live = state.live.filter((f) => now - f.properties.seen < LIVE_KEEP_MS && f.properties.id !== inc.id);
     state.live.push({
@@ -205,12 +211,28 @@
     map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?${windowQuery()}&t=${Date.now()}`]);
   }
 
+  // What the stream may have missed: the server says so (`resync`: its database restarted, or
+  // this screen fell behind), or the stream itself broke and came back. Either way the screen
+  // reloads everything that shows incidents rather than show a silent gap.
+  function resync() {
+    state.resyncs += 1;
+    refreshHeat();
+    loadStats().catch(console.error);
+    loadTicker().catch(console.error);
+  }
+
   function connectEvents() {
     const source = new EventSource('/events'); // reconnects by itself when the server restarts
-    source.addEventListener('open', () => { $('live').className = 'up'; });
-    source.addEventListener('error', () => { $('live').className = 'down'; });
+    let broken = false;
+    source.addEventListener('open', () => {
+      $('live').className = 'up';
+      if (broken) resync();
+      broken = false;
+    });
+    source.addEventListener('error', () => { $('live').className = 'down'; broken = true; });
     source.addEventListener('incident', onIncident);
     source.addEventListener('bulk', onBulk);
+    source.addEventListener('resync', resync);
   }
 
   // --- cards (drill-down) ---------------------------------------------------------------------
