@@ -5,12 +5,16 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY citybrain ./citybrain
 COPY layers ./layers
-RUN pip install -e .
+RUN pip install -e . \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin citybrain
+# Not root: the server needs no privilege of its own (it listens on 8000).
+USER citybrain
 EXPOSE 8000
 CMD ["sh", "-c", "citybrain db migrate && citybrain seed --if-empty --incidents ${CITYBRAIN_SEED_INCIDENTS:-100000} && exec citybrain serve"]
 
 # The test suite's image: the test tools, GDAL, Chromium, Node.js and the npm tools.
 FROM app AS test
+USER root
 RUN apt-get update && apt-get install -y --no-install-recommends gdal-bin chromium \
         fonts-wqy-microhei nodejs npm && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -18,4 +22,6 @@ RUN npm ci --no-audit --no-fund
 RUN pip install -e '.[dev]'
 COPY tests ./tests
 COPY scripts ./scripts
+RUN mkdir -p test-output && chown -R citybrain /app/test-output
+USER citybrain
 CMD ["pytest"]

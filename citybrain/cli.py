@@ -39,9 +39,13 @@ def _database_url(migrate: bool = False) -> str:
     url = cluster.ensure_up(get_settings())
     if migrate:
         from citybrain.db.connection import get_engine
-        from citybrain.db.migrate import upgrade
+        from citybrain.db.migrate import current_revision, head_revision, upgrade
 
-        upgrade(get_engine(url))
+        engine = get_engine(url)
+        # Only when behind: a login that may only read the schema (a server's login of its
+        # own, a member of citybrain_server) serves a database its owner has migrated.
+        if current_revision(engine) != head_revision():
+            upgrade(engine)
     return url
 
 
@@ -49,10 +53,12 @@ def _database_url(migrate: bool = False) -> str:
 def db_up() -> None:
     """Start the database (installing PostgreSQL/PostGIS and creating the embedded cluster if
     needed) and create the database with its extensions."""
+    from sqlalchemy.engine import make_url
+
     from citybrain.db import cluster
 
     url = cluster.up(get_settings())
-    console.print(f"database ready: {url}")
+    console.print(f"database ready: {make_url(url).render_as_string(hide_password=True)}")
 
 
 @db_app.command("down")

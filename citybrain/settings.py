@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     pool_size: int = Field(default=16, description="database connections per server process")
+    pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="longest a request waits for a database connection (503)"
+    )
     access_log: bool = Field(
         default=False, description="log every request (costs ~10% of throughput on hot paths)"
     )
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
         description="proxies whose X-Forwarded-For names the client (comma-separated; '*' "
         "trusts all; empty trusts none)",
     )
+    server_role: str = Field(
+        default="citybrain_server",
+        description="database role the server's request connections act as (SET ROLE; made "
+        "by the migrations: reads, and only the writes requests make); empty: the login's own",
+    )
     anonymous_reads: bool = Field(
         default=True,
         description="let callers without a key read what a public screen shows (layers, "
@@ -124,6 +133,13 @@ class Settings(BaseSettings):
                     f"CITYBRAIN_API_KEYS: the key of pair {i} ({role}) is shorter than "
                     f"{MIN_KEY_CHARS} characters; `citybrain keys create {role}` makes a strong one"
                 )
+        return value
+
+    @field_validator("server_role")
+    @classmethod
+    def _role_name(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError(f"{value!r} is not a role name (lower-case letters, digits, _)")
         return value
 
     @field_validator("rate_limit", "rate_limit_keyed")
@@ -153,10 +169,19 @@ class Settings(BaseSettings):
         return not self.database_url
 
     @property
+    def superuser_password_file(self) -> Path:
+        """The embedded cluster's superuser password (made by ``db up``; mode 0600)."""
+        return self.data_dir / "superuser.password"
+
+    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.pg_port}/citybrain"
+        try:  # (unreadable or not made yet: connecting says so)
+            password = ":" + self.superuser_password_file.read_text().strip()
+        except OSError:
+            password = ""
+        return f"postgresql+psycopg://postgres{password}@127.0.0.1:{self.pg_port}/citybrain"
 
 
 @lru_cache

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from citybrain.db.cluster import _installed_versions
@@ -46,6 +48,8 @@ def test_embedded_cluster_lifecycle() -> None:
         )
         st = cli("status")
         assert st.returncode == 0 and "reachable: True" in st.stderr
+        _asks_for_the_password(data, int(env["CITYBRAIN_PG_PORT"]))
+        assert "database ready: postgresql+psycopg://postgres:***@" in up.stdout + up.stderr
         assert cli("up").returncode == 0  # idempotent
         migrated = cli("migrate")
         assert migrated.returncode == 0, migrated.stderr
@@ -55,3 +59,48 @@ def test_embedded_cluster_lifecycle() -> None:
         down = cli("down")
     assert down.returncode == 0 and "stopped" in down.stderr
     assert cli("status").returncode == 1
+
+
+def _asks_for_the_password(data: str, port: int) -> None:
+    """SCRAM, never trust: without the password nobody connects; with the one in the data
+    directory's 0600 file, the superuser does."""
+    password_file = os.path.join(data, "superuser.password")
+    assert oct(os.stat(password_file).st_mode & 0o777) == "0o600"
+    password = Path(password_file).read_text().strip()
+    assert len(bytes.fromhex(password)) == 24
+    plain = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(plain).close()
+    with psycopg.connect(f"{plain} password={password}") as conn:
+        assert (
+            conn.execute(
+                "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid "
+                "WHERE rolname = 'postgres'"
+            ).fetchone()[0]
+            is True
+        )
+
+
+@pytest.mark.skipif(not _installed_versions(), reason="PostgreSQL server binaries not installed")
+def test_a_trusting_cluster_gets_a_password() -> None:
+    """A cluster made before passwords (pg_hba.conf: trust, no password file) is converted the
+    next time it comes up."""
+    from citybrain.db import cluster
+    from citybrain.settings import Settings
+
+    data = tempfile.mkdtemp(prefix="citybrain-trust-", dir="/tmp")
+    os.chmod(data, 0o755)
+    settings = Settings(data_dir=data, pg_port=_free_port(), database_url=None)
+    embedded = cluster.EmbeddedCluster(settings, _installed_versions()[-1])
+    try:
+        cluster.up(settings)
+        cluster.down(settings)
+        hba = embedded.pgdata / "pg_hba.conf"  # as initdb -A trust wrote it
+        text = hba.read_text().replace("scram-sha-256", "trust")
+        hba.write_text(text)
+        os.unlink(settings.superuser_password_file)
+        cluster.up(settings)
+        assert "trust" not in [cluster._hba_method(line) for line in hba.read_text().splitlines()]
+        _asks_for_the_password(data, settings.pg_port)
+    finally:
+        cluster.down(settings)

@@ -239,11 +239,15 @@ def test_database_restart_loses_and_doubles_nothing(own: Own, browser) -> None: 
         pool = d.run("db", spot)
         assert d.started.wait(60)
         own.stop()
-        # the process lives (no restart wanted), but it cannot serve
-        assert httpx.get(f"{served.url}/livez", timeout=5).status_code == 200
-        assert httpx.get(f"{served.url}/readyz", timeout=5).status_code == 503
-        time.sleep(3)
-        own.start()  # returns once PostgreSQL accepts connections
+        try:
+            # the process lives (no restart wanted), but it cannot serve, and says so at once
+            assert httpx.get(f"{served.url}/livez", timeout=5).status_code == 200
+            assert httpx.get(f"{served.url}/readyz", timeout=5).status_code == 503
+            # 8 s: long enough that a pool left to its own exponential backoff (1, 2, 4, 8 s)
+            # would come back seconds late; the server renews it when the database is back
+            time.sleep(8)
+        finally:
+            own.start()  # returns once PostgreSQL accepts connections
         back = time.monotonic()
         while not _ready(served.url):
             assert time.monotonic() - back < 30, "the service never came back"

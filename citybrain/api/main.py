@@ -98,6 +98,36 @@ def _replay(messages: list[dict], receive):
     return replayed
 
 
+def _pool(settings: Settings) -> AsyncConnectionPool:
+    """The request connections of one server process (opened by the caller)."""
+    return AsyncConnectionPool(
+        libpq_conninfo(
+            settings.sqlalchemy_url,
+            application_name="citybrain",
+            options=_session_options(settings),
+        ),
+        min_size=settings.pool_size,  # opened up front: no waiting for growth under load
+        max_size=settings.pool_size,
+        # Autocommit: a read is one round trip (no BEGIN, no COMMIT when the connection
+        # goes back), and a write commits inside its own `conn.transaction()` block,
+        # before the handler returns, never later in the pool's clean-up.
+        kwargs={"autocommit": True},
+        # A request waits this long for a connection, then gets 503 (bounded work).
+        timeout=settings.pool_timeout_s,
+        open=False,
+    )
+
+
+def _session_options(settings: Settings) -> str:
+    """What every request connection is: bounded (no statement runs longer than the deadline)
+    and unprivileged (it acts as the server role, which owns nothing and may not edit the
+    audit trail; migration 0014)."""
+    options = f"-c statement_timeout={settings.statement_timeout_ms}"
+    if settings.server_role:
+        options += f" -c role={settings.server_role}"
+    return options
+
+
 class ServerTiming:
     """Adds ``Server-Timing: app;dur=<ms>`` to every answer (for clients and benchmarks); a
     plain ASGI middleware, as Starlette's ``BaseHTTPMiddleware`` costs a task per request."""
@@ -134,21 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(
-            libpq_conninfo(
-                settings.sqlalchemy_url,
-                application_name="citybrain",
-                # Every request's work is bounded: no statement runs longer than this.
-                options=f"-c statement_timeout={settings.statement_timeout_ms}",
-            ),
-            min_size=settings.pool_size,  # opened up front: no waiting for growth under load
-            max_size=settings.pool_size,
-            # Autocommit: a read is one round trip (no BEGIN, no COMMIT when the connection
-            # goes back), and a write commits inside its own `conn.transaction()` block,
-            # before the handler returns, never later in the pool's clean-up.
-            kwargs={"autocommit": True},
-            open=False,
-        )
+        pool = _pool(settings)
         await pool.open(wait=True, timeout=30)
         app.state.pool = pool
         app.state.keys = KeyRing(settings.api_keys.get_secret_value())
@@ -160,7 +176,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tiles = TileService(
             layers, TileCache(settings.tile_cache_mb * 2**20), heat=app.state.heat
         )
-        app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url))
+
+        async def renew_pool() -> None:
+            """The database is back after an outage: a fresh pool connects at once (the old
+            one's reconnection backs off exponentially, for minutes after a long outage)."""
+            fresh = _pool(settings)
+            await fresh.open(wait=True, timeout=10)
+            old, app.state.pool = app.state.pool, fresh
+            await old.close(timeout=5)
+
+        app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url), on_back=renew_pool)
         await app.state.events.start()
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
@@ -174,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.events.stop()
-            await pool.close()
+            await app.state.pool.close()
 
     app = FastAPI(
         title="citybrain",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import time
@@ -229,23 +230,81 @@ class EmbeddedCluster:
         if owner is not None:
             os.chown(path, owner.pw_uid, owner.pw_gid)
 
+    # --- passwords: SCRAM, never trust --------------------------------------------------------
+
+    def _password(self) -> str:
+        """The superuser's password, made once (192 random bits) into a file only the user
+        who runs citybrain may read."""
+        path = self.settings.superuser_password_file
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(24) + "\n")
+        return path.read_text().strip()
+
+    def _initdb(self) -> None:
+        _log(f"creating PostgreSQL {self.version} cluster in {self.pgdata}")
+        # initdb runs as the cluster's owner: hand it the password in a file of its own,
+        # removed at once.
+        pwfile = self.settings.data_dir / ".initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self._password() + "\n")
+        owner = self._owner()
+        if owner is not None:
+            os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+        try:
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _no_trust(self) -> None:
+        """A cluster made before passwords (initdb -A trust) gets one: the superuser's
+        password is set, every ``trust`` line of pg_hba.conf becomes ``scram-sha-256``, and
+        the server reloads its configuration."""
+        hba = self.pgdata / "pg_hba.conf"
+        try:
+            lines = hba.read_text().splitlines(keepends=True)
+        except PermissionError:  # another user's cluster: theirs to convert
+            return
+        trusting = [i for i, ln in enumerate(lines) if _hba_method(ln) == "trust"]
+        if not trusting:
+            return
+        _log("the cluster trusted local connections: it now asks for a password (SCRAM)")
+        password = self._password()
+        with psycopg.connect(
+            libpq_conninfo(f"postgresql://postgres@127.0.0.1:{self.port}/postgres"),
+            autocommit=True,
+        ) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(password)))
+        for i in trusting:
+            head = lines[i].rstrip("\n").rstrip()
+            lines[i] = head[: -len("trust")] + "scram-sha-256\n"
+        stat = hba.stat()
+        hba.write_text("".join(lines))
+        os.chown(hba, stat.st_uid, stat.st_gid)
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "reload"])
+
     def up(self) -> None:
         self._prepare_dirs()
         if not self.initialised():
-            _log(f"creating PostgreSQL {self.version} cluster in {self.pgdata}")
-            initdb = [
-                str(self.bin / "initdb"),
-                "-D",
-                str(self.pgdata),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]
-            self._run([*initdb, "--no-instructions"])
+            self._initdb()
         self._write_config()
         if not self.running():
             _log(f"starting PostgreSQL on 127.0.0.1:{self.port} (log: {self.logfile})")
@@ -266,12 +325,19 @@ class EmbeddedCluster:
                     "start",
                 ]
             )
+        self._no_trust()
 
     def down(self) -> bool:
         if not self.running():
             return False
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
         return True
+
+
+def _hba_method(line: str) -> str | None:
+    """The authentication method of a pg_hba.conf line (None for comments and blanks)."""
+    words = line.split("#", 1)[0].split()
+    return words[-1] if words else None
 
 
 # --- the public entry points -----------------------------------------------------------------

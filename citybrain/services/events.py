@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import psycopg
 
@@ -24,8 +25,12 @@ RESYNC_OVERFLOW: Event = ("resync", '{"reason": "overflow"}')
 
 
 class EventHub:
-    def __init__(self, conninfo: str):
+    """``on_back``: awaited when the listener reconnects after losing the database, before the
+    streams are told to resync (the server renews its pool there)."""
+
+    def __init__(self, conninfo: str, on_back: Callable[[], Awaitable[None]] | None = None):
         self.conninfo = conninfo
+        self.on_back = on_back
         self.subscribers: set[asyncio.Queue[Event]] = set()
         self.connected = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -53,7 +58,9 @@ class EventHub:
                     self.connected.set()
                     delay = 0.5
                     if lost:  # what was written while we were away was never heard
-                        log.warning("event listener is back: streams told to resync")
+                        log.warning("the database is back: streams told to resync")
+                        if self.on_back is not None:
+                            await self.on_back()
                         self.publish(RESYNC_DATABASE)
                         lost = False
                     async for note in conn.notifies():
@@ -63,7 +70,9 @@ class EventHub:
                 lost = True
                 log.warning("event listener lost the database (%s); retrying", exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+                # At most a second between attempts: this is how the server learns that the
+                # database is back (one connection attempt a second costs nothing).
+                delay = min(delay * 2, 1.0)
 
     def publish(self, event: Event) -> None:
         for queue in self.subscribers:

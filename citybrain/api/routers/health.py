@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ConnDep, PoolDep
 
 router = APIRouter(tags=["health"])
 
@@ -42,6 +42,8 @@ async def livez() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The process can serve requests: its database answers")
-async def readyz(conn: ConnDep) -> dict[str, str]:
-    await conn.execute("SELECT 1")
+async def readyz(pool: PoolDep) -> dict[str, str]:
+    # A second at most for a connection: a prober wants a quick no, not a request's wait.
+    async with pool.connection(timeout=1) as conn:
+        await conn.execute("SELECT 1")
     return {"status": "ok"}
