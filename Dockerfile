@@ -7,9 +7,9 @@ COPY citybrain ./citybrain
 COPY layers ./layers
 RUN pip install -e . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin citybrain
-# Not root: the server needs no privilege of its own (it listens on 8000).
+# Not root: the server needs no privilege of its own (it listens on 8000, dispatch on 8001).
 USER citybrain
-EXPOSE 8000
+EXPOSE 8000 8001
 CMD ["sh", "-c", "citybrain db migrate && citybrain seed --if-empty --incidents ${CITYBRAIN_SEED_INCIDENTS:-100000} && exec citybrain serve"]
 
 # The test suite's image: the test tools, GDAL, Chromium, Node.js and the npm tools.

@@ -69,7 +69,8 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
-    """citybrain served in a subprocess; yields its base URL. Without rate limits: a load
+    """citybrain served in a subprocess; yields its base URL (of the public port; no dispatch
+    process unless ``CITYBRAIN_DISPATCH_PORT`` is given). Without rate limits: a load
     generator is one caller asking far more than any one client should, and the benchmarks
     measure the service, not its limits."""
     port = _free_port()
@@ -79,8 +80,9 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
         CITYBRAIN_API_KEYS=BENCH_KEY,
         CITYBRAIN_RATE_LIMIT="",
         CITYBRAIN_RATE_LIMIT_KEYED="",
-        **env,
     )
+    environ.setdefault("CITYBRAIN_DISPATCH_PORT", "0")  # one port unless a benchmark asks
+    environ.update(env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -111,7 +113,7 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)  # (the server kills a process still stuck 20 s after)
 
 
 def need(tool: str, package: str | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from citybrain.errors import CitybrainError
+from citybrain.errors import CitybrainError, InvalidInput
 from citybrain.settings import get_settings
 
 app = typer.Typer(
@@ -444,20 +445,31 @@ def serve(
     host: Annotated[str | None, typer.Option(help="default CITYBRAIN_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default CITYBRAIN_PORT")] = None,
     workers: Annotated[
-        int, typer.Option(help="worker processes (one per core is a good start)")
+        int, typer.Option(help="public worker processes (one per core is a good start)")
     ] = 1,
 ) -> None:
-    """Serve the map, the OGC API and the dispatch API."""
+    """Serve the map, the OGC API and the dispatch API: ``--workers`` public processes on the
+    port, and one for callers with a key on CITYBRAIN_DISPATCH_PORT (8001) that public load
+    cannot slow down."""
     from citybrain.api.server import run
 
     settings = get_settings()
+    port = port or settings.port
+    if settings.dispatch_port == port:
+        raise InvalidInput(
+            f"port {port} is also CITYBRAIN_DISPATCH_PORT: give the dispatch process another "
+            "port (or 0 for none)"
+        )
     _database_url(migrate=True)
+    os.environ["CITYBRAIN_PORT"] = str(port)  # the processes' settings name the public port
     run(
         host or settings.host,
-        port or settings.port,
+        port,
         workers,
         settings.access_log,
         settings.forwarded_allow_ips,
+        settings.dispatch_port,
+        settings.public_nice,
     )
 
 

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_KEY_CHARS = 20  # a bootstrap key: ~120 bits if random; made keys have 192
@@ -59,6 +59,33 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    dispatch_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="port of the dispatch process: callers with a key, served by a process of "
+        "its own while the public workers run at a lower CPU priority (0: none; dispatch is "
+        "then served on the public port with everything else)",
+    )
+    public_nice: int = Field(
+        default=10, ge=0, le=19, description="how much lower the public workers' CPU priority is"
+    )
+    heavy_slots: int = Field(
+        default=2,
+        ge=1,
+        description="heavy answers (heatmaps, uncached tiles, OGC pages) one "
+        "server process builds at once; more wait their turn",
+    )
+    heavy_slots_database: int = Field(
+        default=1,
+        ge=0,
+        description="heavy answers built at once across every server process on the database "
+        "(advisory locks); keep it below the database's cores, so that dispatch always finds "
+        "one; 0: no limit",
+    )
+    heavy_wait_s: float = Field(
+        default=10.0, gt=0, description="longest a heavy answer waits its turn (503 after)"
+    )
     pool_size: int = Field(default=16, description="database connections per server process")
     pool_timeout_s: float = Field(
         default=5.0, gt=0, description="longest a request waits for a database connection (503)"
@@ -155,6 +182,15 @@ class Settings(BaseSettings):
                     f"{value!r} is not a rate limit: write e.g. '100/second;3000/minute'"
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        if self.dispatch_port and self.dispatch_port == self.port:
+            raise ValueError(
+                f"CITYBRAIN_DISPATCH_PORT and CITYBRAIN_PORT are both {self.port}: the dispatch "
+                "process needs a port of its own (or 0 for none)"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

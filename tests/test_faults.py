@@ -81,11 +81,14 @@ def own() -> Iterator[Own]:
 
 
 class Served:
-    """``citybrain serve`` on the module's cluster, in a process that the test may kill."""
+    """``citybrain serve`` on the module's cluster, as deployed: the public port (screens) and
+    the dispatch port (dispatchers, served by a process of its own), in a process group that
+    the test may kill."""
 
     def __init__(self, own: Own):
-        self.own, self.port = own, _free_port()
+        self.own, self.port, self.dispatch_port = own, _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.dispatch_url = f"http://127.0.0.1:{self.dispatch_port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -95,21 +98,25 @@ class Served:
             CITYBRAIN_API_KEYS=_keys(),
             CITYBRAIN_RATE_LIMIT="",
             CITYBRAIN_RATE_LIMIT_KEYED="",
+            CITYBRAIN_DISPATCH_PORT=str(self.dispatch_port),
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "citybrain.cli", "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
-        while not _ready(self.url):
+        while not (_ready(self.url) and _ready(self.dispatch_url)):
             assert time.monotonic() < deadline and self.proc.poll() is None, "no server"
             time.sleep(0.1)
 
     def kill(self) -> None:
+        """SIGKILL to every process of the server (as a crash or the OOM killer would):
+        requests in flight die with them."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
@@ -235,21 +242,22 @@ def test_database_restart_loses_and_doubles_nothing(own: Own, browser) -> None: 
         _listen(served.url, seen, stop)
         spot = _spot(own)
         page, outside = open_screen(browser, served.url, *spot, 14)
-        d = Dispatchers(served.url)
+        d = Dispatchers(served.dispatch_url)
         pool = d.run("db", spot)
         assert d.started.wait(60)
         own.stop()
         try:
-            # the process lives (no restart wanted), but it cannot serve, and says so at once
-            assert httpx.get(f"{served.url}/livez", timeout=5).status_code == 200
-            assert httpx.get(f"{served.url}/readyz", timeout=5).status_code == 503
+            # the processes live (no restart wanted), but cannot serve, and say so at once
+            for url in (served.url, served.dispatch_url):
+                assert httpx.get(f"{url}/livez", timeout=5).status_code == 200
+                assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503
             # 8 s: long enough that a pool left to its own exponential backoff (1, 2, 4, 8 s)
             # would come back seconds late; the server renews it when the database is back
             time.sleep(8)
         finally:
             own.start()  # returns once PostgreSQL accepts connections
         back = time.monotonic()
-        while not _ready(served.url):
+        while not (_ready(served.url) and _ready(served.dispatch_url)):
             assert time.monotonic() - back < 30, "the service never came back"
             time.sleep(0.05)
         ready_after = time.monotonic() - back
@@ -274,7 +282,7 @@ def test_a_killed_server_loses_and_doubles_nothing(own: Own) -> None:
     served = Served(own)
     served.start()
     try:
-        d = Dispatchers(served.url)
+        d = Dispatchers(served.dispatch_url)
         pool = d.run("kill", _spot(own))
         assert d.started.wait(60)
         served.kill()  # SIGKILL: requests in flight die with it

@@ -109,8 +109,10 @@ class KeysRequired:
     """ASGI middleware for ``CITYBRAIN_ANONYMOUS_READS=false``: every request but the health
     checks carries a key the server holds (routes then apply their own roles)."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(
+        self, app, detail: str = "this server gives nothing to anonymous callers: send an API key"
+    ):
+        self.app, self.detail = app, detail
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in ALWAYS_OPEN:
@@ -119,7 +121,7 @@ class KeysRequired:
         if isinstance(found, Unauthorized):
             who, detail = ANONYMOUS, found.detail
         else:
-            who, detail = found, "this server gives nothing to anonymous callers: send an API key"
+            who, detail = found, self.detail
         if who.role == "anonymous":
             response = JSONResponse(
                 {"code": "unauthorized", "detail": detail},

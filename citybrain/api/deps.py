@@ -41,6 +41,15 @@ async def get_heat(request: Request) -> HeatIndex:
     return request.app.state.heat
 
 
+async def heavy_turn(request: Request) -> AsyncIterator[None]:
+    """A turn to build a heavy answer (``api.admission``), taken before a connection is."""
+    async with request.app.state.heavy.turn():
+        yield
+
+
+# A route's ``dependencies=[HeavyTurn]``: FastAPI solves them before the route's parameters,
+# so a request waiting its turn holds no database connection.
+HeavyTurn = Depends(heavy_turn)
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CountyDep = Annotated[CountyCellsHolder, Depends(get_county)]
 HeatDep = Annotated[HeatIndex, Depends(get_heat)]

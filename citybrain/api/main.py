@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
+from citybrain.api.admission import Gate
 from citybrain.api.auth import KeysRequired
 from citybrain.api.ratelimit import RateLimit
 from citybrain.api.responses import errors
@@ -156,7 +157,13 @@ log = logging.getLogger("citybrain")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_dispatch_app(settings: Settings | None = None) -> FastAPI:
+    """The app of the dispatch process (``CITYBRAIN_DISPATCH_PORT``): every route, for
+    callers with a key only."""
+    return create_app(settings, lane="dispatch")
+
+
+def create_app(settings: Settings | None = None, lane: str = "public") -> FastAPI:
     settings = settings or get_settings()
     layers = load_layers(settings.layers_dir)  # a bad layer file stops the start, with its name
 
@@ -209,10 +216,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=errors(400, 404, 413, 422, 429, 503),
     )
     app.state.settings = settings
+    app.state.heavy = Gate(
+        settings.heavy_slots,
+        settings.heavy_wait_s,
+        settings.heavy_slots_database,
+        lambda: app.state.pool,  # (renewed after an outage)
+    )
 
     # add_middleware puts each in front of the ones before: a request meets ServerTiming,
     # then RateLimit, BodyLimit and KeysRequired, then the routes.
-    if not settings.anonymous_reads:
+    if lane == "dispatch":
+        app.add_middleware(
+            KeysRequired,
+            detail="the dispatch port serves callers with an API key; public reads are on "
+            f"port {settings.port}",
+        )
+    elif not settings.anonymous_reads:
         app.add_middleware(KeysRequired)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)

@@ -5,20 +5,51 @@
 under load one worker hoards the long-lived keep-alive connections of a client pool while the
 other idles; measured 11 of 16 connections on one of two workers, and tail latencies of
 hundreds of milliseconds.)
+
+With a dispatch port (``CITYBRAIN_DISPATCH_PORT``, default 8001) one more process serves dispatch
+systems there: callers with a key only, with a connection pool of its own, at normal CPU
+priority while the public workers run ``CITYBRAIN_PUBLIC_NICE`` lower. Anonymous floods of heavy
+public reads then cost dispatch neither connections nor CPU time (``bench/isolation.py``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
+import time
+from dataclasses import dataclass
 
 import uvicorn
 
-APP = "citybrain.api.main:create_app"
+APPS = {
+    "public": "citybrain.api.main:create_app",
+    "dispatch": "citybrain.api.main:create_dispatch_app",
+}
 GRACE_S = 5  # live event streams stay open: close them this long after a shutdown begins
+
+
+@dataclass(frozen=True)
+class Process:
+    """One server process: which app (``public`` or ``dispatch``), on which port, how nice."""
+
+    lane: str
+    port: int
+    nice: int = 0
+
+
+def processes(port: int, workers: int, dispatch_port: int, public_nice: int) -> list[Process]:
+    """``workers`` public processes on ``port``; with a dispatch port, one more process there,
+    for callers with a key, at a higher CPU priority than the public ones (they yield the CPU
+    to it: heavy public answers cannot take dispatch's CPU time)."""
+    if not dispatch_port:
+        return [Process("public", port)] * max(workers, 1)
+    return [Process("public", port, public_nice)] * max(workers, 1) + [
+        Process("dispatch", dispatch_port)
+    ]
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -40,36 +71,43 @@ def proxies(forwarded_allow_ips: str) -> dict:
     return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
 
 
-def _worker(host: str, port: int, access_log: bool, forwarded: str) -> None:
-    config = uvicorn.Config(
-        APP,
+def _config(lane: str, access_log: bool, forwarded: str, **more) -> uvicorn.Config:
+    return uvicorn.Config(
+        APPS[lane],
         factory=True,
         access_log=access_log,
         log_level="info",
         timeout_graceful_shutdown=GRACE_S,
         **proxies(forwarded),
+        **more,
     )
-    uvicorn.Server(config).run(sockets=[_socket(host, port)])
+
+
+def _worker(host: str, process: Process, access_log: bool, forwarded: str) -> None:
+    if process.nice:
+        os.nice(process.nice)  # lowering one's own priority needs no privilege
+    config = _config(process.lane, access_log, forwarded)
+    uvicorn.Server(config).run(sockets=[_socket(host, process.port)])
 
 
 def run(
-    host: str, port: int, workers: int = 1, access_log: bool = False, forwarded: str = "127.0.0.1"
+    host: str,
+    port: int,
+    workers: int = 1,
+    access_log: bool = False,
+    forwarded: str = "127.0.0.1",
+    dispatch_port: int = 0,
+    public_nice: int = 10,
 ) -> None:
-    if workers <= 1:
-        uvicorn.run(
-            APP,
-            factory=True,
-            host=host,
-            port=port,
-            access_log=access_log,
-            timeout_graceful_shutdown=GRACE_S,
-            **proxies(forwarded),
-        )
+    plan = processes(port, workers, dispatch_port, public_nice)
+    if len(plan) == 1:
+        config = _config("public", access_log, forwarded, host=host, port=port)
+        uvicorn.Server(config).run()
         return
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker, args=(host, port, access_log, forwarded), daemon=False)
-        for _ in range(workers)
+        ctx.Process(target=_worker, args=(host, p, access_log, forwarded), daemon=False)
+        for p in plan
     ]
     for proc in procs:
         proc.start()
@@ -86,6 +124,13 @@ def run(
     sentinels = {proc.sentinel: proc for proc in procs}
     multiprocessing.connection.wait(list(sentinels))
     stop()
+    # Each process has GRACE_S for its connections, then closes its pool; one still alive well
+    # after that is stuck, and a supervisor waiting on it would hold the port: killed.
+    deadline = time.monotonic() + GRACE_S + 15
     for proc in procs:
-        proc.join(timeout=30)
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
     sys.exit(max(abs(proc.exitcode or 0) for proc in procs))

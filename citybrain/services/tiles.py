@@ -336,10 +336,12 @@ class TileService:
         tile: Tile,
         if_none_match: str | None = None,
         window: Window | None = None,
-    ) -> Rendered:
+        cached_only: bool = False,
+    ) -> Rendered | None:
         """The tile of ``layers`` (concatenated MVT layers), from the cache when current; only
         its ETag when that is what the client already has. A windowed layer's tile is cached
-        under its window too."""
+        under its window too. ``cached_only``: None instead of rendering a tile that is not
+        cached."""
         version = await self.version(conn, layers, tile)
         names = ",".join(f"{layer.id}:{layer.fingerprint}" for layer in layers)
         shown = window if any(layer.window for layer in layers) else None
@@ -349,6 +351,8 @@ class TileService:
             return Rendered(b"", etag, not_modified=True)
         data = self.cache.get(key)
         if data is None:
+            if cached_only:
+                return None
             data = b"".join([await self._render(conn, layer, tile, shown) for layer in layers])
             self.cache.put(key, data)
         return Rendered(data, etag)

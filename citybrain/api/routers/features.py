@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ConnDep, HeavyTurn
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
@@ -286,6 +286,7 @@ def _feature_select(layer: Layer) -> sql.Composed:
     "/collections/{collection_id}/items",
     summary="Features of a collection (GeoJSON)",
     responses={200: {"content": {GEOJSON: {}}}},
+    dependencies=[HeavyTurn],
 )
 async def items(
     request: Request,

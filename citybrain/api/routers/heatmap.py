@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep, CountyDep, HeatDep, SettingsDep
+from citybrain.api.deps import ConnDep, CountyDep, HeatDep, HeavyTurn, SettingsDep
 from citybrain.api.params import window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
@@ -130,6 +131,7 @@ AS_GEOJSON = {200: {"content": {GeoJSON.media_type: {}}}}
     response_model=Heatmap,
     summary="Incidents per H3 cell",
     responses=AS_GEOJSON,
+    dependencies=[HeavyTurn],
 )
 async def heatmap(
     conn: ConnDep,
@@ -154,7 +156,9 @@ async def heatmap(
             "ask a coarser res, a smaller area (area, bbox) or a shorter window"
         )
     if format == Format.geojson:
-        return GeoJSON(_geojson({**answer, "cells": answer["cells"].records()}))
+        # Hexagons for every cell, encoded: seconds for a county at res 11, off the event loop.
+        whole = {**answer, "cells": answer["cells"].records()}
+        return await asyncio.to_thread(lambda: GeoJSON(_geojson(whole)))
     return JSON({**answer, "cells": answer["cells"].json()})
 
 
@@ -162,6 +166,7 @@ async def heatmap(
     "/hotspots/incidents",
     summary="Cells that are unusually hot (or cold): Gi*",
     responses=AS_GEOJSON,
+    dependencies=[HeavyTurn],
 )
 async def hotspots(
     conn: ConnDep,
@@ -186,6 +191,7 @@ async def hotspots(
     summary="Heatmap hexagons as a vector tile",
     response_class=Response,
     responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+    dependencies=[HeavyTurn],
 )
 async def heatmap_tile(
     conn: ConnDep,

@@ -49,11 +49,15 @@ async def _answer(
 ) -> Response:
     tile = Tile.checked(z, x, y)
     # The hottest route of the big screen: no dependencies (FastAPI's solving of them cost more
-    # than serving a cached tile), the connection is taken here.
-    async with request.app.state.pool.connection() as conn:
-        rendered = await _service(request).tile(
-            conn, layers, tile, request.headers.get("if-none-match"), shown
-        )
+    # than serving a cached tile), the connection is taken here. A tile to render waits for a
+    # heavy answer's turn (api.admission) holding no connection, and is looked up again then
+    # (another request may have rendered it meanwhile).
+    state, etag = request.app.state, request.headers.get("if-none-match")
+    async with state.pool.connection() as conn:
+        rendered = await _service(request).tile(conn, layers, tile, etag, shown, cached_only=True)
+    if rendered is None:
+        async with state.heavy.turn(), state.pool.connection() as conn:
+            rendered = await _service(request).tile(conn, layers, tile, etag, shown)
     # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
     if rendered.not_modified:
