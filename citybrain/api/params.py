@@ -56,6 +56,10 @@ class PointIn(BaseModel):
 
 # --- times and windows: the rule is services.window's; these read it from a query string ----
 
+BBoxQ = Annotated[
+    str | None,
+    Query(description="minlon,minlat,maxlon,maxlat in CRS84 (or six numbers, with heights)"),
+]
 StartQ = Annotated[str | None, Query(description="ISO 8601; without a zone: local time")]
 EndQ = Annotated[str | None, Query(description="ISO 8601, exclusive; default now")]
 LastQ = Annotated[str | None, Query(description="instead of start: 24h, 7d, 30d, 365d ...")]

@@ -26,6 +26,7 @@ from scipy.stats import norm
 
 from citybrain.domain import CATEGORIES_BY_NAME, COVERAGE_RES, HEAT_RESOLUTIONS, Status
 from citybrain.errors import InvalidInput
+from citybrain.services import bbox as boxes
 from citybrain.services.heatindex import HeatIndex, cells_json, hexes
 
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
@@ -70,9 +71,7 @@ class Query:
             )
         check_filters(self.categories, self.statuses)
         if self.bbox is not None:
-            minx, miny, maxx, maxy = self.bbox
-            if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-                raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min < max")
+            self.bbox = boxes.check(self.bbox)
         if self.bbox is not None and self.area is not None:
             raise InvalidInput("give either bbox or area, not both")
 

@@ -14,9 +14,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from citybrain.api.deps import ConnDep, HeavyTurn
+from citybrain.api.params import BBoxQ
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
+from citybrain.services import bbox as boxes
 from citybrain.services.window import instant
 
 router = APIRouter(tags=["ogc-features"])
@@ -183,25 +185,6 @@ async def collection(request: Request, conn: ConnDep, collection_id: str) -> JSO
     return JSON(await _collection(request, conn, _collection_layer(request, collection_id)))
 
 
-def _bbox(value: str) -> list[float]:
-    try:
-        nums = [float(v) for v in value.split(",")]
-    except ValueError as exc:
-        raise InvalidInput(f"bbox {value!r}: numbers minlon,minlat,maxlon,maxlat") from exc
-    if len(nums) == 6:
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    if len(nums) != 4 or nums[0] > nums[2] or nums[1] > nums[3]:
-        raise InvalidInput(f"bbox {value!r}: four (or six) numbers, lower corner first")
-    if not (
-        -180 <= nums[0] <= 180
-        and -180 <= nums[2] <= 180
-        and -90 <= nums[1] <= 90
-        and -90 <= nums[3] <= 90
-    ):
-        raise InvalidInput(f"bbox {value!r} is outside CRS84's range")
-    return nums
-
-
 def _instant(value: str, tz: ZoneInfo) -> datetime | None:
     """An end of an OGC datetime: ``..`` (open) or an instant, by the API's one rule (a time
     without a zone is in CITYBRAIN_TIMEZONE)."""
@@ -230,7 +213,7 @@ def _filters(request: Request, layer: Layer, bbox: str | None, datetime_: str | 
     if layer.source.where:
         conditions.append(sql.SQL("({})").format(sql.SQL(layer.source.where)))
     if bbox:
-        params["minx"], params["miny"], params["maxx"], params["maxy"] = _bbox(bbox)
+        params["minx"], params["miny"], params["maxx"], params["maxy"] = boxes.parse(bbox)
         conditions.append(
             sql.SQL(
                 "ST_Intersects(s.geom, "
@@ -292,7 +275,7 @@ async def items(
     request: Request,
     conn: ConnDep,
     collection_id: str,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    bbox: BBoxQ = None,
     datetime_: Annotated[
         str | None, Query(alias="datetime", description="instant or interval a/b, .. open")
     ] = None,

@@ -9,15 +9,15 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import h3
-import numpy as np
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from citybrain.api.deps import ConnDep, CountyDep, HeatDep, HeavyTurn, SettingsDep
-from citybrain.api.params import window_dependency
+from citybrain.api.params import BBoxQ, window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
+from citybrain.services import bbox as boxes
 from citybrain.services import heatmap as svc
 from citybrain.services.heatindex import hexes
 from citybrain.services.window import Window
@@ -36,16 +36,6 @@ class Metric(StrEnum):
 class Format(StrEnum):
     json = "json"
     geojson = "geojson"
-
-
-def _bbox(value: str) -> tuple[float, float, float, float]:
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat") from exc
-    if len(parts) != 4 or not all(np.isfinite(parts)):
-        raise InvalidInput(f"bbox {value!r}: four numbers minlon,minlat,maxlon,maxlat")
-    return parts  # type: ignore[return-value]
 
 
 @dataclass
@@ -69,7 +59,7 @@ class Filters:
 
 async def filters(
     window: Annotated[Window, window_dependency(default_last="30d")],
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)")] = None,
+    bbox: BBoxQ = None,
     area: Annotated[str | None, Query(description="code of a town, village or grid")] = None,
 ) -> Filters:
     return Filters(
@@ -77,7 +67,7 @@ async def filters(
         window.end,
         list(window.categories) if window.categories else None,
         list(window.statuses) if window.statuses else None,
-        _bbox(bbox) if bbox else None,
+        boxes.parse(bbox) if bbox else None,
         area,
     )
 
