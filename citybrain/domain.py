@@ -173,6 +173,22 @@ class TeamStatus(StrEnum):
     off_duty = "off_duty"
 
 
+def why_team_cannot_take(
+    status: str, skills: list[str], active: int, capacity: int, category: str
+) -> str | None:
+    """Why a team cannot take a case of ``category`` now ("is off_duty", ...: said of the team),
+    or None when it can: the one rule of recommendation and assignment. A team takes a case
+    when it says it is available (``busy`` is what a team at capacity is set to, and what a
+    team may say of itself), handles the category and is below its capacity."""
+    if status != TeamStatus.available:
+        return f"is {status}"
+    if category not in skills:
+        return f"does not handle {category}"
+    if active >= capacity:
+        return f"is at capacity ({active} of {capacity} active)"
+    return None
+
+
 class Role(StrEnum):
     grid_worker = "grid_worker"  # 网格员
     auxiliary_police = "auxiliary_police"  # 辅警

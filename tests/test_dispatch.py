@@ -248,3 +248,81 @@ def test_gcj02_input_is_converted(client: httpx.Client) -> None:
     )
     assert a.json()["location"] == b.json()["location"]
     assert math.isclose(b.json()["lon"], 120.9119, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("skilled", [True, False])
+def test_recommend_and_assign_agree_on_every_team_state(
+    rw: httpx.Client, rw_conn: psycopg.Connection, skilled: bool
+) -> None:
+    """One rule (domain.why_team_cannot_take): for every status, load and skill a team can be
+    in, the grid's own team is recommended exactly when an assignment to it succeeds, and the
+    two give the same reason when not. (A busy team below capacity: refused by both.)"""
+    from tests.conftest import auth
+
+    lon, lat = _point(rw_conn)
+    team_id, skills = _grid_team(rw_conn)
+    category = skills[0]
+    saved = rw_conn.execute(
+        "SELECT status, capacity, skills FROM citybrain.teams WHERE id = %s", [team_id]
+    ).fetchone()
+    made: list[int] = []
+
+    def report() -> int:
+        r = rw.post(
+            "/incidents",
+            json={"lon": lon, "lat": lat, "category": category},
+            headers=auth("dispatcher"),
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+        return made[-1]
+
+    def assign(incident: int) -> httpx.Response:
+        return rw.post(
+            f"/incidents/{incident}/assign", json={"team_id": team_id}, headers=auth("dispatcher")
+        )
+
+    try:
+        # one case on its hands, so that "at capacity" can be one below or at the case count
+        rw_conn.execute(
+            "UPDATE citybrain.teams SET status = 'available', capacity = 50 WHERE id = %s",
+            [team_id],
+        )
+        assert assign(report()).status_code == 200
+        if not skilled:
+            rw_conn.execute(
+                "UPDATE citybrain.teams SET skills = array_remove(skills, %s) WHERE id = %s",
+                [category, team_id],
+            )
+        for status in ("available", "busy", "off_duty"):
+            for full in (False, True):
+                active = rw_conn.execute("SELECT citybrain.team_active(%s)", [team_id]).fetchone()[
+                    0
+                ]
+                assert active >= 1
+                capacity = active if full else active + 1
+                rw_conn.execute(
+                    "UPDATE citybrain.teams SET status = %s, capacity = %s WHERE id = %s",
+                    [status, capacity, team_id],
+                )
+                body = rw.post(
+                    "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category}
+                ).json()
+                recommended = team_id in [t["id"] for t in body["teams"]]
+                problem = body["responsible_team_problem"]
+                assigned = assign(report())
+                can = status == "available" and skilled and active < capacity
+                assert recommended == (assigned.status_code == 200) == can, (status, full)
+                if not can:
+                    assert assigned.status_code == 409
+                    assert problem == "team " + assigned.json()["detail"].split(" ", 2)[2]
+    finally:
+        rw_conn.execute(
+            "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = now() "
+            "WHERE id = ANY(%s) AND status = 'dispatched'",
+            [made],
+        )
+        rw_conn.execute(
+            "UPDATE citybrain.teams SET status = %s, capacity = %s, skills = %s WHERE id = %s",
+            [*saved, team_id],
+        )

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from citybrain.crs import min_metres_per_degree
-from citybrain.domain import CATEGORIES_BY_NAME, initial_tier
+from citybrain.domain import CATEGORIES_BY_NAME, initial_tier, why_team_cannot_take
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.services.routing import Router, straight_line_eta
 from citybrain.sql import load
@@ -37,14 +37,11 @@ def tier_rule(category: str, severity: int) -> tuple[str, str]:
 
 
 def why_not(team: dict[str, Any], category: str) -> str | None:
-    """Why a team cannot take a case now, or None when it can."""
-    if team["status"] != "available":
-        return f"team is {team['status']}"
-    if category not in team["skills"]:
-        return f"team does not handle {category}"
-    if team["active"] >= team["capacity"]:
-        return f"team is at capacity ({team['active']} of {team['capacity']})"
-    return None
+    """Why a team cannot take a case now, or None when it can (``domain``'s rule)."""
+    why = why_team_cannot_take(
+        team["status"], team["skills"], team["active"], team["capacity"], category
+    )
+    return None if why is None else f"team {why}"
 
 
 def _etas(router: Router, teams: list[dict[str, Any]], lon: float, lat: float) -> np.ndarray:

@@ -25,6 +25,7 @@ from citybrain.domain import (
     Status,
     Tier,
     initial_tier,
+    why_team_cannot_take,
 )
 from citybrain.errors import Conflict, InvalidInput, NotFound
 from citybrain.sql import load
@@ -201,17 +202,13 @@ async def assign(
             raise NotFound(f"no team {team_id}")
         active = await (await conn.execute(load("incidents/active"), {"id": team_id})).fetchone()
         team["active"] = active[0]
-        if team["status"] == "off_duty":
-            raise Conflict(f"team {team_id} is off duty")
-        if inc["category"] not in team["skills"]:
-            raise Conflict(f"team {team_id} does not handle {inc['category']}")
         if inc["team_id"] == team_id:
             raise Conflict(f"incident {incident_id} is already with team {team_id}")
-        if team["active"] >= team["capacity"]:
-            raise Conflict(
-                f"team {team_id} is at capacity ({team['active']} of {team['capacity']} active)",
-                team_id=team_id,
-            )
+        why = why_team_cannot_take(
+            team["status"], team["skills"], team["active"], team["capacity"], inc["category"]
+        )
+        if why is not None:
+            raise Conflict(f"team {team_id} {why}", team_id=team_id)
         await _move(conn, incident_id, Status.dispatched, team_id=team_id)
         await _event(
             conn,
