@@ -161,3 +161,37 @@ def test_gdal_reads_every_collection(server, conn) -> None:
         == conn.execute("SELECT count(*) FROM citybrain.villages").fetchone()[0]
     )
     assert np.isfinite(len(dump.stdout))
+
+
+def test_a_write_moves_the_extent(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
+    """The extent is kept per table version: an incident reported after the first request
+    moves it (time now, place anywhere), as SQL on the same table says."""
+    from tests.conftest import auth
+
+    def sql_extent() -> list:
+        x0, y0, x1, y1, t0, t1 = rw_conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM (SELECT "
+            "ST_Extent(geom) e, min(reported_at) t0, max(reported_at) t1 "
+            "FROM citybrain.incidents) s"
+        ).fetchone()
+        return [[x0, y0, x1, y1], [t0, t1]]
+
+    def served() -> list:
+        extent = rw.get("/collections/incidents").json()["extent"]
+        t0, t1 = extent["temporal"]["interval"][0]
+        times = [datetime.fromisoformat(t) for t in (t0, t1)]
+        return [extent["spatial"]["bbox"][0], times]
+
+    before = served()
+    assert before[0] == pytest.approx(sql_extent()[0]) and before[1] == sql_extent()[1]
+    lon, lat = rw_conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+        "FROM citybrain.micro_grids WHERE id = 3) s"
+    ).fetchone()
+    r = rw.post(
+        "/incidents", json={"lon": lon, "lat": lat, "category": "环境"}, headers=auth("dispatcher")
+    )
+    assert r.status_code == 201
+    after = served()
+    assert after[1][1] > before[1][1]  # the newest report is now
+    assert after[0] == pytest.approx(sql_extent()[0]) and after[1] == sql_extent()[1]

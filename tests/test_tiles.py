@@ -337,3 +337,28 @@ def test_any_writer_and_moves_invalidate(rw: httpx.Client, rw_conn) -> None:
     assert fid in _ids(rw, "facilities", ft)[0]
     rw_conn.execute("DELETE FROM citybrain.facilities WHERE id = %s", [fid])
     assert fid not in _ids(rw, "facilities", ft)[0]
+
+
+def test_tilejson_bounds_follow_the_towns(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
+    """TileJSON's bounds are the towns' extent as of the last write: a town added (and
+    removed) moves them, as SQL on the same table says."""
+
+    def sql_bounds() -> list[float]:
+        row = rw_conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent(geom) e FROM citybrain.towns) s"
+        ).fetchone()
+        return [round(v, 6) for v in row]
+
+    before = rw.get("/tiles.json").json()["bounds"]
+    assert before == pytest.approx(sql_bounds(), abs=1e-9)
+    rw_conn.execute(
+        "INSERT INTO citybrain.towns (code, name, geom) VALUES ('330421999', '测试镇', "
+        "ST_Multi(ST_MakeEnvelope(121.30, 30.95, 121.35, 31.00, 4326)))"
+    )
+    try:
+        moved = rw.get("/tiles/incidents.json").json()["bounds"]
+        assert moved == pytest.approx(sql_bounds(), abs=1e-9) and moved[2] == 121.35
+    finally:
+        rw_conn.execute("DELETE FROM citybrain.towns WHERE code = '330421999'")
+    assert rw.get("/tiles.json").json()["bounds"] == pytest.approx(before, abs=1e-9)

@@ -43,6 +43,7 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
 from citybrain.layers import check_against_database, load_layers
 from citybrain.services.events import EventHub
+from citybrain.services.features import Extents
 from citybrain.services.heatindex import HeatIndex
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.keys import KeyRing
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         responses=errors(400, 404, 413, 422, 429, 503),
     )
     app.state.settings = settings
+    app.state.extents = Extents()
     app.state.heavy = Gate(
         settings.heavy_slots,
         settings.heavy_wait_s,

@@ -19,11 +19,11 @@ from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 from citybrain.services import bbox as boxes
+from citybrain.services.features import CRS84
 from citybrain.services.window import instant
 
 router = APIRouter(tags=["ogc-features"])
 GEOJSON = GeoJSON.media_type
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -105,45 +105,6 @@ async def conformance() -> JSON:
     return JSON({"conformsTo": CONFORMANCE})
 
 
-async def _extent(request: Request, conn, layer: Layer) -> dict[str, Any]:
-    cache = request.app.state.__dict__.setdefault("extents", {})
-    if layer.id not in cache:
-        table = sql.Identifier("citybrain", layer.source.table)
-        where = (
-            sql.SQL(" WHERE {}").format(sql.SQL(layer.source.where))
-            if layer.source.where
-            else sql.SQL("")
-        )
-        row = await (
-            await conn.execute(
-                sql.SQL(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT ST_Extent(geom) e FROM {}{}) s"
-                ).format(table, where)
-            )
-        ).fetchone()
-        extent: dict[str, Any] = {
-            "spatial": {
-                "bbox": [list(row) if row[0] is not None else [-180, -90, 180, 90]],
-                "crs": CRS84,
-            }
-        }
-        if layer.datetime:
-            t = await (
-                await conn.execute(
-                    sql.SQL("SELECT min({c}), max({c}) FROM {}{}").format(
-                        table, where, c=sql.Identifier(layer.datetime)
-                    )
-                )
-            ).fetchone()
-            extent["temporal"] = {
-                "interval": [[v.isoformat() if v else None for v in t]],
-                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
-            }
-        cache[layer.id] = extent
-    return cache[layer.id]
-
-
 async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
     base = _base(request)
     here = f"{base}/collections/{layer.id}"
@@ -153,7 +114,7 @@ async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
         "description": layer.description or layer.title.en,
         "itemType": "feature",
         "crs": [CRS84],
-        "extent": await _extent(request, conn, layer),
+        "extent": await request.app.state.extents.of(conn, layer),
         "links": [
             {"href": here, "rel": "self", "type": "application/json", "title": "this collection"},
             {"href": f"{here}/items", "rel": "items", "type": GEOJSON, "title": "its features"},

@@ -165,18 +165,6 @@ def _vector_layers(layer: Layer) -> list[dict[str, Any]]:
     return out
 
 
-async def _bounds(request: Request, conn) -> list[float]:
-    if getattr(request.app.state, "county_bounds", None) is None:
-        row = await (
-            await conn.execute(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                "FROM (SELECT ST_Extent(geom) e FROM citybrain.towns) s"
-            )
-        ).fetchone()
-        request.app.state.county_bounds = [round(v, 6) for v in row] if row[0] else None
-    return request.app.state.county_bounds or [-180, -85.0511, 180, 85.0511]
-
-
 def _tilejson(name: str, tiles: str, layers: list[Layer], bounds: list[float]) -> dict[str, Any]:
     return {
         "tilejson": "3.0.0",
@@ -195,14 +183,14 @@ def _tilejson(name: str, tiles: str, layers: list[Layer], bounds: list[float]) -
 async def layer_tilejson(request: Request, conn: ConnDep, layer_id: str) -> JSON:
     layer = _layer(request, layer_id)
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
-    return JSON(_tilejson(layer.id, url, [layer], await _bounds(request, conn)))
+    return JSON(_tilejson(layer.id, url, [layer], await request.app.state.extents.county(conn)))
 
 
 @router.get("/tiles.json", summary="TileJSON 3.0 of the composite tiles (every layer)")
 async def composite_tilejson(request: Request, conn: ConnDep) -> JSON:
     layers = list(_service(request).layers.values())
     url = f"{_base(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
-    return JSON(_tilejson("citybrain", url, layers, await _bounds(request, conn)))
+    return JSON(_tilejson("citybrain", url, layers, await request.app.state.extents.county(conn)))
 
 
 @router.get("/style.json", summary="MapLibre style: every layer, no external resource")
