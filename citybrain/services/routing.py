@@ -42,6 +42,11 @@ class Eta:
     method: str  # "road_network" or "straight_line"
 
 
+def access_seconds(metres):
+    """Seconds of the straight legs between a point and the road (numbers or arrays)."""
+    return metres / (ACCESS_KMH / 3.6)
+
+
 def straight_line_eta(distance_m: float) -> Eta:
     return Eta(distance_m * DETOUR_FACTOR / (FALLBACK_KMH / 3.6), "straight_line")
 
@@ -136,7 +141,7 @@ class Router:
         src, src_access = self.snap(from_lon, from_lat)
         dst, dst_access = self.snap([to_lon], [to_lat])
         network = np.array([row[dst[0]] for row in self._rows_for(src)], dtype=float)
-        return network + (src_access + dst_access[0]) / (ACCESS_KMH / 3.6)
+        return network + access_seconds(src_access + dst_access[0])
 
     def reach_m(self, lon: float, lat: float, seconds: float) -> float:
         """A distance (geodesic metres) beyond which no start point reaches (lon, lat) within
@@ -147,8 +152,8 @@ class Router:
         if not np.isfinite(seconds):
             return float("inf")
         (dst,), (a,) = self.snap([lon], [lat])
-        walk = ACCESS_KMH / 3.6
-        left = seconds - a / walk + REACH_SLACK_S
+        walk = ACCESS_KMH / 3.6  # metres a second on the access legs
+        left = seconds - access_seconds(a) + REACH_SLACK_S
         if left < 0:
             return 0.0
         to_dst = dijkstra(self.graph_to, indices=int(dst), limit=left)

@@ -84,8 +84,8 @@ async def recommend(body: RecommendIn, conn: ConnDep, request: Request) -> dict[
     sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows
     the rule in ``domain.initial_tier``."""
     point = body.wgs84()
-    router_ = await request.app.state.routing.current(conn)
+    roads = await request.app.state.routing.current(conn)
     answer = await recommend_teams(
-        conn, router_, point.lon, point.lat, body.category, body.severity, body.limit
+        conn, roads, point.lon, point.lat, body.category, body.severity, body.limit
     )
     return JSON({"lon": point.lon, "lat": point.lat, **answer})
