@@ -48,6 +48,7 @@ from citybrain.services.heatindex import HeatIndex
 from citybrain.services.heatmap import CountyCellsHolder
 from citybrain.services.keys import KeyRing
 from citybrain.services.routing import RouterHolder
+from citybrain.services.stats import Kpis
 from citybrain.services.tiles import TileCache, TileService
 from citybrain.settings import Settings, get_settings
 
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
     )
     app.state.settings = settings
     app.state.extents = Extents()
+    app.state.kpis = Kpis()
     app.state.heavy = Gate(
         settings.heavy_slots,
         settings.heavy_wait_s,

@@ -3,28 +3,20 @@ newest incidents and a live event stream (``/events``, Server-Sent Events)."""
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
-from psycopg.rows import dict_row
 from sse_starlette.sse import EventSourceResponse
 
 from citybrain.api.deps import ConnDep, SettingsDep
 from citybrain.api.responses import JSON
 from citybrain.errors import Busy
 from citybrain.services.areas import card
-from citybrain.sql import load
+from citybrain.services.stats import latest as newest
 
 router = APIRouter(tags=["big screen"])
-STATS_TTL_S = 5.0  # the screens of a whole command centre ask at once: answer them from memory
-
-
-async def _rows(conn, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    cur = conn.cursor(row_factory=dict_row)
-    return await (await cur.execute(load(name), params)).fetchall()
 
 
 @router.get("/stats", summary="KPIs: today, open now, on-time rates per town, categories")
@@ -32,23 +24,8 @@ async def stats(request: Request, conn: ConnDep, settings: SettingsDep) -> JSON:
     """Incidents today (local day) and open now; per town over the last 30 days, the share of
     incidents dispatched and resolved within their category's time limits; the top categories
     of the last 30 days; the grids with most open incidents; cameras online."""
-    cached = getattr(request.app.state, "stats_cache", None)
-    if cached and time.monotonic() - cached[0] < STATS_TTL_S:
-        return JSON(cached[1])
-    tz = ZoneInfo(settings.timezone)
-    now = datetime.now(tz)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    since = now - timedelta(days=30)
-    summary = (await _rows(conn, "stats/summary", {"today": today}))[0]
-    answer = {
-        "generated_at": now.isoformat(timespec="seconds"),
-        **summary,
-        "towns": await _rows(conn, "stats/towns", {"since": since}),
-        "categories": await _rows(conn, "stats/categories", {"since": since}),
-        "busiest_grids": await _rows(conn, "stats/busiest_grids", {"limit": 10}),
-    }
-    request.app.state.stats_cache = (time.monotonic(), answer)
-    return JSON(answer)
+    now = datetime.now(ZoneInfo(settings.timezone))
+    return JSON(await request.app.state.kpis.current(conn, now))
 
 
 @router.get("/areas/{code}", summary="Card of a town, village, grid, compound or micro-grid")
@@ -62,7 +39,7 @@ async def area(
 
 @router.get("/incidents-latest", summary="The newest incidents (public fields)")
 async def latest(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15) -> JSON:
-    return JSON({"incidents": await _rows(conn, "stats/latest", {"limit": limit})})
+    return JSON({"incidents": await newest(conn, limit)})
 
 
 @router.get("/events", summary="Live incidents (Server-Sent Events)")
