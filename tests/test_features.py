@@ -166,7 +166,7 @@ def test_gdal_reads_every_collection(server, conn) -> None:
 def test_a_write_moves_the_extent(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
     """The extent is kept per table version: an incident reported after the first request
     moves it (time now, place anywhere), as SQL on the same table says."""
-    from tests.conftest import auth
+    from tests.utils.reports import report
 
     def sql_extent() -> list:
         x0, y0, x1, y1, t0, t1 = rw_conn.execute(
@@ -184,14 +184,7 @@ def test_a_write_moves_the_extent(rw: httpx.Client, rw_conn: psycopg.Connection)
 
     before = served()
     assert before[0] == pytest.approx(sql_extent()[0]) and before[1] == sql_extent()[1]
-    lon, lat = rw_conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 3) s"
-    ).fetchone()
-    r = rw.post(
-        "/incidents", json={"lon": lon, "lat": lat, "category": "环境"}, headers=auth("dispatcher")
-    )
-    assert r.status_code == 201
+    report(rw, rw_conn, micro_grid=3)
     after = served()
     assert after[1][1] > before[1][1]  # the newest report is now
     assert after[0] == pytest.approx(sql_extent()[0]) and after[1] == sql_extent()[1]

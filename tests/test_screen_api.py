@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from tests.conftest import auth
+from tests.utils.reports import report
 
 
 def one(conn: psycopg.Connection, query: str, *params):
@@ -198,7 +199,6 @@ def test_bulk_writes_arrive_as_one_summary(rw_server, rw_conn) -> None:
 def test_stats_follow_a_write_at_once(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
     """The KPIs are kept in memory while nothing they count changes: a report made right
     after a screen asked is in the next answer, as SQL counts it."""
-    from tests.conftest import auth
 
     open_now = (
         "SELECT count(*) FROM citybrain.incidents "
@@ -206,14 +206,7 @@ def test_stats_follow_a_write_at_once(rw: httpx.Client, rw_conn: psycopg.Connect
     )
     before = rw.get("/stats").json()
     assert before["open_now"] == one(rw_conn, open_now)
-    lon, lat = rw_conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 5) s"
-    ).fetchone()
-    r = rw.post(
-        "/incidents", json={"lon": lon, "lat": lat, "category": "环境"}, headers=auth("dispatcher")
-    )
-    assert r.status_code == 201
+    report(rw, rw_conn, micro_grid=5)
     after = rw.get("/stats").json()
     assert after["open_now"] == one(rw_conn, open_now) == before["open_now"] + 1
     assert after["today"] == before["today"] + 1
