@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from citybrain.db.models import TILED_TABLES
 from citybrain.domain import PERSONAL
 from citybrain.errors import CitybrainError
-
-MAX_ZOOM = 22
+from citybrain.tiles import MAX_ZOOM
 
 
 class LayerConfigError(CitybrainError):

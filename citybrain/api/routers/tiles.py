@@ -15,10 +15,10 @@ from citybrain.api.deps import ConnDep
 from citybrain.api.params import CategoryQ, EndQ, LastQ, StartQ, StatusQ
 from citybrain.api.responses import JSON
 from citybrain.errors import InvalidInput, NotFound
-from citybrain.layers import MAX_ZOOM, Layer
+from citybrain.layers import Layer
 from citybrain.services.tiles import TileService
 from citybrain.services.window import Window, window
-from citybrain.tiles import Tile
+from citybrain.tiles import MAX_ZOOM, Tile
 
 router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
