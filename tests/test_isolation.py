@@ -200,7 +200,7 @@ def test_heavy_answers_take_turns_and_the_rest_never_wait(gated, seeded: str) ->
         body = api.get("/heatmap/incidents", params={"res": 8, "start": START, "end": END})
         assert body.status_code == 200
         assert body.json()["totals"]["incidents"] == _count(seeded) > 0
-        assert gate.waiting == 0 and not gate._free.locked()
+        _wait_for(lambda: gate.waiting == 0 and not gate._free.locked(), seconds=5)
 
 
 def test_the_queue_of_heavy_answers_is_bounded(gated) -> None:
@@ -255,4 +255,5 @@ def test_the_database_admits_one_heavy_answer_across_processes(gated, seeded: st
         assert answered.status_code == 200
         ids = conn.execute("SELECT id FROM citybrain.cameras ORDER BY id LIMIT 50 OFFSET 10")
         assert [f["id"] for f in answered.json()["features"]] == [r[0] for r in ids]
-        assert conn.execute(held, [LOCK_SPACE]).fetchone()[0] == 0  # every slot given back
+        # every slot given back (as the answer goes out: a dependency's exit may follow it)
+        _wait_for(lambda: conn.execute(held, [LOCK_SPACE]).fetchone()[0] == 0, seconds=5)

@@ -84,12 +84,13 @@ class Gate:
                 )
                 if (await cur.fetchone())[0]:
                     return slot
-            if time.monotonic() + POLL_S > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise self._busy(
                     f"the database's {self.database_slots} heavy slot(s) stayed taken for "
                     f"{self.wait_s:g} s"
                 )
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(min(POLL_S, left))  # (and a last try at the deadline)
 
     def _busy(self, why: str) -> Busy:
         retry = max(1, math.ceil(self.wait_s))

@@ -11,7 +11,7 @@ An area (a town, village or grid code, or a bbox) selects the cells whose centre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -28,6 +28,8 @@ from citybrain.domain import CATEGORIES_BY_NAME, COVERAGE_RES, HEAT_RESOLUTIONS,
 from citybrain.errors import InvalidInput
 from citybrain.services import bbox as boxes
 from citybrain.services.heatindex import HeatIndex, cells_json, hexes
+from citybrain.sql import load
+from citybrain.tiles import BUFFER, EXTENT, Tile
 
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
 HOTSPOT_MAX_RES = 9  # Gi* weighs every county cell: 6,000 at resolution 9, 42,000 at 10
@@ -368,3 +370,58 @@ def gi_star(
     # spread (n w = w^2) and no deviation either: its z is 0, never significant.
     z = np.divide(local - mean * w, spread, out=np.zeros(n), where=spread > 0)
     return z, x
+
+
+def geojson(answer: dict[str, Any]) -> dict[str, Any]:
+    """A heatmap or hotspots answer as a GeoJSON FeatureCollection of its hexagons (seconds
+    for a county at res 11: build it off the event loop)."""
+    features = []
+    for cell in answer["cells"]:
+        ring = [[lon, lat] for lat, lon in h3.cell_to_boundary(cell["h3"])]
+        ring.append(ring[0])
+        features.append(
+            {
+                "type": "Feature",
+                "id": cell["h3"],
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": cell,
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        **{k: v for k, v in answer.items() if k != "cells"},
+    }
+
+
+async def tile(
+    conn: AsyncConnection, heat: HeatIndex, q: Query, xyz: Tile, max_hexagons: int
+) -> bytes:
+    """Layer ``heatmap`` of one vector tile: a polygon per cell of ``q`` (its resolution,
+    window and filters) with ``h3``, ``value`` (count) and the feature id set to the cell's
+    64-bit id; every hexagon that reaches into the tile (or its 64/4096 buffer), clipped
+    there, so tiles join without gaps. Encoded by PostGIS (``ST_AsMVT``) like every layer.
+    400 when the tile would draw more than ``max_hexagons``."""
+    margin = 2 * h3.average_hexagon_edge_length(q.res, unit="km") / 111.0
+    w, s, e, n = xyz.lonlat_bounds
+    around = (max(w - margin, -180), max(s - margin, -90))
+    around += (min(e + margin, 180), min(n + margin, 90))
+    cells, counts = await filtered_counts(conn, heat, replace(q, bbox=around))
+    if len(cells) > max_hexagons:
+        raise InvalidInput(
+            f"this tile would draw {len(cells):,} hexagons (at most {max_hexagons:,}): leave "
+            f"res to the zoom ({zoom_resolution(xyz.z)} at zoom {xyz.z}) or zoom in"
+        )
+    params = {
+        "z": xyz.z,
+        "x": xyz.x,
+        "y": xyz.y,
+        "extent": EXTENT,
+        "buffer": BUFFER,
+        "cells": cells.tolist(),
+        "names": hexes(cells),
+        "values": counts.tolist(),
+        "wkb": hexagons_wkb(cells),
+    }
+    row = await (await conn.execute(load("heatmap/tile"), params)).fetchone()
+    return bytes(row[0]) if row is not None and row[0] is not None else b""

@@ -6,9 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-import h3
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -19,10 +18,8 @@ from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput
 from citybrain.services import bbox as boxes
 from citybrain.services import heatmap as svc
-from citybrain.services.heatindex import hexes
 from citybrain.services.window import Window
-from citybrain.sql import load
-from citybrain.tiles import BUFFER, EXTENT, Tile
+from citybrain.tiles import MAX_ZOOM, Tile
 
 router = APIRouter(tags=["heatmap"])
 
@@ -92,26 +89,6 @@ class Heatmap(BaseModel):
     totals: dict[str, float]
 
 
-def _geojson(answer: dict[str, Any]) -> dict[str, Any]:
-    features = []
-    for cell in answer["cells"]:
-        ring = [[lon, lat] for lat, lon in h3.cell_to_boundary(cell["h3"])]
-        ring.append(ring[0])
-        features.append(
-            {
-                "type": "Feature",
-                "id": cell["h3"],
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": cell,
-            }
-        )
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        **{k: v for k, v in answer.items() if k != "cells"},
-    }
-
-
 # ``format=geojson`` answers with the hexagons as GeoJSON: documented beside the JSON.
 AS_GEOJSON = {200: {"content": {GeoJSON.media_type: {}}}}
 
@@ -148,7 +125,7 @@ async def heatmap(
     if format == Format.geojson:
         # Hexagons for every cell, encoded: seconds for a county at res 11, off the event loop.
         whole = {**answer, "cells": answer["cells"].records()}
-        return await asyncio.to_thread(lambda: GeoJSON(_geojson(whole)))
+        return await asyncio.to_thread(lambda: GeoJSON(svc.geojson(whole)))
     return JSON({**answer, "cells": answer["cells"].json()})
 
 
@@ -173,7 +150,7 @@ async def hotspots(
     ``alpha``, with z-score, p-value and ``hot``/``cold``."""
     q = request_filters.query(res)
     answer = await svc.hotspots(conn, heat, q, county, alpha, ring)
-    return GeoJSON(_geojson(answer)) if format == Format.geojson else JSON(answer)
+    return GeoJSON(svc.geojson(answer)) if format == Format.geojson else JSON(answer)
 
 
 @router.get(
@@ -188,7 +165,7 @@ async def heatmap_tile(
     heat: HeatDep,
     settings: SettingsDep,
     request_filters: FiltersDep,
-    z: Annotated[int, Path(ge=0, le=22)],
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     res: Annotated[
@@ -203,32 +180,6 @@ async def heatmap_tile(
     if request_filters.bbox is not None or request_filters.area is not None:
         raise InvalidInput("a tile is its own area: do not give bbox or area")
     r = res if res is not None else svc.zoom_resolution(z)
-    margin = 2 * h3.average_hexagon_edge_length(r, unit="km") / 111.0
-    w, s, e, n = tile.lonlat_bounds
-    request_filters.bbox = (
-        max(w - margin, -180),
-        max(s - margin, -90),
-        min(e + margin, 180),
-        min(n + margin, 90),
-    )
-    cells, counts = await svc.filtered_counts(conn, heat, request_filters.query(r))
-    if len(cells) > settings.max_tile_hexagons:
-        raise InvalidInput(
-            f"this tile would draw {len(cells):,} hexagons (at most "
-            f"{settings.max_tile_hexagons:,}): leave "
-            f"res to the zoom ({svc.zoom_resolution(z)} at zoom {z}) or zoom in"
-        )
-    params = {
-        "z": z,
-        "x": x,
-        "y": y,
-        "extent": EXTENT,
-        "buffer": BUFFER,
-        "cells": cells.tolist(),
-        "names": hexes(cells),
-        "values": counts.tolist(),
-        "wkb": svc.hexagons_wkb(cells),
-    }
-    row = await (await conn.execute(load("heatmap/tile"), params)).fetchone()
-    body = bytes(row[0]) if row is not None and row[0] is not None else b""
+    query = request_filters.query(r)  # (validated; the tile's area is set by the service)
+    body = await svc.tile(conn, heat, query, tile, settings.max_tile_hexagons)
     return Response(body, media_type="application/vnd.mapbox-vector-tile")
