@@ -117,9 +117,10 @@ def test_serve_gives_dispatch_a_process_of_its_own(seeded: str, tmp_path) -> Non
         assert answers[0].json() == answers[1].json()
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        code = proc.wait(timeout=30)
     _, alive = psutil.wait_procs([p for procs in listening.values() for p in procs], timeout=10)
     assert alive == []  # the workers stop with the server
+    assert code == 0  # stopped when asked: a success, for systemd and docker
 
 
 def test_a_dispatch_port_equal_to_the_port_is_refused(seeded: str) -> None:

@@ -112,13 +112,19 @@ def run(
     for proc in procs:
         proc.start()
 
+    asked: list[int] = []  # the signal that asked the service to stop, if one did
+
     def stop(*_: object) -> None:
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    def on_signal(signum: int, _frame: object) -> None:
+        asked.append(signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     # One worker failing means the service is not what was asked for: stop all, exit non-zero,
     # and let the supervisor (systemd, docker) restart it.
     sentinels = {proc.sentinel: proc for proc in procs}
@@ -133,4 +139,7 @@ def run(
         if proc.is_alive():
             proc.kill()
             proc.join()
+    # Stopped when asked (SIGTERM, Ctrl-C): success; a worker that failed on its own: its code.
+    if asked and all(proc.exitcode in (0, -signal.SIGTERM) for proc in procs):
+        sys.exit(0)
     sys.exit(max(abs(proc.exitcode or 0) for proc in procs))
