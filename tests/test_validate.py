@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import h3
 import psycopg
 import pytest
@@ -14,6 +10,7 @@ from sqlalchemy.engine import make_url
 from citybrain.db.connection import libpq_conninfo
 from citybrain.validate import find_violations
 from tests.conftest import create_database
+from tests.utils.cli import citybrain
 
 
 def kinds(conn: psycopg.Connection) -> dict[tuple[str, str], list]:
@@ -74,19 +71,8 @@ def test_points_outside_or_misplaced_are_found(conn: psycopg.Connection) -> None
     }
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CITYBRAIN_DATABASE_URL=url)
-    return subprocess.run(
-        [sys.executable, "-m", "citybrain.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_cli_exit_codes(seeded: str) -> None:
-    ok = _cli(seeded, "validate")
+    ok = citybrain(seeded, "validate")
     assert ok.returncode == 0, ok.stderr
     assert "no violations" in ok.stderr
 
@@ -100,7 +86,7 @@ def test_cli_exit_codes(seeded: str) -> None:
             "(1, 'A', 'a', ST_Multi(ST_MakeEnvelope(120.90, 30.80, 120.92, 30.82, 4326))), "
             "(2, 'B', 'b', ST_Multi(ST_MakeEnvelope(120.91, 30.80, 120.93, 30.82, 4326)))"
         )
-    bad = _cli(url, "validate")
+    bad = citybrain(url, "validate")
     assert bad.returncode == 1, bad.stderr
     lines = [line.split("\t") for line in bad.stdout.splitlines()[1:]]
     assert ["towns", "overlap", "A,B"] in [line[:3] for line in lines]
