@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY citybrain ./citybrain
 COPY layers ./layers
+COPY alerts ./alerts
 RUN pip install -e . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin citybrain
 # Not root: the server needs no privilege of its own (it listens on 8000, dispatch on 8001).

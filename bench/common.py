@@ -28,9 +28,12 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 BENCH_KEY = "dispatcher:bench-dispatcher-key"
 
 
-def bench_database(n_incidents: int | None = 1_000_000, suffix: str = "_bench") -> str:
+def bench_database(
+    n_incidents: int | None = 1_000_000, suffix: str = "_bench", outbreaks: int = 0
+) -> str:
     """``<name><suffix>`` on the configured server, migrated, with the synthetic county; with
-    ``n_incidents`` given, holding exactly that many incidents (seeded again if not)."""
+    ``n_incidents`` given, holding exactly that many incidents besides ``outbreaks`` injected
+    clusters (seeded again if not)."""
     from citybrain.synth import build_county
 
     base = Settings()
@@ -42,10 +45,17 @@ def bench_database(n_incidents: int | None = 1_000_000, suffix: str = "_bench") 
     with psycopg.connect(libpq_conninfo(bench)) as conn:
         towns = conn.execute("SELECT count(*) FROM citybrain.towns").fetchone()[0]
         incidents = conn.execute("SELECT count(*) FROM citybrain.incidents").fetchone()[0]
-    if not towns or (n_incidents is not None and incidents != n_incidents):
+        injected = conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM citybrain.outbreaks"
+        ).fetchone()
+    if (
+        not towns
+        or injected[0] != outbreaks
+        or (n_incidents is not None and incidents - injected[1] != n_incidents)
+    ):
         n = n_incidents or 0
-        print(f"seeding the benchmark county with {n:,} incidents ...", flush=True)
-        build_county(get_engine(bench), n_incidents=n, seed=SEED, end=END)
+        print(f"seeding the benchmark county: {n:,} incidents, {outbreaks} outbreaks", flush=True)
+        build_county(get_engine(bench), n_incidents=n, seed=SEED, end=END, outbreaks=outbreaks)
     return bench
 
 

@@ -30,6 +30,11 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
+alerts_app = typer.Typer(
+    help="Early warning: run the detectors of alerts/*.yaml, list what they raised.",
+    no_args_is_help=True,
+)
+app.add_typer(alerts_app, name="alerts")
 console = Console(stderr=True)
 
 
@@ -94,6 +99,76 @@ def db_migrate(revision: str = "head") -> None:
 
     upgrade(get_engine(_database_url()), revision)
     console.print(f"migrated to {revision}")
+
+
+@alerts_app.command("run")
+def alerts_run(
+    detector: Annotated[
+        list[str] | None, typer.Option(help="only these detectors (repeatable); default all")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="as of this time, ISO 8601 (default now): replays")
+    ] = None,
+) -> None:
+    """Run detectors once, now or as of a time, and store what they find (as the server does
+    every interval; de-duplicated against the alerts already raised)."""
+    from datetime import UTC
+
+    from citybrain.brain.config import load_detectors
+    from citybrain.db.connection import connect
+    from citybrain.services.alert_runner import run_detector
+
+    settings = get_settings()
+    found = load_detectors(settings.alerts_dir)
+    unknown = sorted(set(detector or ()) - set(found))
+    if unknown:
+        raise typer.BadParameter(
+            f"--detector: no {', '.join(unknown)} in {settings.alerts_dir}; "
+            f"there: {', '.join(found) or 'none'}"
+        )
+    try:
+        now = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--at: {exc}") from exc
+    table = Table(title=f"detectors as of {now:%Y-%m-%d %H:%M} UTC")
+    for column in ("detector", "found", "raised", "seconds"):
+        table.add_column(column, justify="left" if column == "detector" else "right")
+    with connect(_database_url(migrate=True), autocommit=True) as conn:
+        for name in detector or list(found):
+            ran = run_detector(conn, found[name], now)
+            table.add_row(name, str(ran.found), str(ran.raised), f"{ran.seconds:.2f}")
+    console.print(table)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    all_: Annotated[bool, typer.Option("--all", help="closed ones too")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """The newest alerts: area, what is unusual, status."""
+    from citybrain.db.connection import connect
+    from citybrain.domain import OPEN_ALERT_STATUSES
+
+    with connect(_database_url(migrate=True)) as conn:
+        rows = conn.execute(
+            "SELECT id, detector, area_name, summary, status, active, first_seen "
+            "FROM citybrain.alerts WHERE %s OR status = ANY (%s) "
+            "ORDER BY first_seen DESC, id DESC LIMIT %s",
+            [all_, [str(s) for s in OPEN_ALERT_STATUSES], limit],
+        ).fetchall()
+    table = Table(title="alerts")
+    for column in ("id", "detector", "area", "what", "status", "since"):
+        table.add_column(column)
+    for i, det, area, summary, status, active, first in rows:
+        table.add_row(
+            str(i),
+            det,
+            area,
+            summary,
+            status + ("" if active else " (passed)"),
+            f"{first:%m-%d %H:%M}",
+        )
+    console.print(table)
 
 
 @keys_app.command("create")
@@ -163,6 +238,13 @@ def seed(
             "cameras / facilities; the rest is generated inside them"
         ),
     ] = "",
+    outbreaks: Annotated[
+        int,
+        typer.Option(
+            help="clusters to inject for measuring early warning (recorded in the outbreaks "
+            "table; the normal seed has none)"
+        ),
+    ] = 0,
 ) -> None:
     """Replace the database's contents with a synthetic Jiashan county (or, with --keep, fill
     in what a county's own imported data leaves out)."""
@@ -175,6 +257,8 @@ def seed(
         raise typer.BadParameter(f"--end: {exc}") from exc
     if incidents < 0:
         raise typer.BadParameter("--incidents must be 0 or more")
+    if outbreaks < 0 or (outbreaks and not incidents):
+        raise typer.BadParameter("--outbreaks needs --incidents above 0, and is 0 or more")
     url = _database_url(migrate=True)
     if if_empty:
         with connect(url) as conn:
@@ -189,6 +273,7 @@ def seed(
         end=end_at,
         progress=True,
         keep=[k.strip() for k in keep.split(",") if k.strip()],
+        outbreaks=outbreaks,
     )
     table = Table(title="synthetic Jiashan county")
     table.add_column("table")

@@ -137,6 +137,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 STATUS_UPDATES = (Status.on_site, Status.resolved, Status.closed)  # via POST .../status
 ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's capacity
 OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
+AWAITING_DISPATCH = (Status.reported, Status.escalated)  # no team on the way yet
 
 
 # Columns that may hold personal data: never on a map layer, never shown to the public.
@@ -219,3 +220,31 @@ class CentreLevel(StrEnum):
     town = "town"
     village = "village"
     station = "station"
+
+
+# Early warning (citybrain.brain): what raised an alert, and its lifecycle.
+class AlertKind(StrEnum):
+    scan = "scan"  # prospective space-time permutation scan (Kulldorff 2005)
+    ears = "ears"  # EARS C2/C3 against the same hours of earlier weeks
+    rule = "rule"  # a condition the command centre wrote
+
+
+class AlertStatus(StrEnum):
+    new = "new"
+    acknowledged = "acknowledged"
+    dispatched = "dispatched"
+    closed = "closed"
+
+
+# Which status each alert action leads to, and from which it may be taken.
+ALERT_ACTIONS: dict[str, tuple[AlertStatus, frozenset[AlertStatus]]] = {
+    "ack": (AlertStatus.acknowledged, frozenset({AlertStatus.new})),
+    "dispatch": (AlertStatus.dispatched, frozenset({AlertStatus.new, AlertStatus.acknowledged})),
+    "close": (
+        AlertStatus.closed,
+        frozenset({AlertStatus.new, AlertStatus.acknowledged, AlertStatus.dispatched}),
+    ),
+}
+OPEN_ALERT_STATUSES = (AlertStatus.new, AlertStatus.acknowledged, AlertStatus.dispatched)
+# The area levels a detector can watch (the hierarchy below the county, and H3 cells).
+ALERT_LEVELS = ("towns", "villages", "grids", "compounds")

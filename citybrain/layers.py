@@ -14,23 +14,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from citybrain.db.models import TILED_TABLES
 from citybrain.domain import PERSONAL
 from citybrain.errors import CitybrainError
 from citybrain.tiles import MAX_ZOOM
+from citybrain.yamlfiles import Title, read_dir
 
 
 class LayerConfigError(CitybrainError):
     code = "layer_config"
-
-
-class Title(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    zh: str
-    en: str
 
 
 class Source(BaseModel):
@@ -139,32 +133,9 @@ class Layer(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
-def _where(error: dict) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(file)"
-
-
 def load_layers(directory: Path) -> dict[str, Layer]:
     """Read and validate every ``*.yaml`` in ``directory``, ordered by ``order`` then id."""
-    if not directory.is_dir():
-        raise LayerConfigError(
-            f"layers directory {directory} does not exist (set CITYBRAIN_LAYERS_DIR)"
-        )
-    layers: dict[str, Layer] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise LayerConfigError(f"{path.name}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LayerConfigError(f"{path.name}: expected a mapping of layer fields")
-        try:
-            layer = Layer.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(f"field {_where(e)}: {e['msg']}" for e in exc.errors())
-            raise LayerConfigError(f"{path.name}: {problems}") from exc
-        if layer.id != path.stem:
-            raise LayerConfigError(f"{path.name}: field id: {layer.id!r} must match the file name")
-        layers[layer.id] = layer
+    layers = read_dir(directory, Layer, LayerConfigError, "CITYBRAIN_LAYERS_DIR")
     for layer in layers.values():
         if layer.labels and layer.labels_id in layers:
             raise LayerConfigError(

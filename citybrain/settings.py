@@ -18,6 +18,10 @@ def _default_layers_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "layers"
 
 
+def _default_alerts_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "alerts"
+
+
 def _default_data_dir() -> Path:
     # As root the embedded cluster runs as an unprivileged user, who cannot enter /root:
     # keep its files under /var/lib instead of the home directory.
@@ -54,6 +58,17 @@ class Settings(BaseSettings):
     )
     layers_dir: Path = Field(default_factory=_default_layers_dir)
     tile_cache_mb: int = Field(default=256, description="memory for cached tiles, per process")
+    alerts_dir: Path = Field(
+        default_factory=_default_alerts_dir, description="the early-warning detector files"
+    )
+    alerts_run: bool = Field(
+        default=True,
+        description="this server runs the detectors (one process at a time does, whichever "
+        "holds the database's lock)",
+    )
+    alerts_tick_s: float = Field(
+        default=5.0, gt=0, le=3600, description="how often the runner looks for due detectors"
+    )
     timezone: str = Field(
         default="Asia/Shanghai", description="time zone of dates and times given without one"
     )

@@ -29,6 +29,10 @@ from citybrain.db.migrate import upgrade
 from citybrain.services.routing import Router
 from citybrain.settings import Settings
 
+# The servers the tests start run no alert detectors unless a test asks (they would write
+# alerts into the county that the other tests read; tests/test_alerts.py runs them).
+os.environ["CITYBRAIN_ALERTS_RUN"] = "false"
+
 SEED = 7
 N_INCIDENTS = 20_000
 SEED_END = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -195,10 +199,13 @@ class LiveServer:
             raise RuntimeError("server did not stop")
 
 
-def _test_settings(url: str) -> Settings:
+def _test_settings(url: str, **overrides) -> Settings:
     """The shared test servers' settings: the test keys, and no rate limits (the tests ask
     thousands of times a minute from one address; tests/test_ratelimit.py tests the limits)."""
-    return Settings(database_url=url, api_keys=_keys(), rate_limit="", rate_limit_keyed="")
+    return Settings(
+        **{"database_url": url, "api_keys": _keys(), "rate_limit": "", "rate_limit_keyed": ""}
+        | overrides
+    )
 
 
 def _keys() -> str:
@@ -240,3 +247,12 @@ def rw_conn(rw_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the writable copy (to arrange and check data)."""
     with psycopg.connect(libpq_conninfo(rw_url), autocommit=True) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium (tests/utils/browser.py), one per test module."""
+    from tests.utils.browser import chromium
+
+    with chromium() as b:
+        yield b

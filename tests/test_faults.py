@@ -30,7 +30,7 @@ from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.db.migrate import upgrade
 from citybrain.settings import Settings
 from tests.conftest import SEED_END, _keys, auth
-from tests.test_screen import browser, open_screen  # noqa: F401  (a fixture, and its helper)
+from tests.utils.browser import open_screen
 
 pytestmark = pytest.mark.skipif(
     not cluster._installed_versions(), reason="PostgreSQL server binaries not installed"

@@ -82,4 +82,4 @@ def test_columns_are_checked_against_the_database(tmp_path: Path, conn: psycopg.
 def test_the_project_layers_load(conn: psycopg.Connection) -> None:
     layers = load_layers(LAYERS)
     check_against_database(layers, conn)
-    assert list(layers)[0] == "roads" and list(layers)[-1] == "incidents"  # drawing order
+    assert list(layers)[0] == "roads" and list(layers)[-2:] == ["incidents", "alerts"]  # order

@@ -16,8 +16,8 @@ URL = re.compile(r"""https?://[^\s"'<>)]+""")
 HARMLESS = ("http://www.w3.org/",)  # XML namespaces, never fetched
 
 
-def test_there_are_five() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

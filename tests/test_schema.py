@@ -29,6 +29,7 @@ def test_geometry_columns(conn: psycopg.Connection) -> None:
     got = {name: (kind, srid) for name, kind, srid in rows}
     expected = {t: ("MULTIPOLYGON", 4326) for t in POLYGONS} | {t: ("POINT", 4326) for t in POINTS}
     expected |= {"roads": ("LINESTRING", 4326), "road_vertices": ("POINT", 4326)}
+    expected |= {"alerts": ("MULTIPOLYGON", 4326), "outbreaks": ("POINT", 4326)}
     assert got == expected
 
 

@@ -3,8 +3,6 @@ checked against SQL and hand computations."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta
 
 import httpx
@@ -12,6 +10,7 @@ import psycopg
 import pytest
 
 from tests.conftest import auth
+from tests.utils.events import Stream
 from tests.utils.reports import report
 
 
@@ -112,33 +111,6 @@ def test_latest_incidents(client: httpx.Client, conn) -> None:
     assert all("reporter_phone" not in i for i in body["incidents"])
     assert body["incidents"][0]["town"]
     assert client.get("/incidents-latest", params={"limit": 0}).status_code == 422
-
-
-class Stream:
-    """Reads ``/events`` in a thread; ``got`` holds (event, payload) until ``done(got)``."""
-
-    def __init__(self, url: str, done):
-        self.got: list[tuple[str, dict]] = []
-        self.opened = threading.Event()
-        self.thread = threading.Thread(target=self._listen, args=(url, done), daemon=True)
-        self.thread.start()
-        assert self.opened.wait(5)
-
-    def _listen(self, url: str, done) -> None:
-        with httpx.Client(base_url=url, timeout=20) as c, c.stream("GET", "/events") as r:
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                    self.opened.set()
-                elif line.startswith("data:") and event in ("incident", "bulk"):
-                    self.got.append((event, json.loads(line.split(":", 1)[1])))
-                    if done(self.got):
-                        return
-
-    def join(self) -> list[tuple[str, dict]]:
-        self.thread.join(10)
-        return self.got
 
 
 def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:

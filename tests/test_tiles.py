@@ -32,6 +32,7 @@ LAYERS = (
     "cameras",
     "facilities",
     "incidents",
+    "alerts",
 )
 LABELS = ("towns_labels", "villages_labels")  # the label points of towns and villages
 
@@ -146,9 +147,9 @@ def test_clusters_count_every_point(client: httpx.Client, conn, layer, table, z)
 def test_composite_tile_holds_every_visible_layer(client: httpx.Client) -> None:
     t = mercantile.tile(*CENTRE, 15)
     layers = decode(client.get(f"/tiles/15/{t.x}/{t.y}.mvt").content)
-    # facilities are sparse, and a label point lies in one tile of its polygon: a tile may
-    # have none of them
-    assert (set(layers) - set(LABELS)) | {"facilities"} == set(LAYERS)
+    # facilities are sparse, alerts rare (none in the seeded county), and a label point lies
+    # in one tile of its polygon: a tile may have none of them
+    assert (set(layers) - set(LABELS)) | {"facilities", "alerts"} == set(LAYERS)
     assert set(layers) <= {*LAYERS, *LABELS}
     assert "heatmap" not in layers
 
@@ -189,7 +190,7 @@ def test_tilejson(client: httpx.Client) -> None:
     all_layers = client.get("/tiles.json").json()
     assert [v["id"] for v in all_layers["vector_layers"]] == [
         "roads", "micro_grids", "compounds", "grids", "villages", "villages_labels", "towns",
-        "towns_labels", "cameras", "facilities", "teams", "incidents",
+        "towns_labels", "cameras", "facilities", "teams", "incidents", "alerts",
     ]  # fmt: skip
     assert all_layers["tiles"][0].endswith("/tiles/{z}/{x}/{y}.mvt")
 

@@ -27,6 +27,7 @@ from citybrain.api.auth import KeysRequired
 from citybrain.api.ratelimit import RateLimit
 from citybrain.api.responses import errors
 from citybrain.api.routers import (
+    alerts,
     dispatch,
     features,
     health,
@@ -39,9 +40,11 @@ from citybrain.api.routers import (
     teams,
     tiles,
 )
+from citybrain.brain.config import load_detectors
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
 from citybrain.layers import check_against_database, load_layers
+from citybrain.services.alert_runner import AlertRunner
 from citybrain.services.events import EventHub
 from citybrain.services.features import Extents
 from citybrain.services.heatindex import HeatIndex
@@ -168,6 +171,7 @@ def create_dispatch_app(settings: Settings | None = None) -> FastAPI:
 def create_app(settings: Settings | None = None, lane: str = "public") -> FastAPI:
     settings = settings or get_settings()
     layers = load_layers(settings.layers_dir)  # a bad layer file stops the start, with its name
+    detectors = load_detectors(settings.alerts_dir)  # and so does a bad detector file
 
     psycopg.types.json.set_json_loads(orjson.loads)
 
@@ -196,6 +200,17 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
 
         app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url), on_back=renew_pool)
         await app.state.events.start()
+        runner = AlertRunner(
+            libpq_conninfo(
+                settings.sqlalchemy_url,
+                application_name="citybrain-alerts",
+                options=_session_options(settings),
+            ),
+            detectors if settings.alerts_run and lane == "public" else {},
+            app.state.events,
+            tick_s=settings.alerts_tick_s,
+        )
+        await runner.start()
         async with pool.connection() as conn:
             await app.state.routing.current(conn)  # load and warm before serving
             await app.state.heat.fresh(conn)
@@ -207,6 +222,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         try:
             yield
         finally:
+            await runner.stop()
             await app.state.events.stop()
             await app.state.pool.close()
 
@@ -218,6 +234,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         responses=errors(400, 404, 413, 422, 429, 503),
     )
     app.state.settings = settings
+    app.state.detectors = detectors
     app.state.extents = Extents()
     app.state.kpis = Kpis()
     app.state.heavy = Gate(
@@ -308,6 +325,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         teams,
         screen,
         imports,
+        alerts,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

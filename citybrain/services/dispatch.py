@@ -17,7 +17,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from citybrain.crs import min_metres_per_degree
-from citybrain.domain import CATEGORIES_BY_NAME, initial_tier, why_team_cannot_take
+from citybrain.domain import (
+    CATEGORIES_BY_NAME,
+    OPEN_ALERT_STATUSES,
+    initial_tier,
+    why_team_cannot_take,
+)
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.services.routing import Router, straight_line_eta
 from citybrain.sql import load
@@ -118,12 +123,16 @@ async def recommend(
         c3 = await conn.cursor(row_factory=dict_row).execute(
             load("dispatch/covering_cameras"), cameras
         )
+        c4 = await conn.cursor(row_factory=dict_row).execute(
+            load("alerts/containing"), {**point, "open": [str(s) for s in OPEN_ALERT_STATUSES]}
+        )
     location = await c1.fetchone()
     if location is None:
         raise NotFound(f"({lon}, {lat}) is outside the county: no micro-grid contains it")
     teams_near = await c2.fetchall()
     teams = list(teams_near)
     covering = await c3.fetchall()
+    alerts = await c4.fetchall()
 
     own = location.pop("team")
     if own is not None and all(t["id"] != own["id"] for t in teams):
@@ -188,4 +197,5 @@ async def recommend(
         ],
         "tier": tier,
         "tier_reason": why,
+        "alerts": alerts,
     }

@@ -17,7 +17,11 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 log = logging.getLogger(__name__)
-CHANNELS = {"citybrain_incidents": "incident", "citybrain_incidents_bulk": "bulk"}
+CHANNELS = {
+    "citybrain_incidents": "incident",
+    "citybrain_incidents_bulk": "bulk",
+    "citybrain_alerts": "alert",  # an alert raised or changed (migration 0015)
+}
 QUEUE_SIZE = 1000
 Event = tuple[str, str]  # (SSE event name, JSON payload)
 RESYNC_DATABASE: Event = ("resync", '{"reason": "database"}')
@@ -31,7 +35,8 @@ class EventHub:
     def __init__(self, conninfo: str, on_back: Callable[[], Awaitable[None]] | None = None):
         self.conninfo = conninfo
         self.on_back = on_back
-        self.subscribers: set[asyncio.Queue[Event]] = set()
+        self.subscribers: set[asyncio.Queue[Event]] = set()  # the open event streams
+        self.watchers: set[asyncio.Queue[Event]] = set()  # the server's own (alert detectors)
         self.connected = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -75,7 +80,7 @@ class EventHub:
                 delay = min(delay * 2, 1.0)
 
     def publish(self, event: Event) -> None:
-        for queue in self.subscribers:
+        for queue in (*self.subscribers, *self.watchers):
             if queue.full():  # a screen too slow to keep up: it reloads instead
                 while not queue.empty():
                     queue.get_nowait()
@@ -89,3 +94,10 @@ class EventHub:
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         self.subscribers.discard(queue)
+        self.watchers.discard(queue)
+
+    def watch(self) -> asyncio.Queue[Event]:
+        """A queue of every event for the server itself (not counted as a stream)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self.watchers.add(queue)
+        return queue

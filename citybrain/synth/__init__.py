@@ -29,6 +29,7 @@ from citybrain.ingest import (
 from citybrain.synth import keep as keep_rules
 from citybrain.synth.hierarchy import Hierarchy, KeptLevel, build_hierarchy, seats_metres
 from citybrain.synth.incidents import make_incidents
+from citybrain.synth.outbreaks import inject
 from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
 from citybrain.synth.roads import RoadNetwork, make_roads
 
@@ -62,6 +63,7 @@ class County:
     facilities: pd.DataFrame
     incidents: pd.DataFrame
     roads: RoadNetwork
+    outbreaks: pd.DataFrame  # ground truth of injected clusters (synth.outbreaks)
 
 
 def generate(
@@ -71,6 +73,7 @@ def generate(
     towns_file: Path | None = None,
     on_town: Callable[[str, int], None] | None = None,
     kept: dict[str, KeptLevel] | None = None,
+    outbreaks: int = 0,
 ) -> County:
     """The synthetic county for ``seed``: the same arguments give the same county."""
     rng = np.random.default_rng(seed)
@@ -80,9 +83,11 @@ def generate(
     cameras = make_cameras(h, lk, rng)
     facilities = make_facilities(h, lk, rng)
     incidents = make_incidents(h, lk, teams, n_incidents, rng, end)
-    teams = busy_when_full(teams, incidents)
+    # Their own generator: the county without outbreaks is the same county.
+    injected = inject(h, incidents, outbreaks, np.random.default_rng([seed, 1]), end)
+    teams = busy_when_full(teams, injected.incidents)
     roads = make_roads(h, seats_metres())
-    return County(h, teams, cameras, facilities, incidents, roads)
+    return County(h, teams, cameras, facilities, injected.incidents, roads, injected.truth)
 
 
 def busy_when_full(teams: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame:
@@ -106,6 +111,31 @@ def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
     """A generated frame with its local ``x``/``y`` replaced by WGS84 ``lon``/``lat``."""
     lon, lat = LOCAL.inverse(frame["x"].to_numpy(), frame["y"].to_numpy())
     return frame.drop(columns=["x", "y"]).assign(lon=lon, lat=lat)
+
+
+def load_outbreaks(conn, truth: pd.DataFrame) -> int:
+    """The ground truth of injected outbreaks (synth.outbreaks)."""
+    lon, lat = LOCAL.inverse(truth["x"].to_numpy(), truth["y"].to_numpy())
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO citybrain.outbreaks (compound_code, category, started_at, ended_at, "
+            "size, geom, incident_ids) VALUES (%s, %s, %s, %s, %s, "
+            "ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s)",
+            [
+                (
+                    r.compound_code,
+                    r.category,
+                    r.started_at.to_pydatetime(),
+                    r.ended_at.to_pydatetime(),
+                    int(r.size),
+                    float(x),
+                    float(y),
+                    [int(i) for i in r.incident_ids],
+                )
+                for r, x, y in zip(truth.itertuples(), lon, lat, strict=True)
+            ],
+        )
+    return len(truth)
 
 
 def load_roads(conn, roads: RoadNetwork) -> dict[str, int]:
@@ -132,6 +162,7 @@ def build_county(
     end: datetime | None = None,
     progress: bool = False,
     keep: Sequence[str] = (),
+    outbreaks: int = 0,
 ) -> dict[str, int]:
     """Replace the database's contents with a synthetic county; return row counts per table.
 
@@ -164,6 +195,7 @@ def build_county(
             towns_file,
             (lambda _m, k: bar.advance(task, k)) if bar else None,
             kept,
+            outbreaks,
         )
         h = county.hierarchy
 
@@ -178,6 +210,11 @@ def build_county(
                 "TRUNCATE "
                 + ", ".join(f"citybrain.{t}" for t in TABLES)
                 + " RESTART IDENTITY CASCADE"
+            )
+            # What was found in, and put into, the county being replaced goes with it.
+            conn.execute(
+                "TRUNCATE citybrain.alerts, citybrain.alert_events, citybrain.detector_runs, "
+                "citybrain.outbreaks RESTART IDENTITY"
             )
             for name, level in h.levels().items():
                 frame = level.frame.assign(geom=_hex_ewkb(wgs[name]))
@@ -200,6 +237,7 @@ def build_county(
                 on_chunk=(lambda k: bar.advance(task, k)) if bar else None,
             )
             counts.update(load_roads(conn, county.roads))
+            counts["outbreaks"] = load_outbreaks(conn, county.outbreaks)
             conn.execute(
                 "INSERT INTO citybrain.meta (key, value) VALUES "
                 "('county_version', gen_random_uuid()::text) "

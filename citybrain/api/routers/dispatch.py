@@ -58,6 +58,17 @@ class ChainOut(BaseModel):
     micro_grid: MicroGridRef
 
 
+class AlertHere(BaseModel):
+    id: int
+    detector: str
+    kind: str
+    category: str | None
+    area_name: str
+    summary: str
+    recurrence_days: float | None
+    status: str
+
+
 class Recommendation(BaseModel):
     lon: float
     lat: float
@@ -71,6 +82,10 @@ class Recommendation(BaseModel):
     cameras: list[CoveringCamera]
     tier: str
     tier_reason: str
+    alerts: list[AlertHere] = Field(
+        description="open early-warning alerts whose area holds the point (/alerts/{id}): the "
+        "case may be part of something larger"
+    )
 
 
 @router.post(
@@ -82,7 +97,7 @@ async def recommend(body: RecommendIn, conn: ConnDep, request: Request) -> dict[
     """The responsible grid's own team comes first when it is available, handles the category
     and has capacity (网格连心); then other eligible teams by ETA. Cameras are those whose view
     sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows
-    the rule in ``domain.initial_tier``."""
+    the rule in ``domain.initial_tier``. ``alerts``: open alerts whose area holds the point."""
     point = body.wgs84()
     roads = await request.app.state.routing.current(conn)
     answer = await recommend_teams(

@@ -6,7 +6,7 @@
   const GROUPS = [
     ['towns', '镇街'], ['villages', '村社区'], ['grids', '网格'], ['compounds', '小区/村民小组'],
     ['micro_grids', '微网格'], ['roads', '道路'], ['teams', '网格团队'], ['cameras', '视频监控'],
-    ['facilities', '公共服务设施'], ['incidents', '事件'],
+    ['facilities', '公共服务设施'], ['incidents', '事件'], ['alerts', '预警'],
   ];
   const POINT_LAYERS = ['teams', 'cameras', 'facilities', 'incidents'];
   const STATUS = {
@@ -27,6 +27,10 @@
     legal_service: '法律服务点', mediation_room: '调解室', bullet: '枪机', dome: '球机',
     face: '人脸抓拍', plate: '车牌识别',
   };
+  const ALERT_KIND = { scan: '时空扫描', ears: 'EARS', rule: '规则' };
+  const ALERT_STATUS = { new: '新预警', acknowledged: '已确认', dispatched: '已派遣', closed: '已关闭' };
+  // What the alerts panel lists: open and not snoozed (newest first, as the API orders them).
+  const OPEN_ALERTS = '/alerts?status=new&status=acknowledged&status=dispatched&snoozed=false&limit=100';
   const HEAT_STOPS = { '24h': [1, 3, 10], '7d': [1, 10, 40], '30d': [1, 30, 150], '365d': [1, 300, 1500] };
   const LIVE_KEEP_MS = 120000;
 
@@ -42,7 +46,10 @@
   };
 
   // The window shown at first: the last 24 hours (history is a choice, not the default).
-  const state = { heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, rung: 0, bulks: 0, resyncs: 0 };
+  const state = {
+    heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, rung: 0, bulks: 0, resyncs: 0,
+    alertEvents: 0, alertLoads: 0, alertSelected: null, alertCard: null,
+  };
   const map = new maplibregl.Map({
     container: 'map',
     style: '/style.json',
@@ -51,7 +58,8 @@
     hash: true,
     maxPitch: 0,
   });
-  window.citybrain = { map, ready: false, state, cards: 0 };
+  // alerts: the list the panel shows, as loaded from OPEN_ALERTS (null until the first load).
+  window.citybrain = { map, ready: false, state, cards: 0, alerts: null };
 
   // --- layers ---------------------------------------------------------------------------------
   const styleLayersOf = (group) => map.getStyle().layers
@@ -85,6 +93,21 @@
     map.addLayer({
       id: 'hotspots', type: 'line', source: 'hotspots', layout: { visibility: 'none' },
       paint: { 'line-color': ['match', ['get', 'kind'], 'hot', '#ff1744', '#2979ff'], 'line-width': 2.5 },
+    });
+    // The alert chosen in the panel: its area outlined, its incidents as points.
+    map.addSource('alert-selected', { type: 'geojson', data: fc([]) });
+    map.addLayer({
+      id: 'alert-selected-halo', type: 'line', source: 'alert-selected',
+      paint: { 'line-color': '#ff6d00', 'line-width': 10, 'line-opacity': 0.45, 'line-blur': 3 },
+    });
+    map.addLayer({
+      id: 'alert-selected', type: 'line', source: 'alert-selected',
+      paint: { 'line-color': '#ffffff', 'line-width': 3.5 },
+    });
+    map.addSource('alert-incidents', { type: 'geojson', data: fc([]) });
+    map.addLayer({
+      id: 'alert-incidents', type: 'circle', source: 'alert-incidents',
+      paint: { 'circle-radius': 6, 'circle-color': '#ffd600', 'circle-stroke-color': '#04121f', 'circle-stroke-width': 1.5 },
     });
     map.addSource('live', { type: 'geojson', data: fc([]) });
     map.addLayer({
@@ -207,6 +230,7 @@
     loadTicker().catch(console.error);
   }
 
+  // Every layer of the composite source: the incidents, and the alerts' areas too.
   function reloadIncidentTiles() {
     map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?${windowQuery()}&t=${Date.now()}`]);
   }
@@ -219,6 +243,7 @@
     refreshHeat();
     loadStats().catch(console.error);
     loadTicker().catch(console.error);
+    alertsSoon(false); // (refreshHeat reloaded the tiles)
   }
 
   function connectEvents() {
@@ -233,6 +258,124 @@
     source.addEventListener('incident', onIncident);
     source.addEventListener('bulk', onBulk);
     source.addEventListener('resync', resync);
+    source.addEventListener('alert', () => { state.alertEvents += 1; alertsSoon(true); });
+  }
+
+  // --- alerts (预警) ---------------------------------------------------------------------------
+  // A detector's run raises or updates several alerts at once: one reload per burst.
+  let alertsTimer = null;
+  let alertsTiles = false;
+  function alertsSoon(tiles) {
+    alertsTiles = alertsTiles || tiles;
+    if (alertsTimer) return;
+    alertsTimer = setTimeout(() => {
+      alertsTimer = null;
+      if (alertsTiles) reloadIncidentTiles(); // the alerts layer's areas
+      alertsTiles = false;
+      loadAlerts().catch(console.error);
+    }, 300);
+  }
+
+  // Loads may overlap (a burst, a resync): an answer older than the one shown is dropped.
+  let alertsAsked = 0;
+  let alertsShown = 0;
+  async function loadAlerts() {
+    const asked = ++alertsAsked;
+    const list = await getJSON(OPEN_ALERTS);
+    if (asked < alertsShown) return;
+    alertsShown = asked;
+    window.citybrain.alerts = list;
+    state.alertLoads += 1;
+    if (!list.some((a) => a.id === state.alertSelected)) clearSelectedAlert();
+    renderAlerts();
+  }
+
+  const days = (d) => Math.round(d).toLocaleString('en-US');
+
+  function renderAlerts() {
+    const list = window.citybrain.alerts || [];
+    $('alerts-count').textContent = list.length;
+    $('alerts-empty').classList.toggle('hidden', list.length > 0);
+    $('alerts-list').innerHTML = list.map((a) =>
+      `<li data-id="${a.id}" data-status="${esc(a.status)}" tabindex="0" role="button"` +
+      ` class="${a.id === state.alertSelected ? 'on' : ''}${a.active ? '' : ' subsided'}">` +
+      `<div class="alert-head"><span class="alert-kind">${esc(ALERT_KIND[a.kind] || a.kind)}</span>` +
+      `<span>${esc(a.category || '全部类别')}</span>` +
+      `<span class="alert-status">${esc(ALERT_STATUS[a.status] || a.status)}${a.active ? '' : ' · 已平息'}</span></div>` +
+      `<div class="alert-area">${esc(a.area_name)}</div>` +
+      `<div class="alert-summary">${esc(a.summary)}</div>` +
+      (a.recurrence_days != null
+        ? `<div class="alert-rec" title="once in ${days(a.recurrence_days)} days">约 ${days(a.recurrence_days)} 天一遇</div>`
+        : '') +
+      '</li>').join('');
+  }
+
+  // [west, south, east, north] of any GeoJSON geometry's coordinates.
+  function bboxOf(geometry) {
+    const b = [Infinity, Infinity, -Infinity, -Infinity];
+    const walk = (c) => {
+      if (typeof c[0] === 'number') {
+        b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]);
+        b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+      } else {
+        for (const x of c) walk(x);
+      }
+    };
+    walk(geometry.coordinates);
+    return b;
+  }
+
+  function clearSelectedAlert() {
+    state.alertSelected = null;
+    map.getSource('alert-selected')?.setData(fc([]));
+    map.getSource('alert-incidents')?.setData(fc([]));
+  }
+
+  async function selectAlert(id) {
+    const a = (window.citybrain.alerts || []).find((x) => x.id === id);
+    if (!a) return;
+    state.alertSelected = id;
+    renderAlerts();
+    map.getSource('alert-selected').setData(fc([{ type: 'Feature', geometry: a.geometry, properties: { id } }]));
+    map.getSource('alert-incidents').setData(fc([]));
+    // The same margin left and right (the wider of the side panels), so the area is centred
+    // on the screen and clear of both panels.
+    const side = Math.max($('leftcol').offsetWidth, $('right').offsetWidth) + 24;
+    const [w, s, e, n] = bboxOf(a.geometry);
+    map.fitBounds([[w, s], [e, n]], { padding: { top: 100, bottom: 100, left: side, right: side }, maxZoom: 17, duration: 800 });
+    const detail = await getJSON(`/alerts/${id}`);
+    if (state.alertSelected !== id) return; // another was chosen meanwhile
+    map.getSource('alert-incidents').setData(fc(detail.incident_list.map((i) => ({
+      type: 'Feature', geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
+      properties: { id: i.id, category: i.category, status: i.status },
+    }))));
+    alertCard(detail);
+    state.alertCard = id;
+  }
+
+  function alertCard(a) {
+    const incidents = a.incident_list.map((i) =>
+      `<li class="status-${esc(i.status)}" data-id="${i.id}">#${i.id} ${esc(i.category)} ` +
+      `${STATUS[i.status] || esc(i.status)} ${when(i.reported_at)}</li>`).join('');
+    const expected = a.expected === null || a.expected === undefined ? '–' : a.expected.toFixed(1);
+    showCard(`<h2>预警 · ${esc(a.area_name)}</h2><dl class="card-grid">` +
+      row('类型', `${esc(ALERT_KIND[a.kind] || a.kind)} · ${esc(a.detector)}`) +
+      row('状态', `${esc(ALERT_STATUS[a.status] || a.status)}${a.active ? '' : ' · 已平息'}`) +
+      row('类别', esc(a.category || '全部类别')) + row('概要', esc(a.summary)) +
+      row('观测 / 预期', `${a.observed} / ${expected}`) +
+      (a.recurrence_days != null ? row('重现期', `约 ${days(a.recurrence_days)} 天一遇`) : '') +
+      row('时段', `${when(a.window_start)} – ${when(a.window_end)}`) +
+      row('首次发现', when(a.first_seen)) + row('最近发现', when(a.last_seen)) +
+      `</dl><h2>事件 (${a.incident_list.length})</h2><ul>${incidents}</ul>`);
+  }
+
+  function wireAlerts() {
+    const pick = (e) => {
+      const li = e.target.closest('li[data-id]');
+      if (li) selectAlert(Number(li.dataset.id)).catch(console.error);
+    };
+    $('alerts-list').addEventListener('click', pick);
+    $('alerts-list').addEventListener('keydown', (e) => { if (e.key === 'Enter') pick(e); });
   }
 
   // --- cards (drill-down) ---------------------------------------------------------------------
@@ -303,10 +446,11 @@
     map.on('click', async (e) => {
       const pointLayers = map.getStyle().layers
         .filter((l) => POINT_LAYERS.includes(l['source-layer']) && visible(l.id)).map((l) => l.id);
-      const points = map.queryRenderedFeatures(e.point, { layers: [...pointLayers, 'live-dot'] });
+      const points = map.queryRenderedFeatures(e.point, { layers: [...pointLayers, 'live-dot', 'alert-incidents'] });
       if (points.length) {
         const f = points[0];
-        await pointCard(f.layer.id === 'live-dot' ? 'live' : f.sourceLayer, f);
+        const overlay = { 'live-dot': 'live', 'alert-incidents': 'incidents' }[f.layer.id];
+        await pointCard(overlay || f.sourceLayer, f);
         return;
       }
       const z = map.getZoom();
@@ -318,7 +462,7 @@
       }
     });
     $('card-close').addEventListener('click', () => $('card').classList.add('hidden'));
-    for (const id of ['towns-hit', 'villages-hit', 'grids-hit', 'live-dot']) {
+    for (const id of ['towns-hit', 'villages-hit', 'grids-hit', 'live-dot', 'alert-incidents']) {
       map.on('mouseenter', id, () => { map.getCanvas().style.cursor = 'pointer'; });
       map.on('mouseleave', id, () => { map.getCanvas().style.cursor = ''; });
     }
@@ -331,11 +475,15 @@
     buildLayerSwitcher();
     wireHeatControls();
     wireClicks();
+    wireAlerts();
     refreshHeat();
+    loadAlerts().catch(console.error);
     loadStats().catch(console.error);
     loadTicker().catch(console.error);
     connectEvents();
     setInterval(() => loadStats().catch(console.error), 30000);
+    // A snooze that runs out sends no event: the list is read again every minute too.
+    setInterval(() => loadAlerts().catch(console.error), 60000);
     // New incidents show at once as live dots; the incident tiles catch up every minute.
     setInterval(() => { if (state.events) reloadIncidentTiles(); }, 60000);
     map.once('idle', () => { window.citybrain.ready = true; });

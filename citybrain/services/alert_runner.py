@@ -1,0 +1,158 @@
+"""Running the detectors (``alerts/*.yaml``) continuously: each at its own interval, and the
+ones marked ``on_change`` within seconds of a new incident.
+
+Every server process starts a runner, but only one runs detectors at a time: the holder of a
+session-level advisory lock on the database (the others try again each tick, so when the
+leader's process stops, another takes over within seconds). When each detector last ran is in
+``detector_runs``, so a restart does not run everything again at once. The dispatch process
+never runs detectors (their CPU time is not dispatch's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from citybrain.brain.config import Detector
+from citybrain.brain.detect import Run
+from citybrain.services import alerts
+from citybrain.services.events import EventHub
+from citybrain.sql import load
+
+log = logging.getLogger(__name__)
+LOCK_KEY = 0x63627261696E  # "cbrain": the runner's advisory lock
+CHANGE_EVENTS = {"incident", "bulk", "resync"}
+
+
+@dataclass(frozen=True)
+class Ran:
+    detector: str
+    seconds: float
+    found: int
+    raised: int
+
+
+def run_detector(conn: psycopg.Connection, detector: Detector, now: datetime) -> Ran:
+    """Run one detector as of ``now`` and store what it found (one transaction)."""
+    started = time.perf_counter()
+    findings = Run(conn, detector, now).findings()
+    with conn.transaction():
+        raised = alerts.record(
+            conn, findings, detector.id, now, [label for label, _ in detector.analyses()]
+        )
+        seconds = time.perf_counter() - started
+        conn.execute(
+            load("alerts/ran"),
+            {
+                "detector": detector.id,
+                "started_at": now,
+                "seconds": seconds,
+                "found": len(findings),
+                "raised": raised,
+            },
+        )
+    return Ran(detector.id, seconds, len(findings), raised)
+
+
+def due(
+    conn: psycopg.Connection, detectors: Iterable[Detector], now: datetime, changed: bool
+) -> list[Detector]:
+    """The detectors whose interval has passed since their last run (and, after a change to
+    the incidents, those that run on change)."""
+    last = dict(conn.execute(load("alerts/last_runs")).fetchall())
+    return [
+        d
+        for d in detectors
+        if d.id not in last or now - last[d.id] >= d.every or (changed and d.on_change)
+    ]
+
+
+class AlertRunner:
+    def __init__(
+        self,
+        conninfo: str,
+        detectors: dict[str, Detector],
+        hub: EventHub | None,
+        tick_s: float = 5.0,
+        debounce_s: float = 1.0,
+    ):
+        self.conninfo, self.detectors, self.hub = conninfo, detectors, hub
+        self.tick_s, self.debounce_s = tick_s, debounce_s
+        self.leader = False
+        self._conn: psycopg.Connection | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.detectors:
+            self._task = asyncio.create_task(self._loop(), name="citybrain-alerts")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._conn is not None:
+            self._conn.close()  # (and with it the lock: another process takes over)
+
+    async def _loop(self) -> None:
+        queue = self.hub.watch() if self.hub else asyncio.Queue()
+        try:
+            while True:
+                changed = await self._wait(queue)
+                try:
+                    await asyncio.to_thread(self._tick, changed)
+                except psycopg.Error as exc:
+                    log.warning("alert detectors: %s; retrying", exc)
+                    self._drop()
+                except Exception:  # a detector's bug must not stop the others, ever
+                    log.exception("alert detectors failed")
+        finally:
+            if self.hub:
+                self.hub.unsubscribe(queue)
+
+    async def _wait(self, queue: asyncio.Queue) -> bool:
+        """Until the next tick, or shortly after the incidents change (True)."""
+        try:
+            name, _ = await asyncio.wait_for(queue.get(), timeout=self.tick_s)
+        except TimeoutError:
+            return False
+        if name not in CHANGE_EVENTS:
+            return False
+        await asyncio.sleep(self.debounce_s)  # a burst of reports: one run
+        while not queue.empty():
+            queue.get_nowait()
+        return True
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn, self.leader = None, False
+
+    def _tick(self, changed: bool) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True)
+            self.leader = False
+        if not self.leader:
+            self.leader = self._conn.execute(
+                "SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]
+            ).fetchone()[0]
+            if not self.leader:
+                return
+        now = datetime.now(UTC)
+        for detector in due(self._conn, self.detectors.values(), now, changed):
+            ran = run_detector(self._conn, detector, now)
+            log.info(
+                "detector %s: %d found, %d raised in %.2f s",
+                ran.detector,
+                ran.found,
+                ran.raised,
+                ran.seconds,
+            )

@@ -1,0 +1,247 @@
+"""Alerts: what the detectors found, kept as one row per unusual area while it lasts, and the
+duty officer's lifecycle new → acknowledged → dispatched / closed (and snooze), every step in
+the append-only ``alert_events``.
+
+De-duplication: a finding that shares an area with an alert of the same detector and category
+that the detector's previous run still saw (``active``) updates that alert — a growing cluster
+is one alert — instead of raising another. An alert that a run no longer sees stops being
+active; it stays open until someone closes it. A closed alert whose condition still holds
+stays closed (a rule fires once when its condition becomes true, not on every run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import h3
+import psycopg
+import shapely
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from shapely.geometry import shape
+
+from citybrain.brain.data import area_column
+from citybrain.brain.detect import Finding
+from citybrain.domain import ALERT_ACTIONS, OPEN_ALERT_STATUSES
+from citybrain.errors import Conflict, InvalidInput, NotFound
+from citybrain.sql import compose, load
+
+SYSTEM_ROLE = "system"
+
+
+# --- raising (the detectors' runner; synchronous) ---------------------------------------------
+
+
+def area_shape(
+    conn: psycopg.Connection, level: str, area_ids: Sequence[int], incident_ids: Sequence[int]
+):
+    """(WKB of the area as a MultiPolygon, area codes, display name: the area holding most of
+    the incidents first)."""
+    if level.startswith("h3_"):
+        cells = [h3.int_to_str(int(c)) for c in area_ids]
+        geom = shapely.geometry.MultiPolygon(_polygons(shape(h3.cells_to_h3shape(cells))))
+        wkb = shapely.to_wkb(geom)
+        town = conn.execute(load("alerts/town_at"), {"wkb": wkb}).fetchone()
+        place = f"{town[0]} · " if town else ""
+        res = level.removeprefix("h3_")
+        return wkb, cells, f"{place}{len(cells)} 个 H3 {res} 级单元"
+    geom, codes, names, town = conn.execute(
+        compose("alerts/area_shape", table=f"citybrain.{level}", area=area_column(level)),
+        {"ids": list(area_ids), "incidents": list(incident_ids)},
+    ).fetchone()
+    name = f"{town} · {names[0]}" if town and town != names[0] else names[0]
+    if len(names) > 1:
+        name += f" 等 {len(names)} 处"
+    return bytes(geom), codes, name
+
+
+def _polygons(geom) -> list:
+    return list(geom.geoms) if hasattr(geom, "geoms") else [geom]
+
+
+def record(
+    conn: psycopg.Connection,
+    findings: Sequence[Finding],
+    detector: str,
+    now: datetime,
+    analyses: Sequence[str | None],
+) -> int:
+    """Store one run's findings (inside the caller's transaction); returns how many alerts were
+    raised (new). ``analyses``: the category labels the run looked at (their active alerts
+    that it did not see again subside)."""
+    raised = 0
+    for label in analyses:
+        active = {
+            row[0]: set(row[1])
+            for row in conn.execute(
+                load("alerts/active"), {"detector": detector, "category": label}
+            )
+        }
+        seen: set[int] = set()
+        for f in (f for f in findings if f.category == label):
+            wkb, codes, name = area_shape(conn, f.level, f.area_ids, f.incident_ids)
+            values = {
+                "detector": f.detector,
+                "kind": f.kind,
+                "category": f.category,
+                "level": f.level,
+                "area_codes": codes,
+                "area_name": name,
+                "wkb": wkb,
+                "summary": f.summary,
+                "observed": f.observed,
+                "expected": f.expected,
+                "statistic": f.statistic,
+                "p_value": f.p_value,
+                "recurrence_days": f.recurrence_days,
+                "window_start": f.window_start,
+                "window_end": f.window_end,
+                "now": now,
+                "incident_ids": f.incident_ids,
+            }
+            same = next(
+                (i for i, c in active.items() if i not in seen and c.intersection(codes)), None
+            )
+            if same is None:
+                alert_id = conn.execute(load("alerts/raise"), values).fetchone()[0]
+                conn.execute(
+                    load("alerts/event"),
+                    {
+                        "alert_id": alert_id,
+                        "actor": f"detector:{detector}",
+                        "role": SYSTEM_ROLE,
+                        "action": "raise",
+                        "from_status": None,
+                        "to_status": "new",
+                        "note": f.summary,
+                        "snoozed_until": None,
+                    },
+                )
+                raised += 1
+            else:
+                conn.execute(load("alerts/grow"), values | {"id": same})
+                seen.add(same)
+        gone = [i for i in active if i not in seen]
+        if gone:
+            conn.execute(load("alerts/subside"), {"ids": gone})
+    return raised
+
+
+# --- reading and the lifecycle (the API; asynchronous) ----------------------------------------
+
+
+async def listing(conn: AsyncConnection, **filters: Any) -> list[dict[str, Any]]:
+    cur = conn.cursor(row_factory=dict_row)
+    return await (await cur.execute(load("alerts/list"), filters)).fetchall()
+
+
+async def get(conn: AsyncConnection, alert_id: int) -> dict[str, Any]:
+    cur = conn.cursor(row_factory=dict_row)
+    row = await (await cur.execute(load("alerts/get"), {"id": alert_id})).fetchone()
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    ids = row.pop("incident_ids")
+    row["incident_list"] = await (
+        await cur.execute(load("alerts/incidents"), {"ids": ids})
+    ).fetchall()
+    return row
+
+
+async def events(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
+    await get(conn, alert_id)
+    cur = conn.cursor(row_factory=dict_row)
+    return await (
+        await cur.execute(
+            "SELECT id, at, actor, role, action, from_status, to_status, note, snoozed_until "
+            "FROM citybrain.alert_events WHERE alert_id = %s ORDER BY id",
+            [alert_id],
+        )
+    ).fetchall()
+
+
+async def act(
+    conn: AsyncConnection,
+    alert_id: int,
+    action: str,
+    actor: str,
+    role: str,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """``ack``, ``dispatch`` or ``close`` an alert (domain.ALERT_ACTIONS), in the audit trail."""
+    to_status, allowed_from = ALERT_ACTIONS[action]
+    async with conn.transaction():
+        row = await (await conn.execute(load("alerts/lock"), {"id": alert_id})).fetchone()
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        status, snoozed = row
+        if status not in allowed_from:
+            raise Conflict(
+                f"alert {alert_id} is {status}: {action} needs it to be "
+                + " or ".join(sorted(allowed_from))
+            )
+        await conn.execute(
+            load("alerts/act"),
+            {
+                "id": alert_id,
+                "to_status": str(to_status),
+                "snoozed_until": snoozed,
+            },
+        )
+        await conn.execute(
+            load("alerts/event"),
+            {
+                "alert_id": alert_id,
+                "actor": actor,
+                "role": role,
+                "action": action,
+                "from_status": status,
+                "to_status": str(to_status),
+                "note": note,
+                "snoozed_until": None,
+            },
+        )
+    return await get(conn, alert_id)
+
+
+async def snooze(
+    conn: AsyncConnection,
+    alert_id: int,
+    until: datetime | None,
+    actor: str,
+    role: str,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Hide an open alert from the screens until ``until`` (None: wake it now)."""
+    async with conn.transaction():
+        row = await (await conn.execute(load("alerts/lock"), {"id": alert_id})).fetchone()
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        status, _ = row
+        if status not in OPEN_ALERT_STATUSES:
+            raise Conflict(f"alert {alert_id} is {status}: only open alerts can be snoozed")
+        if until is not None and until <= datetime.now(until.tzinfo):
+            raise InvalidInput("until must be in the future")
+        await conn.execute(
+            load("alerts/act"),
+            {
+                "id": alert_id,
+                "to_status": status,
+                "snoozed_until": until,
+            },
+        )
+        await conn.execute(
+            load("alerts/event"),
+            {
+                "alert_id": alert_id,
+                "actor": actor,
+                "role": role,
+                "action": "snooze",
+                "from_status": status,
+                "to_status": status,
+                "note": note,
+                "snoozed_until": until,
+            },
+        )
+    return await get(conn, alert_id)

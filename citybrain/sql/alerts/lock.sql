@@ -1,0 +1,1 @@
+SELECT status, snoozed_until FROM citybrain.alerts WHERE id = %(id)s FOR UPDATE
