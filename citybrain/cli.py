@@ -107,16 +107,24 @@ def alerts_run(
         list[str] | None, typer.Option(help="only these detectors (repeatable); default all")
     ] = None,
     at: Annotated[
-        str | None, typer.Option(help="as of this time, ISO 8601 (default now): replays")
+        str | None,
+        typer.Option(
+            help="as of this time, ISO 8601 (without a zone: CITYBRAIN_TIMEZONE): a replay that "
+            "prints what the detectors would have found and stores nothing"
+        ),
     ] = None,
 ) -> None:
-    """Run detectors once, now or as of a time, and store what they find (as the server does
-    every interval; de-duplicated against the alerts already raised)."""
-    from datetime import UTC
+    """Run detectors once and store what they find, as the server does every interval
+    (de-duplicated against the alerts already raised; never beside a server's runner: it waits
+    for the same lock)."""
+    from zoneinfo import ZoneInfo
 
     from citybrain.brain.config import load_detectors
+    from citybrain.brain.detect import Run
     from citybrain.db.connection import connect
-    from citybrain.services.alert_runner import run_detector
+    from citybrain.errors import InvalidInput
+    from citybrain.services.alert_runner import LOCK_KEY, run_detector
+    from citybrain.services.window import instant
 
     settings = get_settings()
     found = load_detectors(settings.alerts_dir)
@@ -127,14 +135,27 @@ def alerts_run(
             f"there: {', '.join(found) or 'none'}"
         )
     try:
-        now = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--at: {exc}") from exc
-    table = Table(title=f"detectors as of {now:%Y-%m-%d %H:%M} UTC")
-    for column in ("detector", "found", "raised", "seconds"):
-        table.add_column(column, justify="left" if column == "detector" else "right")
+        now = (
+            instant(at, ZoneInfo(settings.timezone), "--at") if at else datetime.now().astimezone()
+        )
+    except InvalidInput as exc:
+        raise typer.BadParameter(str(exc.detail)) from exc
+    names = detector or list(found)
     with connect(_database_url(migrate=True), autocommit=True) as conn:
-        for name in detector or list(found):
+        if at:  # a replay: what would have been found, nothing stored
+            table = Table(title=f"what the detectors find as of {now:%Y-%m-%d %H:%M %Z}")
+            for column in ("detector", "area", "what"):
+                table.add_column(column)
+            for name in names:
+                for f in Run(conn, found[name], now).findings():
+                    table.add_row(name, ", ".join(str(a) for a in f.area_ids[:5]), f.summary)
+            console.print(table)
+            return
+        conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])  # never beside the server's
+        table = Table(title=f"detectors run at {now:%Y-%m-%d %H:%M %Z}")
+        for column in ("detector", "found", "raised", "seconds"):
+            table.add_column(column, justify="left" if column == "detector" else "right")
+        for name in names:
             ran = run_detector(conn, found[name], now)
             table.add_row(name, str(ran.found), str(ran.raised), f"{ran.seconds:.2f}")
     console.print(table)

@@ -127,9 +127,9 @@ def test_scan_finds_each_injected_outbreak(outbreak_county: str) -> None:
 
 
 def test_quiet_county_raises_no_scan_alert(fresh_county: str) -> None:
-    """The county without outbreaks, scanned with the shipped detector (hourly, an alert at a
-    recurrence interval of 100 days: p ≤ 1/2400 per category and run) at ten times over the
-    last month: 100 category-runs, where chance alone would raise one in 24."""
+    """The county without outbreaks, scanned with the shipped detector (ten categories hourly,
+    an alert at a recurrence interval of 30 days: p ≤ 1/7200 in one of them) at ten times over
+    the last month: 100 category-runs, where chance alone would raise an alert once in 72."""
     shipped = load_detectors(Path(__file__).resolve().parents[1] / "alerts")["scan_compounds"]
     with psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn:
         runs = [
@@ -231,6 +231,17 @@ def test_alert_grows_then_passes(fresh_county: str) -> None:
         again = run_detector(conn, rule, SEED_END + timedelta(hours=1))
         assert again.raised == 0
         assert conn.execute("SELECT count(*) FROM citybrain.alerts").fetchone()[0] == len(rows)
+        # A run that misses them (here: a stricter threshold) lets them pass; found again
+        # within the window's length, they are the same alerts, active again.
+        run_detector(conn, count_rule(**{**rule.model_dump(), "at_least": 10_000}), SEED_END)
+        assert conn.execute(
+            "SELECT count(*) FILTER (WHERE active) FROM citybrain.alerts"
+        ).fetchone() == (0,)
+        back = run_detector(conn, rule, SEED_END + timedelta(hours=2))
+        assert back.raised == 0
+        assert sorted(
+            r[0] for r in conn.execute("SELECT id FROM citybrain.alerts WHERE active")
+        ) == sorted(r[2] for r in rows)
         # A month later, nothing is left in the window: every alert has passed, still open.
         run_detector(conn, rule, SEED_END + timedelta(days=31))
         assert conn.execute(
@@ -264,7 +275,8 @@ def test_lifecycle_permissions_audit_layer_and_dispatch(fresh_county: str) -> No
                 == "closed"
             )
             assert api.post("/alerts/999999/close", headers=auth("dispatcher")).status_code == 404
-            trail = api.get(f"/alerts/{one}/events").json()
+            assert api.get(f"/alerts/{one}/events").status_code == 401
+            trail = api.get(f"/alerts/{one}/events", headers=auth("viewer")).json()
             assert [(e["action"], e["to_status"], e["actor"]) for e in trail] == [
                 ("raise", "new", "detector:rule_test"),
                 ("ack", "acknowledged", "env-dispatcher-1"),
@@ -328,6 +340,7 @@ def test_bad_detector_files_are_refused(tmp_path: Path) -> None:
         "kind: scan\nareas: parishes\n": "not an area level",
         "kind: scan\nevery: 10m\nreplications: 999\n": "can never show a recurrence interval",
         "kind: ears\ncategories: [盗窃]\n": "unknown category",
+        "kind: scan\nevery: 0s\n": "every must be a positive duration",
         "kind: scan\nwindows_hours: [24]\nstudy_days: 7\nevery: 1d\n": None,
     }
     for body, message in cases.items():

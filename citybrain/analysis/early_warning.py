@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -153,11 +153,13 @@ def replay(
     step_hours: float,
 ) -> Replay:
     """Run the detectors every ``step_hours`` from ``first`` to ``last`` (epoch seconds). The
-    scan's recurrence intervals are for that cadence (its replicates are as many as a p-value
-    of half the alerting threshold needs)."""
-    sc, ea = scan_detector, ears_detector
-    p_report = step_hours / 24 / sc.min_recurrence_days
-    replications = int(np.ceil(2 / p_report)) - 1
+    scan's recurrence interval is for that cadence."""
+    # The scan as if it ran every step: its p-value threshold for that cadence, and the fewest
+    # replicates that can reach it (p = 1/(R+1) when no replicate is as extreme).
+    sc = scan_detector.model_copy(update={"every": timedelta(hours=step_hours)})
+    ea = ears_detector
+    p_report = sc.p_report
+    replications = int(np.ceil(1 / p_report - 1e-9)) - 1
     compounds, villages = history.compounds, history.villages
     zones = Zones.circles(compounds, sc.max_radius_m, sc.max_areas)
     windows = [h * 3600.0 for h in sc.windows_hours]

@@ -131,20 +131,38 @@ class Detector(BaseModel):
             raise ValueError(f"rule: only for kind rule, not {self.kind}")
         if self.kind == AlertKind.scan and max(self.windows_hours) > self.study_days * 24 / 2:
             raise ValueError("scan: the longest window must be at most half the study period")
+        if self.every <= timedelta(0):
+            raise ValueError("every must be a positive duration, such as 15m or 1h")
         if self.kind == AlertKind.scan:
-            every_days = self.every.total_seconds() / 86_400
-            need = int(np.ceil(self.min_recurrence_days / every_days)) - 1
+            need = int(np.ceil(1 / self.p_report - 1e-9)) - 1
             if self.replications < need:
                 raise ValueError(
                     f"scan: {self.replications} replications can never show a recurrence "
-                    f"interval of {self.min_recurrence_days:g} days when it runs every "
-                    f"{self.every}: give at least {need} (or run it less often)"
+                    f"interval of {self.min_recurrence_days:g} days for {len(self.analyses())} "
+                    f"analyses every {self.every}: give at least {need} (or run it less often)"
                 )
         if self.rule == "overdue" and self.areas != "grids":
             raise ValueError("rule overdue: areas must be grids (each grid's team)")
         if self.rule == "cameras_offline" and self.areas.startswith("h3_"):
             raise ValueError("rule cameras_offline: areas must be a level of the hierarchy")
         return self
+
+    @property
+    def longest_window(self) -> timedelta:
+        hours = max(self.windows_hours) if self.kind == AlertKind.scan else self.window_hours
+        return timedelta(hours=hours)
+
+    @property
+    def p_report(self) -> float:
+        """scan: the largest p-value that alerts. The recurrence interval is the detector's as a
+        whole: with K analyses (categories) every run, a cluster with p-value p in one of them
+        arises by chance about once in ``every / (p · K)``."""
+        return (
+            self.every.total_seconds() / 86_400 / (self.min_recurrence_days * len(self.analyses()))
+        )
+
+    def recurrence_days(self, p_value: float) -> float:
+        return self.every.total_seconds() / 86_400 / (p_value * len(self.analyses()))
 
     @property
     def statistic_threshold(self) -> float:

@@ -1,4 +1,5 @@
-"""What the detectors read: the areas of a level (with a position for circles) and the
+"""What the detectors read: the areas of a level (with a position for circles, in the county's
+local metres: an equirectangular map exact to 0.3 %) and the
 incidents as plain arrays (area, time, id). The detectors themselves are pure functions of these
 arrays, so the server, ``citybrain alerts run`` and the benchmark's replays of a whole year run
 the same code."""
@@ -13,13 +14,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from citybrain.crs import LOCAL
 from citybrain.sql import compose
-
-# Metres per degree around the county (30.9° N): circles are a few kilometres wide, where an
-# equirectangular projection is exact to a fraction of a percent.
-_LAT0 = 30.9
-M_PER_DEG_LON = 111_320.0 * np.cos(np.radians(_LAT0))
-M_PER_DEG_LAT = 110_574.0
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,10 @@ class Areas:
 
     def index(self, area_ids: np.ndarray) -> np.ndarray:
         """Positions of ``area_ids`` in this set (every one must be in it)."""
-        return np.searchsorted(self.ids, area_ids)
+        at = np.searchsorted(self.ids, area_ids)
+        if len(at) and (at.max() >= len(self.ids) or not np.array_equal(self.ids[at], area_ids)):
+            raise ValueError(f"areas not of this {self.level} set")
+        return at
 
     @property
     def is_h3(self) -> bool:
@@ -68,28 +67,18 @@ def area_column(level: str) -> str:
 def level_areas(conn: psycopg.Connection, level: str) -> Areas:
     """Every area of a level of the hierarchy."""
     rows = conn.execute(compose("alerts/areas", table=f"citybrain.{level}")).fetchall()
-    lon = np.array([r[3] for r in rows], dtype=float)
-    lat = np.array([r[4] for r in rows], dtype=float)
-    return Areas(
-        level,
-        np.array([r[0] for r in rows], dtype=np.int64),
-        [r[1] for r in rows],
-        lon * M_PER_DEG_LON,
-        lat * M_PER_DEG_LAT,
+    x, y = LOCAL.forward(
+        np.array([r[3] for r in rows], dtype=float), np.array([r[4] for r in rows], dtype=float)
     )
+    return Areas(level, np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], x, y)
 
 
 def h3_areas(level: str, cells: np.ndarray) -> Areas:
     """The H3 cells seen in the data, positioned at their centres."""
     cells = np.unique(cells.astype(np.int64))
     centres = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells]).reshape(-1, 2)
-    return Areas(
-        level,
-        cells,
-        [h3.int_to_str(int(c)) for c in cells],
-        centres[:, 1] * M_PER_DEG_LON,
-        centres[:, 0] * M_PER_DEG_LAT,
-    )
+    x, y = LOCAL.forward(centres[:, 1], centres[:, 0])
+    return Areas(level, cells, [h3.int_to_str(int(c)) for c in cells], x, y)
 
 
 def _params(categories: list[str] | None, start: datetime, end: datetime) -> dict:

@@ -153,9 +153,10 @@ def scan(
         members = members[members < n]
         if taken[members].any():
             continue
-        p = (1 + np.count_nonzero(maxima >= value)) / (replications + 1)
-        if p > p_report:
+        exceeded = int(np.count_nonzero(maxima >= value))
+        if exceeded > allowed:  # (decided in integers: p_report may sit exactly on a p)
             break
+        p = (1 + exceeded) / (replications + 1)
         taken[members] = True
         in_cluster = np.isin(recent.area, members) & (recent.t >= now - windows[w])
         c = int(observed[w, members].sum())

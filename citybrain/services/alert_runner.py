@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -29,6 +30,16 @@ from citybrain.sql import load
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x63627261696E  # "cbrain": the runner's advisory lock
 CHANGE_EVENTS = {"incident", "bulk", "resync"}
+RETRY_AFTER = timedelta(minutes=1)
+# The leader's connection notices a dead peer within a minute (not TCP's two hours), so that
+# the lock it holds is released on the server and another process takes over.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "20",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
 
 
 @dataclass(frozen=True)
@@ -42,10 +53,17 @@ class Ran:
 def run_detector(conn: psycopg.Connection, detector: Detector, now: datetime) -> Ran:
     """Run one detector as of ``now`` and store what it found (one transaction)."""
     started = time.perf_counter()
-    findings = Run(conn, detector, now).findings()
+    with conn.transaction():  # one snapshot: the totals and the recent cases agree
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        findings = Run(conn, detector, now).findings()
     with conn.transaction():
         raised = alerts.record(
-            conn, findings, detector.id, now, [label for label, _ in detector.analyses()]
+            conn,
+            findings,
+            detector.id,
+            now,
+            [label for label, _ in detector.analyses()],
+            detector.longest_window,
         )
         seconds = time.perf_counter() - started
         conn.execute(
@@ -88,18 +106,25 @@ class AlertRunner:
         self.leader = False
         self._conn: psycopg.Connection | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = threading.Event()
+        self._running = threading.Lock()  # held by a tick: the connection is closed after it
+        self._failed: dict[str, datetime] = {}  # a detector that failed waits before again
 
     async def start(self) -> None:
         if self.detectors:
             self._task = asyncio.create_task(self._loop(), name="citybrain-alerts")
 
     async def stop(self) -> None:
+        self._stopping.set()  # a tick under way finishes its detector and stops
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._conn is not None:
-            self._conn.close()  # (and with it the lock: another process takes over)
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._running:  # (and with the connection the lock: another process takes over)
+            self._drop()
 
     async def _loop(self) -> None:
         queue = self.hub.watch() if self.hub else asyncio.Queue()
@@ -108,23 +133,26 @@ class AlertRunner:
                 changed = await self._wait(queue)
                 try:
                     await asyncio.to_thread(self._tick, changed)
-                except psycopg.Error as exc:
-                    log.warning("alert detectors: %s; retrying", exc)
+                except psycopg.OperationalError as exc:  # the connection: connect again
+                    log.warning("alert detectors lost the database (%s); retrying", exc)
                     self._drop()
-                except Exception:  # a detector's bug must not stop the others, ever
-                    log.exception("alert detectors failed")
         finally:
             if self.hub:
                 self.hub.unsubscribe(queue)
 
     async def _wait(self, queue: asyncio.Queue) -> bool:
-        """Until the next tick, or shortly after the incidents change (True)."""
-        try:
-            name, _ = await asyncio.wait_for(queue.get(), timeout=self.tick_s)
-        except TimeoutError:
-            return False
-        if name not in CHANGE_EVENTS:
-            return False
+        """Until the next tick (False), or shortly after the incidents change (True); other
+        events (the alerts' own) are not changes."""
+        deadline = time.monotonic() + self.tick_s
+        while True:
+            try:
+                name, _ = await asyncio.wait_for(
+                    queue.get(), timeout=max(deadline - time.monotonic(), 0)
+                )
+            except TimeoutError:
+                return False
+            if name in CHANGE_EVENTS:
+                break
         await asyncio.sleep(self.debounce_s)  # a burst of reports: one run
         while not queue.empty():
             queue.get_nowait()

@@ -12,7 +12,7 @@ stays closed (a rule fires once when its condition becomes true, not on every ru
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import h3
@@ -24,7 +24,7 @@ from shapely.geometry import shape
 
 from citybrain.brain.data import area_column
 from citybrain.brain.detect import Finding
-from citybrain.domain import ALERT_ACTIONS, OPEN_ALERT_STATUSES
+from citybrain.domain import ALERT_ACTIONS, OPEN_ALERT_STATUSES, AlertStatus
 from citybrain.errors import Conflict, InvalidInput, NotFound
 from citybrain.sql import compose, load
 
@@ -67,16 +67,20 @@ def record(
     detector: str,
     now: datetime,
     analyses: Sequence[str | None],
+    grace: timedelta,
 ) -> int:
     """Store one run's findings (inside the caller's transaction); returns how many alerts were
     raised (new). ``analyses``: the category labels the run looked at (their active alerts
-    that it did not see again subside)."""
+    that it did not see again subside); ``grace``: how long after its last sighting an alert
+    not closed is still the one a new finding there continues."""
     raised = 0
+    closed = [str(AlertStatus.closed)]
     for label in analyses:
         active = {
             row[0]: set(row[1])
             for row in conn.execute(
-                load("alerts/active"), {"detector": detector, "category": label}
+                load("alerts/active"),
+                {"detector": detector, "category": label, "closed": closed, "since": now - grace},
             )
         }
         seen: set[int] = set()

@@ -1,8 +1,9 @@
 """``/alerts``: early warnings (``citybrain.brain``) and the duty officer's lifecycle.
 
-Reading is public (an alert is an aggregate: an area, what is unusual there, how unusual); an
-alert's incidents are listed with the public fields of the incidents layer. Acknowledging,
-dispatching, closing and snoozing need a dispatcher, and land in the alert's audit trail.
+Reading an alert is public (an aggregate: an area, what is unusual there, how unusual); its
+incidents are listed with the public fields of the incidents layer. Its audit trail (who, and
+their notes) needs a viewer, as an incident's does. Acknowledging, dispatching, closing and
+snoozing need a dispatcher, and land in the audit trail.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from citybrain.services.window import instant
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=errors(401, 403, 409))
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DispatcherDep = Annotated[Principal, require("dispatcher")]
+ViewerDep = Annotated[Principal, require("viewer")]  # the audit trail: who, and their notes
 
 
 class Alert(BaseModel):
@@ -138,9 +140,9 @@ async def read(alert_id: AlertId, conn: ConnDep) -> dict[str, Any]:
 
 
 @router.get("/{alert_id}/events", response_model=list[AlertEvent], responses=errors(404))
-async def history(alert_id: AlertId, conn: ConnDep) -> list[dict[str, Any]]:
-    """The alert's audit trail: raised by its detector, then who acknowledged, dispatched,
-    closed or snoozed it, when, with their note."""
+async def history(alert_id: AlertId, conn: ConnDep, _: ViewerDep) -> list[dict[str, Any]]:
+    """The alert's audit trail (viewer and above, as an incident's): raised by its detector,
+    then who acknowledged, dispatched, closed or snoozed it, when, with their note."""
     return await svc.events(conn, alert_id)
 
 

@@ -5,7 +5,7 @@ UPDATE citybrain.alerts SET
     summary = %(summary)s, observed = %(observed)s, expected = %(expected)s,
     statistic = %(statistic)s, p_value = %(p_value)s, recurrence_days = %(recurrence_days)s,
     window_start = least(window_start, %(window_start)s), window_end = %(window_end)s,
-    last_seen = %(now)s,
+    last_seen = %(now)s, active = true,
     incident_ids = ARRAY(SELECT DISTINCT unnest(incident_ids || %(incident_ids)s::bigint[])
                          ORDER BY 1),
     updated_at = now()

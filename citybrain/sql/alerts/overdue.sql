@@ -2,14 +2,16 @@
 -- dispatch time limit, with the grid's team(s): the rule "a team's open cases past their
 -- dispatch time limit". Waiting statuses come from citybrain.domain.AWAITING_DISPATCH.
 SELECT ch.grid_id AS area, count(*) AS n, array_agg(i.id ORDER BY i.id) AS ids,
-       min(i.reported_at) AS oldest,
+       min(coalesce(i.escalated_at, i.reported_at)) AS oldest,
        (SELECT string_agg(t.name, '、' ORDER BY t.id) FROM citybrain.teams t
         WHERE t.grid_id = ch.grid_id) AS teams
 FROM citybrain.incidents i
 JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = i.micro_grid_id
 JOIN citybrain.categories c ON c.name = i.category
 WHERE i.status = ANY (%(waiting)s::text[])
-  AND i.reported_at + make_interval(mins => c.dispatch_minutes) < %(now)s
+  -- an escalated case waits for the higher tier's dispatch from its escalation
+  AND coalesce(i.escalated_at, i.reported_at) + make_interval(mins => c.dispatch_minutes)
+      < %(now)s
   AND (%(categories)s::text[] IS NULL OR i.category = ANY (%(categories)s::text[]))
 GROUP BY ch.grid_id
 HAVING count(*) >= %(at_least)s
