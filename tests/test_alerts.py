@@ -6,11 +6,14 @@ when a point lies inside an open alert."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import mapbox_vector_tile
+import mercantile
 import psycopg
 import pytest
 import shapely
@@ -18,7 +21,7 @@ from shapely.geometry import shape
 
 from citybrain.brain.config import Detector, load_detectors
 from citybrain.db.connection import get_engine, libpq_conninfo
-from citybrain.services.alert_runner import run_detector
+from citybrain.services.alert_runner import AlertRunner, run_detector
 from citybrain.synth import build_county
 from tests.conftest import (
     N_INCIDENTS,
@@ -309,6 +312,16 @@ def test_lifecycle_permissions_audit_layer_and_dispatch(fresh_county: str) -> No
             items = api.get("/collections/alerts/items", params={"limit": 1000}).json()
             assert sorted(f["id"] for f in items["features"]) == open_ids[1:]
             assert items["numberMatched"] == len(open_ids) - 1
+            # And in the layer's vector tile over it (zoom 14), with its properties.
+            alert = api.get(f"/alerts/{open_ids[1]}").json()
+            inside = shape(alert["geometry"]).representative_point()
+            t = mercantile.tile(inside.x, inside.y, 14)
+            tile = mapbox_vector_tile.decode(api.get(f"/tiles/alerts/14/{t.x}/{t.y}.mvt").content)[
+                "alerts"
+            ]["features"]
+            drawn = {f["id"]: f["properties"] for f in tile}
+            assert open_ids[1] in drawn and one not in drawn
+            assert drawn[open_ids[1]]["area_name"] == alert["area_name"]
             # Dispatch says when a point lies inside an open alert.
             alert = api.get(f"/alerts/{open_ids[1]}").json()
             inside = shape(alert["geometry"]).representative_point()
@@ -353,3 +366,27 @@ def test_bad_detector_files_are_refused(tmp_path: Path) -> None:
         with pytest.raises(DetectorConfigError, match=message) as exc:
             load_detectors(tmp_path)
         assert "d.yaml" in str(exc.value)
+
+
+def test_one_process_runs_the_detectors(fresh_county: str) -> None:
+    """Two runners on one database (two server processes): the one holding the lock runs each
+    due detector once; the other runs nothing until the first stops, then takes over."""
+    rule = count_rule(window_hours=24 * 30, at_least=8, categories=None, by_category=False)
+    conninfo = libpq_conninfo(fresh_county)
+    first = AlertRunner(conninfo, {"rule_test": rule}, None)
+    second = AlertRunner(conninfo, {"rule_test": rule}, None)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+
+        def runs() -> int:
+            return conn.execute("SELECT count(*) FROM citybrain.detector_runs").fetchone()[0]
+
+        first._tick(changed=False)
+        second._tick(changed=False)
+        assert (first.leader, second.leader, runs()) == (True, False, 1)
+        first._tick(changed=False)  # not due again before its interval
+        assert runs() == 1
+        asyncio.run(first.stop())
+        conn.execute("DELETE FROM citybrain.detector_runs")  # (as if its interval had passed)
+        second._tick(changed=False)
+        assert (second.leader, runs()) == (True, 1)
+        asyncio.run(second.stop())
