@@ -167,27 +167,45 @@ def alerts_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The newest alerts: area, what is unusual, status."""
+    from psycopg.rows import dict_row
+
     from citybrain.db.connection import connect
     from citybrain.domain import OPEN_ALERT_STATUSES
+    from citybrain.sql import load
 
     with connect(_database_url(migrate=True)) as conn:
-        rows = conn.execute(
-            "SELECT id, detector, area_name, summary, status, active, first_seen "
-            "FROM citybrain.alerts WHERE %s OR status = ANY (%s) "
-            "ORDER BY first_seen DESC, id DESC LIMIT %s",
-            [all_, [str(s) for s in OPEN_ALERT_STATUSES], limit],
-        ).fetchall()
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                load("alerts/list"),
+                {
+                    "status": None if all_ else [str(s) for s in OPEN_ALERT_STATUSES],
+                    "kind": None,
+                    "detector": None,
+                    "area": None,
+                    "since": None,
+                    "active": None,
+                    "snoozed": None,
+                    "xmin": None,
+                    "ymin": None,
+                    "xmax": None,
+                    "ymax": None,
+                    "limit": limit,
+                },
+            )
+            .fetchall()
+        )
     table = Table(title="alerts")
     for column in ("id", "detector", "area", "what", "status", "since"):
         table.add_column(column)
-    for i, det, area, summary, status, active, first in rows:
+    for a in rows:
         table.add_row(
-            str(i),
-            det,
-            area,
-            summary,
-            status + ("" if active else " (passed)"),
-            f"{first:%m-%d %H:%M}",
+            str(a["id"]),
+            a["detector"],
+            a["area_name"],
+            a["summary"],
+            a["status"] + ("" if a["active"] else " (passed)"),
+            f"{a['first_seen']:%m-%d %H:%M}",
         )
     console.print(table)
 

@@ -33,6 +33,7 @@ from tests.conftest import (
     auth,
     create_database,
 )
+from tests.utils.cli import citybrain
 from tests.utils.events import Stream
 from tests.utils.reports import point_in
 
@@ -390,3 +391,43 @@ def test_one_process_runs_the_detectors(fresh_county: str) -> None:
         second._tick(changed=False)
         assert (second.leader, runs()) == (True, 1)
         asyncio.run(second.stop())
+
+
+def test_the_alerts_command(fresh_county: str, tmp_path: Path) -> None:
+    """``citybrain alerts run --at`` replays and stores nothing; without it the run is stored
+    (and listed by ``alerts list``); a detector that is not there is refused by name."""
+    (tmp_path / "rule_test.yaml").write_text(
+        "id: rule_test\ntitle: {zh: 测试, en: test}\nkind: rule\nrule: count\nareas: compounds\n"
+        "by_category: false\nwindow_hours: 720\nat_least: 8\n",
+        encoding="utf-8",
+    )
+    env_dir = {"CITYBRAIN_ALERTS_DIR": str(tmp_path)}
+    with psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM (SELECT ch.compound_id FROM citybrain.incidents i "
+            "JOIN citybrain.micro_grid_chain ch USING (micro_grid_id) "
+            "WHERE i.reported_at >= %s AND i.reported_at < %s GROUP BY 1 HAVING count(*) >= 8) s",
+            [SEED_END - timedelta(days=30), SEED_END],
+        ).fetchone()[0]
+        assert expected >= 2
+
+        def stored() -> int:
+            return conn.execute("SELECT count(*) FROM citybrain.alerts").fetchone()[0]
+
+        # The seed's year ends 2026-11-01 08:00 UTC: 16:00 in Asia/Shanghai, a naive local time.
+        replay = citybrain(fresh_county, "alerts", "run", "--at", "2026-11-01T16:00", env=env_dir)
+        assert replay.returncode == 0, replay.stderr
+        assert replay.stderr.count("8 or more") == expected and stored() == 0
+        bad = citybrain(fresh_county, "alerts", "run", "--detector", "nope", env=env_dir)
+        assert bad.returncode == 2 and "no nope" in bad.stderr and "rule_test" in bad.stderr
+        # Now (four weeks after the seed's year): nothing in the window, nothing raised.
+        run = citybrain(fresh_county, "alerts", "run", env=env_dir)
+        assert run.returncode == 0, run.stderr
+        assert conn.execute("SELECT count(*) FROM citybrain.detector_runs").fetchone()[0] == 1
+        run_detector(
+            conn,
+            count_rule(window_hours=720, at_least=8, categories=None, by_category=False),
+            SEED_END,
+        )
+        listed = citybrain(fresh_county, "alerts", "list", env=env_dir)
+        assert listed.returncode == 0 and listed.stderr.count("(the rule: 8 or more)") == expected

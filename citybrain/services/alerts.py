@@ -156,13 +156,7 @@ async def get(conn: AsyncConnection, alert_id: int) -> dict[str, Any]:
 async def events(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
     await get(conn, alert_id)
     cur = conn.cursor(row_factory=dict_row)
-    return await (
-        await cur.execute(
-            "SELECT id, at, actor, role, action, from_status, to_status, note, snoozed_until "
-            "FROM citybrain.alert_events WHERE alert_id = %s ORDER BY id",
-            [alert_id],
-        )
-    ).fetchall()
+    return await (await cur.execute(load("alerts/events"), {"id": alert_id})).fetchall()
 
 
 async def act(

@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 
-def citybrain(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CITYBRAIN_DATABASE_URL": url, "COLUMNS": "200"}
+def citybrain(
+    url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CITYBRAIN_DATABASE_URL": url, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "citybrain.cli", *args],
         capture_output=True,
