@@ -112,7 +112,6 @@ class Run:
         _, recent = self.cases(categories, now - longest, areas)
         zones = Zones.circles(areas, d.max_radius_m, d.max_areas)
         rng = np.random.default_rng(int(now.timestamp()))  # replayable: same data, same answer
-        every_days = d.every.total_seconds() / 86_400
         found = scan(
             areas,
             zones,
@@ -123,11 +122,11 @@ class Run:
             d.replications,
             rng,
             d.min_cases,
-            p_report=every_days / d.min_recurrence_days,
+            p_report=d.p_report,  # the detector's threshold over all its analyses
         )
         out = []
         for c in found:
-            recurrence = every_days / c.p_value
+            recurrence = d.recurrence_days(c.p_value)
             hours = c.window_s / 3600
             out.append(
                 self._finding(
