@@ -64,12 +64,22 @@ class Run:
     def __init__(self, conn: psycopg.Connection, detector: Detector, now: datetime):
         self.conn, self.d, self.now = conn, detector, now
         self._areas: Areas | None = None
+        self._zones: Zones | None = None
 
     def areas(self) -> Areas:
         if self._areas is None and not self.d.areas.startswith("h3_"):
             self._areas = level_areas(self.conn, self.d.areas)
         assert self._areas is not None
         return self._areas
+
+    def zones(self, areas: Areas) -> Zones:
+        """The scan's circles: a level's are the same for every category of the run (H3 cells
+        are those the category's incidents hold)."""
+        if areas.is_h3:
+            return Zones.circles(areas, self.d.max_radius_m, self.d.max_areas)
+        if self._zones is None:
+            self._zones = Zones.circles(areas, self.d.max_radius_m, self.d.max_areas)
+        return self._zones
 
     def cases(self, categories: list[str] | None, start: datetime, areas: Areas | None = None):
         """(areas, cases) from ``start`` to now: H3 cells are the ones the cases (or the given
@@ -110,7 +120,7 @@ class Run:
         totals = np.zeros(len(areas), dtype=np.int64)
         totals[areas.index(total_ids)] = total_n
         _, recent = self.cases(categories, now - longest, areas)
-        zones = Zones.circles(areas, d.max_radius_m, d.max_areas)
+        zones = self.zones(areas)
         rng = np.random.default_rng(int(now.timestamp()))  # replayable: same data, same answer
         found = scan(
             areas,

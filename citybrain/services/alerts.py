@@ -159,6 +159,44 @@ async def events(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
     return await (await cur.execute(load("alerts/events"), {"id": alert_id})).fetchall()
 
 
+async def _step(
+    conn: AsyncConnection,
+    alert_id: int,
+    action: str,
+    decide,
+    actor: str,
+    role: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """One step of an alert's lifecycle in one transaction: lock the alert, ``decide(status,
+    snoozed_until)`` its new (status, snoozed_until) or refuse, write it, and append the step
+    to the audit trail."""
+    async with conn.transaction():
+        row = await (await conn.execute(load("alerts/lock"), {"id": alert_id})).fetchone()
+        if row is None:
+            raise NotFound(f"no alert {alert_id}")
+        status, snoozed = row
+        to_status, snoozed_until = decide(status, snoozed)
+        await conn.execute(
+            load("alerts/act"),
+            {"id": alert_id, "to_status": to_status, "snoozed_until": snoozed_until},
+        )
+        await conn.execute(
+            load("alerts/event"),
+            {
+                "alert_id": alert_id,
+                "actor": actor,
+                "role": role,
+                "action": action,
+                "from_status": status,
+                "to_status": to_status,
+                "note": note,
+                "snoozed_until": snoozed_until if action == "snooze" else None,
+            },
+        )
+    return await get(conn, alert_id)
+
+
 async def act(
     conn: AsyncConnection,
     alert_id: int,
@@ -169,38 +207,16 @@ async def act(
 ) -> dict[str, Any]:
     """``ack``, ``dispatch`` or ``close`` an alert (domain.ALERT_ACTIONS), in the audit trail."""
     to_status, allowed_from = ALERT_ACTIONS[action]
-    async with conn.transaction():
-        row = await (await conn.execute(load("alerts/lock"), {"id": alert_id})).fetchone()
-        if row is None:
-            raise NotFound(f"no alert {alert_id}")
-        status, snoozed = row
+
+    def decide(status: str, snoozed: datetime | None) -> tuple[str, datetime | None]:
         if status not in allowed_from:
             raise Conflict(
                 f"alert {alert_id} is {status}: {action} needs it to be "
                 + " or ".join(sorted(allowed_from))
             )
-        await conn.execute(
-            load("alerts/act"),
-            {
-                "id": alert_id,
-                "to_status": str(to_status),
-                "snoozed_until": snoozed,
-            },
-        )
-        await conn.execute(
-            load("alerts/event"),
-            {
-                "alert_id": alert_id,
-                "actor": actor,
-                "role": role,
-                "action": action,
-                "from_status": status,
-                "to_status": str(to_status),
-                "note": note,
-                "snoozed_until": None,
-            },
-        )
-    return await get(conn, alert_id)
+        return str(to_status), snoozed
+
+    return await _step(conn, alert_id, action, decide, actor, role, note)
 
 
 async def snooze(
@@ -212,34 +228,12 @@ async def snooze(
     note: str | None = None,
 ) -> dict[str, Any]:
     """Hide an open alert from the screens until ``until`` (None: wake it now)."""
-    async with conn.transaction():
-        row = await (await conn.execute(load("alerts/lock"), {"id": alert_id})).fetchone()
-        if row is None:
-            raise NotFound(f"no alert {alert_id}")
-        status, _ = row
+
+    def decide(status: str, _: datetime | None) -> tuple[str, datetime | None]:
         if status not in OPEN_ALERT_STATUSES:
             raise Conflict(f"alert {alert_id} is {status}: only open alerts can be snoozed")
         if until is not None and until <= datetime.now(until.tzinfo):
             raise InvalidInput("until must be in the future")
-        await conn.execute(
-            load("alerts/act"),
-            {
-                "id": alert_id,
-                "to_status": status,
-                "snoozed_until": until,
-            },
-        )
-        await conn.execute(
-            load("alerts/event"),
-            {
-                "alert_id": alert_id,
-                "actor": actor,
-                "role": role,
-                "action": "snooze",
-                "from_status": status,
-                "to_status": status,
-                "note": note,
-                "snoozed_until": until,
-            },
-        )
-    return await get(conn, alert_id)
+        return status, until
+
+    return await _step(conn, alert_id, "snooze", decide, actor, role, note)
