@@ -18,7 +18,7 @@ COUNTY_REGION = (120.60, 30.60, 121.20, 31.20)
 POINT_H3_RES = 15
 COVERAGE_RES = 11
 # Incidents carry their cell at each of these resolutions (incidents.h3_<res>): the
-# resolutions of heatmaps (services/heatindex.py).
+# resolutions of heatmaps (services/heatmap/index.py).
 HEAT_RESOLUTIONS = range(5, 12)
 
 
@@ -104,6 +104,18 @@ def initial_tier(category: str, severity: int) -> Tier:
     if severity >= 3 and tier == Tier.village:
         return Tier.town
     return tier
+
+
+# The grid hierarchy, top down (town → village/community → grid → compound/villager group →
+# micro-grid): each level's table and the key to its parent.
+HIERARCHY: tuple[tuple[str, str | None], ...] = (
+    ("towns", None),
+    ("villages", "town_id"),
+    ("grids", "village_id"),
+    ("compounds", "grid_id"),
+    ("micro_grids", "compound_id"),
+)
+LEVELS = tuple(table for table, _ in HIERARCHY)
 
 
 class Status(StrEnum):
@@ -247,4 +259,4 @@ ALERT_ACTIONS: dict[str, tuple[AlertStatus, frozenset[AlertStatus]]] = {
 }
 OPEN_ALERT_STATUSES = (AlertStatus.new, AlertStatus.acknowledged, AlertStatus.dispatched)
 # The area levels a detector can watch (the hierarchy below the county, and H3 cells).
-ALERT_LEVELS = ("towns", "villages", "grids", "compounds")
+ALERT_LEVELS = LEVELS[:4]  # towns to compounds

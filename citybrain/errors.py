@@ -50,6 +50,12 @@ class Busy(CitybrainError):
     code = "busy"
 
 
+class NotReady(CitybrainError):
+    """The process cannot serve yet (``/readyz``): its database, schema or indexes."""
+
+    code = "not_ready"
+
+
 class LengthRequired(CitybrainError):
     code = "length_required"
 
@@ -68,6 +74,7 @@ STATUS_CODES: dict[type[CitybrainError], int] = {
     TooLarge: 413,
     DatabaseUnavailable: 503,
     Busy: 503,
+    NotReady: 503,
     CitybrainError: 500,
 }
 

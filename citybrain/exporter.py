@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ import psycopg
 import shapely
 from psycopg import sql
 
-from citybrain.domain import PERSONAL, Role
+from citybrain.domain import HIERARCHY, PERSONAL, Role
 from citybrain.errors import InvalidInput
 from citybrain.importer import coords, values
 from citybrain.importer.spec import ROLE_LABELS, Layer, spec
@@ -43,12 +44,7 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>|~)\s*(.*?)\
 _OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "LIKE"}
 
 # Per layer: the SQL expression of each exported column that is not a plain column.
-_JOINED = {
-    "villages": ("towns", "town_id"),
-    "grids": ("villages", "village_id"),
-    "compounds": ("grids", "grid_id"),
-    "micro_grids": ("compounds", "compound_id"),
-}
+_JOINED = {child: (parent, key) for (parent, _), (child, key) in pairwise(HIERARCHY)}
 
 
 @dataclass

@@ -84,6 +84,11 @@ class Layer(BaseModel):
     order: int = Field(0, description="drawing order in the style (low first)")
     style: list[dict[str, Any]] = Field(default_factory=list, description="MapLibre layers")
     labels: Labels | None = None
+    live: bool = Field(
+        False,
+        description="changes while the screen watches (positions, statuses, new rows): served "
+        "only by the API, never written into a tile archive (citybrain tiles export)",
+    )
     window: bool = Field(
         False,
         description="incidents only: show the open ones and those of a time window (tile URLs "
@@ -118,6 +123,8 @@ class Layer(BaseModel):
             raise ValueError("only polygon layers have label points")
         if self.window and (self.source.table != "incidents" or self.source.where):
             raise ValueError("window: only the incidents table, unfiltered, has a heat index")
+        if self.window and not self.live:
+            raise ValueError("window: a windowed layer changes with every incident; set live: true")
         _check_style(self.style, "style")
         if self.labels:
             _check_style(self.labels.style, "labels.style")

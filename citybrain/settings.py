@@ -6,6 +6,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
     )
     layers_dir: Path = Field(default_factory=_default_layers_dir)
     tile_cache_mb: int = Field(default=256, description="memory for cached tiles, per process")
+    tile_archive_url: str | None = Field(
+        default=None,
+        description="where the static layers' PMTiles archive is served (citybrain tiles export; "
+        "any static host or CDN): /style.json?archive=true draws them from it",
+    )
     alerts_dir: Path = Field(
         default_factory=_default_alerts_dir, description="the early-warning detector files"
     )
@@ -107,6 +113,16 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(
         default=False, description="log every request (costs ~10% of throughput on hot paths)"
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="log lines as JSON objects (for a log collector) or plain text (a terminal); "
+        "either carries the request id",
+    )
+    metrics_access: Literal["key", "anonymous", "off"] = Field(
+        default="key",
+        description="who may read /metrics: callers with an API key (any role), anyone, or "
+        "nobody (404)",
     )
     statement_timeout_ms: int = Field(
         default=15_000, ge=100, description="longest a statement of a request may run"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from citybrain.db.models import HIERARCHY, POINT_TABLES
+from citybrain.db.models import POINT_TABLES
+from citybrain.domain import HIERARCHY
 from citybrain.sql import compose
 
 # Overlay arithmetic leaves slivers of square millimetres where edges meet; a real gap or

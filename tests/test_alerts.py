@@ -11,7 +11,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import mapbox_vector_tile
 import mercantile
 import psycopg
@@ -23,19 +22,12 @@ from citybrain.brain.config import Detector, load_detectors
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.services.alert_runner import AlertRunner, run_detector
 from citybrain.synth import build_county
-from tests.conftest import (
-    N_INCIDENTS,
-    SEED,
-    SEED_END,
-    LiveServer,
-    _sibling,
-    _test_settings,
-    auth,
-    create_database,
-)
 from tests.utils.cli import citybrain
+from tests.utils.county import N_INCIDENTS, SEED, SEED_END, point_in
+from tests.utils.databases import create_database, sibling
 from tests.utils.events import Stream
-from tests.utils.reports import point_in
+from tests.utils.keys import auth
+from tests.utils.server import LiveServer, server_settings
 
 TITLE = {"zh": "测试", "en": "test"}
 
@@ -80,7 +72,7 @@ def count_rule(**fields) -> Detector:
 @pytest.fixture(scope="module")
 def outbreak_county(db_url: str) -> str:
     """The seeded county again, with six outbreaks injected (and their ground truth)."""
-    url = _sibling(db_url, "_outbreaks")
+    url = sibling(db_url, "_outbreaks")
     create_database(url)
     build_county(get_engine(url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END, outbreaks=6)
     get_engine(url).dispose()
@@ -157,11 +149,13 @@ def test_rule_fires_once_when_it_becomes_true_and_live(fresh_county: str, tmp_pa
         "on_change: true\n",
         encoding="utf-8",
     )
-    settings = _test_settings(fresh_county, alerts_run=True, alerts_dir=tmp_path, alerts_tick_s=0.5)
+    settings = server_settings(
+        fresh_county, alerts_run=True, alerts_dir=tmp_path, alerts_tick_s=0.5
+    )
     with (
         psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn,
         LiveServer(settings) as live,
-        httpx.Client(base_url=live.url, timeout=30) as api,
+        live.client() as api,
     ):
         micro, compound = conn.execute(
             "SELECT m.id, c.code FROM citybrain.micro_grids m "
@@ -265,8 +259,8 @@ def test_lifecycle_permissions_audit_layer_and_dispatch(fresh_county: str) -> No
         open_ids = [r[0] for r in conn.execute("SELECT id FROM citybrain.alerts ORDER BY id")]
         assert len(open_ids) >= 2
         with (
-            LiveServer(_test_settings(fresh_county)) as live,
-            httpx.Client(base_url=live.url, timeout=30) as api,
+            LiveServer(server_settings(fresh_county)) as live,
+            live.client() as api,
         ):
             one = open_ids[0]
             assert api.post(f"/alerts/{one}/ack").status_code == 401

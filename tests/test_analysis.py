@@ -176,42 +176,25 @@ def test_trends() -> None:
     assert months.to_numpy().sum() == 6 and months.loc["2026-09", "治安"] == 2
 
 
+def _level(geoms: list, **columns: list) -> gpd.GeoDataFrame:
+    """A level of the hierarchy: its rows numbered 1, 2, … (``id``), in WGS84."""
+    ids = pd.Index(list(range(1, len(geoms) + 1)), name="id")
+    return gpd.GeoDataFrame(columns, geometry=geoms, index=ids, crs=4326)
+
+
 def test_hierarchy_summary() -> None:
     box = shapely.box
+    west, east = box(120.9, 30.8, 120.91, 30.82), box(120.91, 30.8, 120.92, 30.82)
     levels = {
-        "towns": gpd.GeoDataFrame(
-            {"code": ["T"]},
-            geometry=[box(120.9, 30.8, 120.92, 30.82)],
-            index=pd.Index([1], name="id"),
-            crs=4326,
-        ),
-        "villages": gpd.GeoDataFrame(
-            {"town_id": [1, 1]},
-            geometry=[box(120.9, 30.8, 120.91, 30.82), box(120.91, 30.8, 120.92, 30.82)],
-            index=pd.Index([1, 2], name="id"),
-            crs=4326,
-        ),
-        "grids": gpd.GeoDataFrame(
-            {"village_id": [1, 2]},
-            geometry=[box(120.9, 30.8, 120.91, 30.82), box(120.91, 30.8, 120.92, 30.82)],
-            index=pd.Index([1, 2], name="id"),
-            crs=4326,
-        ),
-        "compounds": gpd.GeoDataFrame(
-            {"grid_id": [1, 2]},
-            geometry=[box(120.9, 30.8, 120.91, 30.82), box(120.91, 30.8, 120.92, 30.82)],
-            index=pd.Index([1, 2], name="id"),
-            crs=4326,
-        ),
-        "micro_grids": gpd.GeoDataFrame(
-            {"compound_id": [1, 1, 2], "population": [10, 20, 30], "households": [4, 8, 12]},
-            geometry=[
-                box(120.9, 30.8, 120.91, 30.81),
-                box(120.9, 30.81, 120.91, 30.82),
-                box(120.91, 30.8, 120.92, 30.82),
-            ],
-            index=pd.Index([1, 2, 3], name="id"),
-            crs=4326,
+        "towns": _level([box(120.9, 30.8, 120.92, 30.82)], code=["T"]),
+        "villages": _level([west, east], town_id=[1, 1]),
+        "grids": _level([west, east], village_id=[1, 2]),
+        "compounds": _level([west, east], grid_id=[1, 2]),
+        "micro_grids": _level(
+            [box(120.9, 30.8, 120.91, 30.81), box(120.9, 30.81, 120.91, 30.82), east],
+            compound_id=[1, 1, 2],
+            population=[10, 20, 30],
+            households=[4, 8, 12],
         ),
     }
     summary = overview.hierarchy_summary(levels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from citybrain.db.migrate import head_revision
-from tests.conftest import N_INCIDENTS
+from tests.utils.county import N_INCIDENTS
 
 
 def test_healthz(client: httpx.Client) -> None:

@@ -8,7 +8,8 @@ import mercantile
 
 from citybrain.api.deps import ConnDep
 from citybrain.settings import Settings
-from tests.conftest import LiveServer, _keys, auth
+from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.server import LiveServer
 
 
 def test_bodies_are_bounded_before_they_are_read(rw: httpx.Client) -> None:
@@ -47,7 +48,7 @@ def test_layer_tiles_keep_to_their_zooms(client: httpx.Client) -> None:
 def test_heatmaps_are_bounded(seeded) -> None:
     settings = Settings(database_url=seeded, max_tile_hexagons=500, max_heatmap_cells=2000)
     year = {"last": "365d", "end": "2026-11-01"}
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with LiveServer(settings) as live, live.client() as api:
         r = api.get("/tiles/heatmap/0/0/0.mvt", params={"res": 11, **year})
         assert r.status_code == 400 and "hexagons (at most 500)" in r.json()["detail"]
         t = mercantile.tile(120.91, 30.85, 12)  # the resolution fitted to the zoom: fine
@@ -68,7 +69,7 @@ def test_statements_have_a_deadline(seeded) -> None:
         return {}
 
     live.app.add_api_route("/test-slow", slow)
-    with live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with live, live.client() as api:
         r = api.get("/test-slow")
         assert r.status_code == 503 and r.json()["code"] == "too_long"
         assert "longer than 0.3 s" in r.json()["detail"]
@@ -76,8 +77,8 @@ def test_statements_have_a_deadline(seeded) -> None:
 
 
 def test_live_streams_are_bounded(seeded) -> None:
-    settings = Settings(database_url=seeded, api_keys=_keys(), max_event_streams=2)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=10) as api:
+    settings = Settings(database_url=seeded, api_keys=API_KEYS_SETTING, max_event_streams=2)
+    with LiveServer(settings) as live, live.client(timeout=10) as api:
         streams = [api.stream("GET", "/events") for _ in range(2)]
         opened = [s.__enter__() for s in streams]
         try:

@@ -4,7 +4,6 @@ its own, whether or not another PostgreSQL runs on the machine."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,12 +14,7 @@ import pytest
 
 from citybrain.db.cluster import _installed_versions
 from citybrain.db.migrate import head_revision
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.utils.server import free_port
 
 
 @pytest.mark.skipif(not _installed_versions(), reason="PostgreSQL server binaries not installed")
@@ -28,7 +22,7 @@ def test_embedded_cluster_lifecycle() -> None:
     data = tempfile.mkdtemp(prefix="citybrain-cluster-", dir="/tmp")
     os.chmod(data, 0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
-    env.update(CITYBRAIN_DATA_DIR=data, CITYBRAIN_PG_PORT=str(_free_port()))
+    env.update(CITYBRAIN_DATA_DIR=data, CITYBRAIN_PG_PORT=str(free_port()))
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -90,7 +84,7 @@ def test_a_trusting_cluster_gets_a_password() -> None:
 
     data = tempfile.mkdtemp(prefix="citybrain-trust-", dir="/tmp")
     os.chmod(data, 0o755)
-    settings = Settings(data_dir=data, pg_port=_free_port(), database_url=None)
+    settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
     embedded = cluster.EmbeddedCluster(settings, _installed_versions()[-1])
     try:
         cluster.up(settings)

@@ -9,7 +9,7 @@ import shapely
 from citybrain.synth.hierarchy import build_hierarchy
 from citybrain.synth.incidents import make_incidents
 from citybrain.synth.resources import Lookup, make_cameras, make_teams
-from tests.conftest import SEED_END
+from tests.utils.county import SEED_END
 
 
 def _county(seed: int):

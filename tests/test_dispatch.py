@@ -13,17 +13,11 @@ import pytest
 
 from citybrain.domain import CATEGORIES, initial_tier
 from citybrain.services.routing import Router
+from tests.utils.county import point_in
+from tests.utils.keys import auth
 
 # A point in the middle of a micro-grid of the writable copy, far from other test data.
 MICRO_GRID = 4321
-
-
-def _point(conn: psycopg.Connection, micro_grid: int = MICRO_GRID) -> tuple[float, float]:
-    return conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = %s) s",
-        [micro_grid],
-    ).fetchone()
 
 
 def _offset(lon: float, lat: float, bearing_deg: float, metres: float) -> tuple[float, float]:
@@ -36,7 +30,7 @@ def _offset(lon: float, lat: float, bearing_deg: float, metres: float) -> tuple[
 @pytest.fixture
 def cameras(rw_conn: psycopg.Connection):
     """Hand-built cameras around the point: which of them see it is known by construction."""
-    lon, lat = _point(rw_conn)
+    lon, lat = point_in(rw_conn, MICRO_GRID)
     specs = {
         # code: (bearing from point to camera, distance, heading, fov, range, online)
         "SEE-FACING": (0, 40, 180, 60, 80, True),  # north of it, looking south: sees it
@@ -96,7 +90,7 @@ def _grid_team(conn: psycopg.Connection) -> tuple[int, list[str]]:
 
 
 def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
-    lon, lat = _point(rw_conn)
+    lon, lat = point_in(rw_conn, MICRO_GRID)
     team_id, skills = _grid_team(rw_conn)
     rw_conn.execute("UPDATE citybrain.teams SET status = 'available' WHERE id = %s", [team_id])
     rw_conn.execute(
@@ -257,9 +251,7 @@ def test_recommend_and_assign_agree_on_every_team_state(
     """One rule (domain.why_team_cannot_take): for every status, load and skill a team can be
     in, the grid's own team is recommended exactly when an assignment to it succeeds, and the
     two give the same reason when not. (A busy team below capacity: refused by both.)"""
-    from tests.conftest import auth
-
-    lon, lat = _point(rw_conn)
+    lon, lat = point_in(rw_conn, MICRO_GRID)
     team_id, skills = _grid_team(rw_conn)
     category = skills[0]
     saved = rw_conn.execute(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,20 +28,16 @@ from citybrain.db import cluster
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.db.migrate import upgrade
 from citybrain.settings import Settings
-from tests.conftest import SEED_END, _keys, auth
 from tests.utils.browser import open_screen
+from tests.utils.county import SEED_END
+from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.server import free_port
 
 pytestmark = pytest.mark.skipif(
     not cluster._installed_versions(), reason="PostgreSQL server binaries not installed"
 )
 DISPATCHER = auth("dispatcher")
 RECOVERY_S = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -68,7 +63,7 @@ def own() -> Iterator[Own]:
 
     data = tempfile.mkdtemp(prefix="citybrain-faults-", dir="/tmp")
     os.chmod(data, 0o755)
-    settings = Settings(data_dir=data, pg_port=_free_port(), database_url=None)
+    settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
     cluster.up(settings)
     engine = get_engine(settings.sqlalchemy_url)
     upgrade(engine)
@@ -86,7 +81,7 @@ class Served:
     the test may kill."""
 
     def __init__(self, own: Own):
-        self.own, self.port, self.dispatch_port = own, _free_port(), _free_port()
+        self.own, self.port, self.dispatch_port = own, free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dispatch_url = f"http://127.0.0.1:{self.dispatch_port}"
         self.proc: subprocess.Popen | None = None
@@ -95,7 +90,7 @@ class Served:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
         env.update(
             CITYBRAIN_DATABASE_URL=self.own.url,
-            CITYBRAIN_API_KEYS=_keys(),
+            CITYBRAIN_API_KEYS=API_KEYS_SETTING,
             CITYBRAIN_RATE_LIMIT="",
             CITYBRAIN_RATE_LIMIT_KEYED="",
             CITYBRAIN_DISPATCH_PORT=str(self.dispatch_port),

@@ -13,7 +13,10 @@ import psycopg
 import pytest
 import shapely
 
-from tests.test_tiles import LAYERS
+from citybrain.db.connection import libpq_conninfo
+from tests.utils.layers import LAYERS
+from tests.utils.reports import report
+from tests.utils.server import LiveServer, server_settings
 
 
 def test_landing_conformance_collections(client: httpx.Client) -> None:
@@ -163,28 +166,33 @@ def test_gdal_reads_every_collection(server, conn) -> None:
     assert np.isfinite(len(dump.stdout))
 
 
-def test_a_write_moves_the_extent(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
+def test_a_write_moves_the_extent(fresh_county: str) -> None:
     """The extent is kept per table version: an incident reported after the first request
-    moves it (time now, place anywhere), as SQL on the same table says."""
-    from tests.utils.reports import report
+    moves it (time now, place anywhere), as SQL on the same table says. On a county of its
+    own: the shared writable copy may hold an incident another test dated later than now."""
+    with (
+        LiveServer(server_settings(fresh_county)) as live,
+        live.client() as api,
+        psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn,
+    ):
 
-    def sql_extent() -> list:
-        x0, y0, x1, y1, t0, t1 = rw_conn.execute(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM (SELECT "
-            "ST_Extent(geom) e, min(reported_at) t0, max(reported_at) t1 "
-            "FROM citybrain.incidents) s"
-        ).fetchone()
-        return [[x0, y0, x1, y1], [t0, t1]]
+        def sql_extent() -> list:
+            x0, y0, x1, y1, t0, t1 = conn.execute(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM (SELECT "
+                "ST_Extent(geom) e, min(reported_at) t0, max(reported_at) t1 "
+                "FROM citybrain.incidents) s"
+            ).fetchone()
+            return [[x0, y0, x1, y1], [t0, t1]]
 
-    def served() -> list:
-        extent = rw.get("/collections/incidents").json()["extent"]
-        t0, t1 = extent["temporal"]["interval"][0]
-        times = [datetime.fromisoformat(t) for t in (t0, t1)]
-        return [extent["spatial"]["bbox"][0], times]
+        def served() -> list:
+            extent = api.get("/collections/incidents").json()["extent"]
+            t0, t1 = extent["temporal"]["interval"][0]
+            times = [datetime.fromisoformat(t) for t in (t0, t1)]
+            return [extent["spatial"]["bbox"][0], times]
 
-    before = served()
-    assert before[0] == pytest.approx(sql_extent()[0]) and before[1] == sql_extent()[1]
-    report(rw, rw_conn, micro_grid=3)
-    after = served()
-    assert after[1][1] > before[1][1]  # the newest report is now
-    assert after[0] == pytest.approx(sql_extent()[0]) and after[1] == sql_extent()[1]
+        before = served()
+        assert before[0] == pytest.approx(sql_extent()[0]) and before[1] == sql_extent()[1]
+        report(api, conn, micro_grid=3)
+        after = served()
+        assert after[1][1] > before[1][1]  # the newest report is now
+        assert after[0] == pytest.approx(sql_extent()[0]) and after[1] == sql_extent()[1]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from citybrain.settings import Settings
-from tests.conftest import API_KEYS, LiveServer, _keys, _sibling, clone_database
+from tests.utils.databases import clone_database, sibling
+from tests.utils.keys import API_KEYS
+from tests.utils.server import LiveServer, server_settings
 
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "40"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,"
@@ -25,11 +26,10 @@ CHECKS += "response_schema_conformance"
 @pytest.fixture(scope="module")
 def fuzzed(seeded: str) -> Iterator[LiveServer]:
     """A server on a county of its own (the fuzzer reports, assigns and imports)."""
-    url = _sibling(seeded, "_fuzz")
-    clone_database(_sibling(seeded, "_county"), url)
+    url = sibling(seeded, "_fuzz")
+    clone_database(sibling(seeded, "_county"), url)
     # Without rate limits: the fuzzer is one caller asking thousands of times a minute.
-    settings = Settings(database_url=url, api_keys=_keys(), rate_limit="", rate_limit_keyed="")
-    with LiveServer(settings) as live:
+    with LiveServer(server_settings(url)) as live:
         yield live
 
 

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from citybrain.ingest import load_points
+from tests.utils.county import point_in
 
 HEAT = range(5, 12)
 
@@ -163,10 +164,7 @@ def test_other_point_tables_get_their_cell(conn: psycopg.Connection) -> None:
 def test_the_loaders_word_is_taken_only_for_its_own_rows(conn: psycopg.Connection) -> None:
     """The bulk loader computes cells with h3-py and says so (``citybrain.cells_given``); the
     database keeps them. A write after the load in the same transaction is computed again."""
-    lng, lat = conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 40) s"
-    ).fetchone()
+    lng, lat = point_in(conn, 40)
     frame = pd.DataFrame(
         {
             "category": ["治安"],

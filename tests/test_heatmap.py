@@ -15,7 +15,8 @@ import pytest
 import shapely
 from scipy.stats import norm
 
-from tests.conftest import SEED_END, auth
+from tests.utils.county import SEED_END, point_in
+from tests.utils.keys import auth
 
 END = SEED_END
 WINDOWS = [
@@ -252,7 +253,7 @@ def test_hotspots_match_hand_computed_gi_star(client, points, conn) -> None:
 def test_heatmap_tile(client, points, z) -> None:
     """Every hexagon that reaches into the tile, with its exact count, and no other; checked
     with shapely on hexagons projected by mercantile."""
-    from citybrain.services.heatmap import zoom_resolution
+    from citybrain.services.heatmap.tiles import zoom_resolution
 
     lon, lat = 120.9119, 30.8502
     t = mercantile.tile(lon, lat, z)
@@ -317,10 +318,7 @@ def test_bad_tiles_and_hotspot_parameters(client) -> None:
 
 
 def test_writes_show_up_in_the_next_answer(rw, rw_conn: psycopg.Connection) -> None:
-    lon, lat = rw_conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 9100) s"
-    ).fetchone()
+    lon, lat = point_in(rw_conn, 9100)
     cell = h3.latlng_to_cell(lat, lon, 9)
 
     def value(**extra) -> int:
@@ -439,22 +437,23 @@ def test_index_reloads_and_rebuilds(rw_conn: psycopg.Connection, rw_url, monkeyp
     """The index by itself: a new generation reloads it; an overlay past REBUILD_AT is folded
     into a new base; either way it keeps matching brute force."""
     from citybrain.db.connection import libpq_conninfo
-    from citybrain.services import heatindex
+    from citybrain.services.heatmap import encode
+    from citybrain.services.heatmap import index as heat_index
 
-    monkeypatch.setattr(heatindex, "REBUILD_AT", 50)
+    monkeypatch.setattr(heat_index, "REBUILD_AT", 50)
     start, end = WINDOWS[0]
 
     async def run() -> None:
         async with await psycopg.AsyncConnection.connect(
             libpq_conninfo(rw_url), autocommit=True
         ) as conn:
-            index = heatindex.HeatIndex()
+            index = heat_index.HeatIndex()
 
             async def check() -> None:
                 await index.fresh(conn)
                 points = _rw_points(rw_conn)
                 cells, n = index.counts(8, start, end, ["治安"])
-                got = dict(zip(heatindex.hexes(cells), n.tolist(), strict=True))
+                got = dict(zip(encode.hexes(cells), n.tolist(), strict=True))
                 assert got == dict(brute(points, 8, start, end, ["治安"]))
                 assert len(index) == len(points)
 
@@ -485,7 +484,7 @@ def test_cells_json_matches_orjson() -> None:
     import numpy as np
     import orjson
 
-    from citybrain.services.heatindex import cells_json, hexes
+    from citybrain.services.heatmap.encode import cells_json, hexes
 
     cells = [h3.str_to_int(h3.latlng_to_cell(30.85, 120.91, r)) for r in range(0, 16)]
     assert hexes(np.array(cells, dtype=np.int64)) == [format(c, "x") for c in cells]

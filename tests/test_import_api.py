@@ -9,22 +9,23 @@ import io
 import zipfile
 
 import geopandas as gpd
-import httpx
 import psycopg
 import pytest
 
 from citybrain.db.connection import libpq_conninfo
 from citybrain.settings import Settings
-from tests.conftest import API_KEYS, LiveServer, auth
 from tests.utils.cli import citybrain
-from tests.utils.offices import polygons, snapshot
+from tests.utils.databases import snapshot
+from tests.utils.keys import API_KEYS, auth
+from tests.utils.offices import polygons
+from tests.utils.server import LiveServer
 
 
 @pytest.fixture
 def api(fresh_county: str):
     keys = ",".join(f"{role}:{key}" for role, key in API_KEYS.items())
     settings = Settings(database_url=fresh_county, api_keys=keys, import_max_mb=1)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+    with LiveServer(settings) as live, live.client(timeout=60) as client:
         yield client
 
 
@@ -103,28 +104,19 @@ def test_a_zipped_shapefile_and_a_rejection(api, villages_shp) -> None:
 
 def test_bad_requests(api) -> None:
     admin = auth("admin")
-    r = api.post("/imports/roads", files={"file": ("a.csv", b"x")}, headers=admin)
-    assert r.status_code == 400 and "one of towns" in r.json()["detail"]
-    r = api.post("/imports/towns", data={"crs": "wgs84"}, headers=admin)
-    assert r.status_code == 400 and "no file" in r.json()["detail"]
+    refused = [  # layer, file, form, what the 400's detail says
+        ("roads", ("a.csv", b"x"), None, "one of towns"),
+        ("towns", None, {"crs": "wgs84"}, "no file"),
+        ("towns", ("a.csv", b"code,name\n"), {"dry_run": "perhaps"}, "dry_run"),
+        ("towns", ("a.csv", b"code,name\n1,x\n"), {"crs": "EPSG:99999"}, "unknown crs"),
+        ("towns", ("a.xlsx", b"not a workbook"), None, "spreadsheet"),
+    ]
+    for layer, file, form, says in refused:
+        files = {"file": file} if file else None
+        r = api.post(f"/imports/{layer}", files=files, data=form, headers=admin)
+        assert r.status_code == 400 and says in r.json()["detail"], (layer, file, form)
     r = api.post("/imports/towns", files={"file": ("a.csv", b"x" * (2 * 2**20))}, headers=admin)
     assert r.status_code == 413 and r.json()["code"] == "too_large"
-    r = api.post(
-        "/imports/towns",
-        files={"file": ("a.csv", b"code,name\n")},
-        data={"dry_run": "perhaps"},
-        headers=admin,
-    )
-    assert r.status_code == 400 and "dry_run" in r.json()["detail"]
-    r = api.post(
-        "/imports/towns",
-        files={"file": ("a.csv", b"code,name\n1,x\n")},
-        data={"crs": "EPSG:99999"},
-        headers=admin,
-    )
-    assert r.status_code == 400 and "unknown crs" in r.json()["detail"]
-    r = api.post("/imports/towns", files={"file": ("a.xlsx", b"not a workbook")}, headers=admin)
-    assert r.status_code == 400 and "spreadsheet" in r.json()["detail"]
 
 
 # --- the command -------------------------------------------------------------------------------

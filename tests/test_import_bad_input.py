@@ -7,7 +7,6 @@ import io
 import zipfile
 
 import geopandas as gpd
-import httpx
 import openpyxl
 import pandas as pd
 import psycopg
@@ -18,18 +17,16 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import InvalidInput
 from citybrain.exporter import export_layer
 from citybrain.settings import Settings
-from tests.conftest import API_KEYS, LiveServer, auth
-from tests.utils.offices import import_file, polygons, rejected, rows, snapshot
+from tests.utils.databases import snapshot
+from tests.utils.keys import API_KEYS, auth
+from tests.utils.offices import import_file, points_on, polygons, rejected
+from tests.utils.server import LiveServer
 
 
 @pytest.fixture
 def grid_points(fresh_county) -> pd.DataFrame:
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
-        return rows(
-            conn,
-            "SELECT code, ST_X(ST_PointOnSurface(geom)) AS lon, "
-            "ST_Y(ST_PointOnSurface(geom)) AS lat FROM citybrain.grids ORDER BY code LIMIT 3",
-        )
+        return points_on(conn, "grids", 3)
 
 
 @pytest.mark.parametrize(
@@ -200,7 +197,7 @@ def api(fresh_county: str):
     keys = ",".join(f"{role}:{key}" for role, key in API_KEYS.items())
     with (
         LiveServer(Settings(database_url=fresh_county, api_keys=keys, import_max_mb=1)) as live,
-        httpx.Client(base_url=live.url, timeout=60) as client,
+        live.client(timeout=60) as client,
     ):
         yield client
 

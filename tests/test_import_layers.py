@@ -15,13 +15,14 @@ from shapely.geometry import Polygon
 from citybrain.crs import LOCAL
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.validate import find_violations
+from tests.utils.databases import snapshot
 from tests.utils.offices import (
     gcj02,
     import_file,
+    points_on,
     polygons,
     rejected,
     rows,
-    snapshot,
 )
 
 TOWN = "330421001"
@@ -322,11 +323,7 @@ def test_seed_keep_refuses_a_gap_in_the_levels(fresh_county) -> None:
 
 def test_teams_with_members_in_words(fresh_county, tmp_path) -> None:
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
-        grids = rows(
-            conn,
-            "SELECT code, ST_X(ST_PointOnSurface(geom)) AS lon, "
-            "ST_Y(ST_PointOnSurface(geom)) AS lat FROM citybrain.grids ORDER BY code LIMIT 4",
-        )
+        grids = points_on(conn, "grids", 4)
     frame = pd.DataFrame(
         {
             "团队编码": [f"T-{i}" for i in range(4)],
@@ -366,11 +363,7 @@ def test_teams_with_members_in_words(fresh_county, tmp_path) -> None:
 
 def test_facilities_from_geoparquet(fresh_county, tmp_path) -> None:
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
-        pts = rows(
-            conn,
-            "SELECT ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
-            "FROM citybrain.villages ORDER BY code LIMIT 5",
-        )
+        pts = points_on(conn, "villages", 5)
     frame = pd.DataFrame(
         {
             "编号": ["F-A", "F-B", "F-C", "F-D", "F-E"],

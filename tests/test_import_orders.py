@@ -25,8 +25,10 @@ from citybrain.importer.checks import _timeline
 from citybrain.importer.prepare import Prepared
 from citybrain.importer.report import Report
 from citybrain.importer.spec import spec
-from tests.conftest import LiveServer, _test_settings, auth
-from tests.utils.offices import gcj02, import_file, metres_apart, rejected, rows, snapshot
+from tests.utils.databases import snapshot
+from tests.utils.keys import auth
+from tests.utils.offices import gcj02, import_file, metres_apart, rejected, rows
+from tests.utils.server import LiveServer, server_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAPPING = """
@@ -276,10 +278,8 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
     first = places["spots"].iloc[0]
     t = mercantile.tile(first["lon"], first["lat"], 12)
     tile_url = f"/tiles/incidents/12/{t.x}/{t.y}.mvt"
-    server = LiveServer(_test_settings(fresh_county))
+    server = LiveServer(server_settings(fresh_county))
     with server, psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as listener:
-        import httpx
-
         listener.execute("LISTEN citybrain_incidents")
         listener.execute("LISTEN citybrain_incidents_bulk")
         window = {
@@ -287,7 +287,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
             "start": "2026-10-01T00:00:00+08:00",
             "end": "2026-11-01T00:00:00+08:00",
         }
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with server.client() as http:
             before = http.get("/heatmap/incidents", params=window).json()
             tile = http.get(tile_url)
             report = import_file(fresh_county, "incidents", path, crs="gcj02", mapping_file=mapping)

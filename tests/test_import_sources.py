@@ -13,7 +13,7 @@ import shapely
 
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import InvalidInput
-from tests.conftest import TOWNS_FILE
+from tests.utils.county import TOWNS_FILE
 from tests.utils.offices import (
     bd09,
     gbk_shapefile,

@@ -19,8 +19,9 @@ import psycopg
 import pytest
 from pyproj import Transformer
 
-from citybrain.services.heatmap import zoom_resolution
-from tests.conftest import SEED_END, auth
+from citybrain.services.heatmap.tiles import zoom_resolution
+from tests.utils.county import SEED_END
+from tests.utils.keys import auth
 
 TZ = ZoneInfo("Asia/Shanghai")
 TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
@@ -298,7 +299,7 @@ def test_clusters_follow_every_kind_of_change(rw, rw_conn, rw_server) -> None:
 
     first = brute()
     assert served() == first and sum(first.values()) > 100  # counted
-    service = rw_server.app.state.tiles
+    service = rw_server.app.state.citybrain.tiles
     counted = service.counted
     ids = [
         r[0]

@@ -9,17 +9,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import auth
+from tests.utils.county import point_in
+from tests.utils.keys import auth
+from tests.utils.server import LiveServer
 
 DISPATCHER = auth("dispatcher")
-
-
-def _spot(conn: psycopg.Connection, micro_grid: int) -> tuple[float, float]:
-    return conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = %s) s",
-        [micro_grid],
-    ).fetchone()
 
 
 def _report(rw: httpx.Client, lon: float, lat: float, **extra) -> dict:
@@ -61,8 +55,29 @@ def _free_team(conn: psycopg.Connection, category: str = "治安") -> int:
     return team
 
 
+def _assign_at_once(
+    server: LiveServer,
+    moves: list[tuple[int, int]],
+    reassign: bool = False,
+    workers: int | None = None,
+) -> list[int]:
+    """Each (incident, team) assignment posted by a client of its own, all at once (``workers``
+    at a time, all of them unless told); the status codes, in the order of ``moves``."""
+
+    def assign(move: tuple[int, int]) -> int:
+        incident, team = move
+        body = {"team_id": team, "reassign": True} if reassign else {"team_id": team}
+        with server.client(timeout=60) as c:
+            return c.post(
+                f"/incidents/{incident}/assign", json=body, headers=DISPATCHER
+            ).status_code
+
+    with ThreadPoolExecutor(workers or len(moves)) as pool:
+        return list(pool.map(assign, moves))
+
+
 def test_report_and_read(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
-    lon, lat = _spot(rw_conn, 1234)
+    lon, lat = point_in(rw_conn, 1234)
     body = _report(
         rw,
         lon,
@@ -144,21 +159,20 @@ def test_bad_reports_change_nothing(
 
 
 def test_idempotency_key(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
-    lon, lat = _spot(rw_conn, 2222)
+    lon, lat = point_in(rw_conn, 2222)
     payload = {"lon": lon, "lat": lat, "category": "消防"}
     headers = {**DISPATCHER, "Idempotency-Key": "retry-me-1"}
+    recent = (  # counted before and after: the writable copy is shared by the tests
+        "SELECT count(*) FROM citybrain.incidents WHERE micro_grid_id = 2222 "
+        "AND category = '消防' AND reported_at > now() - interval '1 hour'"
+    )
+    before = rw_conn.execute(recent).fetchone()[0]
     first = rw.post("/incidents", json=payload, headers=headers)
     again = rw.post("/incidents", json=payload, headers=headers)
     assert first.status_code == 201 and again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
-    assert (
-        rw_conn.execute(
-            "SELECT count(*) FROM citybrain.incidents WHERE micro_grid_id = 2222 "
-            "AND category = '消防' AND reported_at > now() - interval '1 hour'"
-        ).fetchone()[0]
-        == 1
-    )
+    assert rw_conn.execute(recent).fetchone()[0] == before + 1
     other = rw.post("/incidents", json={**payload, "severity": 2}, headers=headers)
     assert other.status_code == 409
 
@@ -166,12 +180,12 @@ def test_idempotency_key(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
 def test_idempotency_under_concurrency(
     rw: httpx.Client, rw_conn: psycopg.Connection, rw_server
 ) -> None:
-    lon, lat = _spot(rw_conn, 3333)
+    lon, lat = point_in(rw_conn, 3333)
     payload = {"lon": lon, "lat": lat, "category": "环境"}
     headers = {**DISPATCHER, "Idempotency-Key": "parallel-1"}
 
     def post(_: int) -> httpx.Response:
-        with httpx.Client(base_url=rw_server.url, timeout=30) as c:
+        with rw_server.client() as c:
             return c.post("/incidents", json=payload, headers=headers)
 
     with ThreadPoolExecutor(12) as pool:
@@ -182,7 +196,7 @@ def test_idempotency_under_concurrency(
 
 def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
     team = _free_team(rw_conn)
-    lon, lat = _spot(rw_conn, 4000)
+    lon, lat = point_in(rw_conn, 4000)
     inc = _report(rw, lon, lat)["id"]
     r = rw.post(f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER)
     assert (
@@ -233,7 +247,7 @@ def test_invalid_transitions_change_nothing(
     rw: httpx.Client, rw_conn: psycopg.Connection, steps, bad
 ) -> None:
     team = _free_team(rw_conn)
-    lon, lat = _spot(rw_conn, 5000)
+    lon, lat = point_in(rw_conn, 5000)
     inc = _report(rw, lon, lat)["id"]
     for step in steps:
         if step[0] == "assign":
@@ -260,7 +274,7 @@ def test_escalation_moves_tier_and_frees_team(
     rw: httpx.Client, rw_conn: psycopg.Connection
 ) -> None:
     team = _free_team(rw_conn)
-    lon, lat = _spot(rw_conn, 6000)
+    lon, lat = point_in(rw_conn, 6000)
     inc = _report(rw, lon, lat)["id"]
     rw.post(f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER)
     r = rw.post(f"/incidents/{inc}/escalate", json={"note": "需要镇级协调"}, headers=DISPATCHER)
@@ -279,17 +293,9 @@ def test_race_for_a_teams_last_place(
 ) -> None:
     team = _free_team(rw_conn)
     rw_conn.execute("UPDATE citybrain.teams SET capacity = 1 WHERE id = %s", [team])
-    lon, lat = _spot(rw_conn, 7000)
+    lon, lat = point_in(rw_conn, 7000)
     incidents = [_report(rw, lon, lat)["id"] for _ in range(24)]
-
-    def assign(inc: int) -> int:
-        with httpx.Client(base_url=rw_server.url, timeout=60) as c:
-            return c.post(
-                f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER
-            ).status_code
-
-    with ThreadPoolExecutor(24) as pool:
-        codes = list(pool.map(assign, incidents))
+    codes = _assign_at_once(rw_server, [(inc, team) for inc in incidents])
     assert sorted(codes) == [200] + [409] * 23
     active, status = rw_conn.execute(
         "SELECT (SELECT count(*) FROM citybrain.incidents WHERE team_id = t.id "
@@ -315,17 +321,9 @@ def test_race_for_one_incident(rw: httpx.Client, rw_conn: psycopg.Connection, rw
     rw_conn.execute(
         "UPDATE citybrain.teams SET status = 'available', capacity = 50 WHERE id = ANY(%s)", [teams]
     )
-    lon, lat = _spot(rw_conn, 8000)
+    lon, lat = point_in(rw_conn, 8000)
     inc = _report(rw, lon, lat)["id"]
-
-    def assign(team: int) -> int:
-        with httpx.Client(base_url=rw_server.url, timeout=60) as c:
-            return c.post(
-                f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER
-            ).status_code
-
-    with ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(assign, teams))
+    codes = _assign_at_once(rw_server, [(inc, team) for team in teams])
     assert sorted(codes) == [200] + [409] * 19
     assert _events(rw_conn, inc) == 2  # report + one assignment
 
@@ -356,7 +354,7 @@ def test_opposite_reassignments_never_deadlock(
         "UPDATE citybrain.teams SET status = 'available', capacity = 500 WHERE id IN (%s, %s)",
         [one, two],
     )
-    lon, lat = _spot(rw_conn, 9000)
+    lon, lat = point_in(rw_conn, 9000)
     pairs = []
     for _ in range(16):
         a, b = _report(rw, lon, lat)["id"], _report(rw, lon, lat)["id"]
@@ -364,19 +362,8 @@ def test_opposite_reassignments_never_deadlock(
             r = rw.post(f"/incidents/{inc}/assign", json={"team_id": team}, headers=DISPATCHER)
             assert r.status_code == 200, r.text
         pairs.append((a, b))
-
-    def reassign(move: tuple[int, int]) -> int:
-        inc, team = move
-        with httpx.Client(base_url=rw_server.url, timeout=60) as c:
-            return c.post(
-                f"/incidents/{inc}/assign",
-                json={"team_id": team, "reassign": True},
-                headers=DISPATCHER,
-            ).status_code
-
     moves = [m for a, b in pairs for m in ((a, two), (b, one))]
-    with ThreadPoolExecutor(16) as pool:
-        codes = list(pool.map(reassign, moves))
+    codes = _assign_at_once(rw_server, moves, reassign=True, workers=16)
     assert codes == [200] * len(moves)
     teams = dict(
         rw_conn.execute(

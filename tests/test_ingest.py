@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from citybrain.ingest import MicroGridIndex, bulk_mode, load_points, timestamp_text
+from tests.utils.county import point_in
 
 
 def _catalog(conn: psycopg.Connection) -> list:
@@ -81,10 +82,7 @@ def test_trigger_fills_micro_grid_for_any_writer(conn: psycopg.Connection) -> No
         == mg
     )
     # Moved: the trigger finds the new micro-grid.
-    x2, y2 = conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 900) s"
-    ).fetchone()
+    x2, y2 = point_in(conn, 900)
     conn.execute(
         "UPDATE citybrain.cameras SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326) WHERE id = %s",
         [x2, y2, new_id],

@@ -24,8 +24,10 @@ from citybrain.api.admission import QUEUE_PER_SLOT
 from citybrain.api.deps import HeavyTurn
 from citybrain.db.connection import libpq_conninfo
 from citybrain.settings import Settings
-from tests.conftest import LiveServer, _free_port, _keys, auth
 from tests.utils.cli import citybrain
+from tests.utils.county import point_in
+from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.server import LiveServer, free_port, server_settings
 
 START, END = "2026-08-01T00:00:00+08:00", "2026-11-01T00:00:00+08:00"
 
@@ -33,10 +35,7 @@ START, END = "2026-08-01T00:00:00+08:00", "2026-11-01T00:00:00+08:00"
 def _point(url: str) -> tuple[float, float, int]:
     """A point inside micro-grid 10, and the id SQL finds for it."""
     with psycopg.connect(libpq_conninfo(url)) as conn:
-        lon, lat = conn.execute(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-            "FROM citybrain.micro_grids WHERE id = 10) s"
-        ).fetchone()
+        lon, lat = point_in(conn, 10)
         found = conn.execute(
             "SELECT id FROM citybrain.micro_grids "
             "WHERE ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
@@ -62,11 +61,12 @@ def _ready(url: str) -> bool:
 
 
 def test_serve_gives_dispatch_a_process_of_its_own(seeded: str, tmp_path) -> None:
-    port, dispatch_port = _free_port(), _free_port()
+    port, dispatch_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
     env.update(
         CITYBRAIN_DATABASE_URL=seeded,
-        CITYBRAIN_API_KEYS=_keys(),
+        CITYBRAIN_ALERTS_RUN="false",  # its detectors would write into the read-only county
+        CITYBRAIN_API_KEYS=API_KEYS_SETTING,
         CITYBRAIN_DISPATCH_PORT=str(dispatch_port),
         CITYBRAIN_PUBLIC_NICE="7",
     )
@@ -136,11 +136,8 @@ def gated(seeded: str) -> Iterator[tuple[LiveServer, threading.Event]]:
     """A server that builds one heavy answer at a time (others wait up to 3 s) on a pool of
     two connections that a request waits 1 s for, with a route that holds the one turn until
     the test releases it."""
-    settings = Settings(
-        database_url=seeded,
-        api_keys=_keys(),
-        rate_limit="",
-        rate_limit_keyed="",
+    settings = server_settings(
+        seeded,
         heavy_slots=1,
         heavy_wait_s=3.0,
         pool_size=2,
@@ -169,12 +166,12 @@ def _wait_for(predicate, seconds: float = 10) -> None:
 
 def test_heavy_answers_take_turns_and_the_rest_never_wait(gated, seeded: str) -> None:
     live, release = gated
-    gate = live.app.state.heavy
+    gate = live.app.state.citybrain.heavy
     lon, lat, micro_grid = _point(seeded)
     cached = mercantile.tile(lon, lat, 14)
     other = mercantile.tile(lon + 0.05, lat, 14)
     tile = "/tiles/incidents/14/{}/{}.mvt?last=365d"
-    with httpx.Client(base_url=live.url, timeout=30) as api, ThreadPoolExecutor(12) as pool:
+    with live.client() as api, ThreadPoolExecutor(12) as pool:
         first = api.get(tile.format(cached.x, cached.y))
         assert first.status_code == 200
         holder = pool.submit(api.get, "/test-hold")
@@ -206,9 +203,9 @@ def test_heavy_answers_take_turns_and_the_rest_never_wait(gated, seeded: str) ->
 
 def test_the_queue_of_heavy_answers_is_bounded(gated) -> None:
     live, _ = gated
-    gate = live.app.state.heavy
+    gate = live.app.state.citybrain.heavy
     room = QUEUE_PER_SLOT * gate.slots
-    with httpx.Client(base_url=live.url, timeout=30) as api, ThreadPoolExecutor(48) as pool:
+    with live.client() as api, ThreadPoolExecutor(48) as pool:
         pool.submit(api.get, "/test-hold")
         _wait_for(gate._free.locked)
         started = time.monotonic()
@@ -228,7 +225,7 @@ def test_the_database_admits_one_heavy_answer_across_processes(gated, seeded: st
 
     live, release = gated
     other = LiveServer(
-        Settings(database_url=seeded, api_keys=_keys(), rate_limit="", heavy_wait_s=1.0)
+        Settings(database_url=seeded, api_keys=API_KEYS_SETTING, rate_limit="", heavy_wait_s=1.0)
     )
     held = (
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -239,8 +236,8 @@ def test_the_database_admits_one_heavy_answer_across_processes(gated, seeded: st
     with (
         other,
         psycopg.connect(libpq_conninfo(seeded), autocommit=True) as conn,
-        httpx.Client(base_url=live.url, timeout=30) as a,
-        httpx.Client(base_url=other.url, timeout=30) as b,
+        live.client() as a,
+        other.client() as b,
         ThreadPoolExecutor(2) as pool,
     ):
         assert conn.execute(held, [LOCK_SPACE]).fetchone()[0] == 0

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from citybrain.db.connection import libpq_conninfo
 from citybrain.services import keys
 from citybrain.settings import Settings
-from tests.conftest import API_KEYS, LiveServer, _keys, auth
 from tests.utils.cli import citybrain
+from tests.utils.keys import API_KEYS, API_KEYS_SETTING, auth
+from tests.utils.server import LiveServer
 
 
 def test_keys_made_listed_and_revoked_without_a_restart(fresh_county) -> None:
@@ -35,7 +36,7 @@ def test_keys_made_listed_and_revoked_without_a_restart(fresh_county) -> None:
 
     with (
         LiveServer(Settings(database_url=fresh_county)) as live,
-        httpx.Client(base_url=live.url, timeout=30) as api,
+        live.client() as api,
     ):
         headers = {"Authorization": f"Bearer {key}"}
         r = api.post(
@@ -110,8 +111,8 @@ def test_reporters_need_a_dispatcher(client: httpx.Client, conn) -> None:
 
 
 def test_a_server_for_key_holders_only(seeded) -> None:
-    settings = Settings(database_url=seeded, api_keys=_keys(), anonymous_reads=False)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+    settings = Settings(database_url=seeded, api_keys=API_KEYS_SETTING, anonymous_reads=False)
+    with LiveServer(settings) as live, live.client() as api:
         for path in ("/", "/collections", "/tiles/9/427/211.mvt", "/heatmap/incidents", "/events"):
             r = api.get(path)
             assert r.status_code == 401 and r.json()["code"] == "unauthorized", path

@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 
-import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -16,7 +15,8 @@ from psycopg import sql
 from citybrain.api.deps import ConnDep
 from citybrain.api.main import _session_options
 from citybrain.db.connection import libpq_conninfo
-from tests.conftest import LiveServer, _test_settings
+from tests.utils.county import point_in
+from tests.utils.server import LiveServer, server_settings
 
 ROLE = "citybrain_server"
 
@@ -24,7 +24,7 @@ ROLE = "citybrain_server"
 @pytest.fixture
 def as_server(fresh_county: str) -> Iterator[psycopg.Connection]:
     """A connection such as the server's pool opens (the same options)."""
-    options = _session_options(_test_settings(fresh_county))
+    options = _session_options(server_settings(fresh_county))
     with psycopg.connect(libpq_conninfo(fresh_county, options=options), autocommit=True) as c:
         yield c
 
@@ -48,9 +48,9 @@ async def _who(conn: ConnDep) -> dict:
 
 
 def test_the_servers_connections_act_as_a_role_that_owns_nothing(seeded: str) -> None:
-    live = LiveServer(_test_settings(seeded))
+    live = LiveServer(server_settings(seeded))
     live.app.add_api_route("/test-who", _who)
-    with live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with live, live.client() as api:
         assert api.get("/test-who").json() == {"role": ROLE, "owns": 0, "powers": False}
 
 
@@ -129,8 +129,8 @@ def test_a_login_of_its_own(fresh_county: str, as_owner: psycopg.Connection) -> 
     owner migrated, and requests write as before."""
     from sqlalchemy.engine import make_url
 
-    from tests.conftest import auth
     from tests.utils.cli import citybrain
+    from tests.utils.keys import auth
 
     login, password = "citybrain_app_test", secrets.token_hex(16)
     as_owner.execute(f"DROP ROLE IF EXISTS {login}")
@@ -144,14 +144,11 @@ def test_a_login_of_its_own(fresh_county: str, as_owner: psycopg.Connection) -> 
     try:
         listed = citybrain(url, "keys", "list")  # the CLI's migrate-when-behind: nothing to do
         assert listed.returncode == 0, listed.stderr
-        live = LiveServer(_test_settings(url))
+        live = LiveServer(server_settings(url))
         live.app.add_api_route("/test-who", _who)
-        with live, httpx.Client(base_url=live.url, timeout=30) as api:
+        with live, live.client() as api:
             assert api.get("/test-who").json() == {"role": ROLE, "owns": 0, "powers": False}
-            lon, lat = as_owner.execute(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                "FROM citybrain.micro_grids WHERE id = 10) s"
-            ).fetchone()
+            lon, lat = point_in(as_owner, 10)
             r = api.post(
                 "/incidents",
                 json={"lon": lon, "lat": lat, "category": "治安"},

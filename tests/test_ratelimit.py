@@ -9,12 +9,13 @@ import pydantic
 import pytest
 
 from citybrain.settings import Settings
-from tests.conftest import LiveServer, _keys, auth
+from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.server import LiveServer
 
 
 def _server(seeded: str, **limits: str) -> LiveServer:
     limits = {"rate_limit": "5/minute", "rate_limit_keyed": "8/minute", **limits}
-    settings = Settings(database_url=seeded, api_keys=_keys(), **limits)
+    settings = Settings(database_url=seeded, api_keys=API_KEYS_SETTING, **limits)
     return LiveServer(settings)
 
 
@@ -23,7 +24,7 @@ def _codes(api: httpx.Client, n: int, **kw) -> list[int]:
 
 
 def test_addresses_and_keys_have_their_own_limits(seeded: str) -> None:
-    with _server(seeded) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with _server(seeded) as live, live.client() as api:
         assert _codes(api, 6) == [200] * 5 + [429]
         r = api.get("/collections")
         assert r.status_code == 429 and r.json()["code"] == "too_many_requests"
@@ -46,21 +47,21 @@ def test_addresses_and_keys_have_their_own_limits(seeded: str) -> None:
 def test_a_trusted_proxy_names_the_client(seeded: str) -> None:
     behind = {"X-Forwarded-For": "10.20.30.40"}
     # uvicorn's default: the loopback proxy is trusted, so each named client counts alone
-    with _server(seeded) as live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with _server(seeded) as live, live.client() as api:
         assert _codes(api, 6) == [200] * 5 + [429]
         assert _codes(api, 6, headers=behind) == [200] * 5 + [429]
         assert _codes(api, 1, headers={"X-Forwarded-For": "10.20.30.41"}) == [200]
     # no proxy trusted: the header is the client's own claim and changes nothing
     with (
         _server(seeded, forwarded_allow_ips="") as live,
-        httpx.Client(base_url=live.url, timeout=30) as api,
+        live.client() as api,
     ):
         assert _codes(api, 5) == [200] * 5
         assert _codes(api, 1, headers=behind) == [429]
 
 
 def test_limits_can_be_lifted_and_bad_ones_are_refused(seeded: str) -> None:
-    with _server(seeded, rate_limit="") as live, httpx.Client(base_url=live.url, timeout=30) as api:
+    with _server(seeded, rate_limit="") as live, live.client() as api:
         assert _codes(api, 30) == [200] * 30
     with pytest.raises(pydantic.ValidationError, match="is not a rate limit"):
         Settings(rate_limit="lots")

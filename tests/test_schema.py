@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from citybrain import sql as sql_files
 from citybrain.db.connection import get_engine
 from citybrain.db.migrate import head_revision
 from citybrain.db.models import SCHEMA, Base
+from citybrain.domain import ACTIVE_STATUSES, OPEN_STATUSES, Source, Status, TeamStatus, Tier
 
 POLYGONS = {
     "towns": None,
@@ -104,3 +109,70 @@ def test_migrations_match_models(seeded: str) -> None:
         diff = compare_metadata(ctx, Base.metadata)
         assert diff == []
         assert ctx.get_current_revision() == head_revision()
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"'([a-z_0-9]+)'", text))
+
+
+@pytest.mark.parametrize(
+    ("constraint", "values"),
+    [
+        ("ck_incidents_status", set(Status)),
+        ("ck_incidents_tier", set(Tier)),
+        ("ck_incidents_source", set(Source)),
+        ("ck_teams_status", set(TeamStatus)),
+    ],
+)
+def test_check_constraints_are_the_domains_sets(
+    conn: psycopg.Connection, constraint: str, values: set[str]
+) -> None:
+    """The database the (frozen) migrations built refuses exactly what domain.py does not know."""
+    definition = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", [constraint]
+    ).fetchone()[0]
+    assert _words(definition) == {str(v) for v in values}
+
+
+def test_status_sets_in_the_database_are_the_domains(conn: psycopg.Connection) -> None:
+    """The partial indexes and team_active() count the statuses domain.py names: a status
+    added to OPEN_STATUSES without a migration would make the planner skip the index."""
+    predicates = dict(
+        conn.execute(
+            "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname IN ('ix_incidents_open', 'ix_incidents_active_team')"
+        ).fetchall()
+    )
+    assert _words(predicates["ix_incidents_open"]) == set(map(str, OPEN_STATUSES))
+    assert _words(predicates["ix_incidents_active_team"]) == set(map(str, ACTIVE_STATUSES))
+    body = conn.execute(
+        "SELECT prosrc FROM pg_proc WHERE proname = 'team_active' "
+        "AND pronamespace = 'citybrain'::regnamespace"
+    ).fetchone()[0]
+    assert _words(body) == set(map(str, ACTIVE_STATUSES))
+
+
+def test_sql_files_take_the_domains_sets() -> None:
+    """Every statement file loads with its ``{domain.…}`` names written in, and none spells a
+    status set out by hand (the set belongs to domain.py)."""
+    root = Path(sql_files.__file__).parent
+    names = [str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.sql")]
+    assert len(names) > 40
+    statuses = {str(s) for s in (*Status, *TeamStatus)}
+    for name in names:
+        text = sql_files.load(name)
+        assert "{domain." not in text, name
+        raw = (root / f"{name}.sql").read_text()
+        assert not _words(raw) & statuses, f"{name}.sql spells a status; use {{domain.…}}"
+    loaded = sql_files.load("stats/summary")
+    assert "status IN ('reported', 'dispatched', 'on_site', 'escalated')" in loaded
+    assert "status IN ('reported', 'escalated')" in loaded  # waiting: AWAITING_DISPATCH
+
+
+def test_domain_literals_refuse_what_is_not_a_domain_word() -> None:
+    assert sql_files.literal(["reported", "on_site"]) == "('reported', 'on_site')"
+    assert sql_files.literal(Status.closed) == "'closed'"
+    for bad in (["x'); DROP TABLE t; --"], ["Reported"], [], "a b"):
+        with pytest.raises(ValueError):
+            sql_files.literal(bad)

@@ -10,9 +10,11 @@ import httpx
 import psycopg
 
 from citybrain.settings import Settings
-from tests.conftest import LiveServer, _keys, auth
-from tests.test_tiles import LAYERS as GROUPS
 from tests.utils.browser import OUTPUT, open_screen, rendered, wait_idle
+from tests.utils.county import point_in
+from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.layers import LAYERS as GROUPS
+from tests.utils.server import LiveServer
 
 
 def test_the_big_screen(browser, rw_server, rw_conn: psycopg.Connection) -> None:
@@ -102,7 +104,7 @@ def test_names_are_drawn_once(browser, server) -> None:
 
 
 def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
-    settings = Settings(database_url=rw_url, api_keys=_keys())
+    settings = Settings(database_url=rw_url, api_keys=API_KEYS_SETTING)
     first = LiveServer(settings).__enter__()
     port = first.port
     page, outside = open_screen(browser, first.url, 120.91, 30.85, 11)
@@ -111,10 +113,7 @@ def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
     page.wait_for_function("document.getElementById('live').className === 'down'", timeout=10_000)
     with LiveServer(settings, port=port) as second, httpx.Client(base_url=second.url) as api:
         page.wait_for_function("document.getElementById('live').className === 'up'", timeout=15_000)
-        lon, lat = rw_conn.execute(
-            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-            "FROM citybrain.micro_grids WHERE id = 77) s"
-        ).fetchone()
+        lon, lat = point_in(rw_conn, 77)
         new_id = api.post(
             "/incidents",
             headers=auth("dispatcher"),

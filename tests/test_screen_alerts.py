@@ -18,8 +18,8 @@ from shapely.geometry import shape
 from citybrain.brain.config import Detector
 from citybrain.db.connection import libpq_conninfo
 from citybrain.services.alert_runner import run_detector
-from tests.conftest import LiveServer, _test_settings
 from tests.utils.browser import OUTPUT, open_screen, wait_idle
+from tests.utils.server import LiveServer, server_settings
 
 TITLE = {"zh": "测试", "en": "test"}
 WINDOW_H = 24 * 31  # the longest window a count rule may have: about 1,700 of the incidents
@@ -120,8 +120,8 @@ def test_the_alerts_panel(browser, fresh_county: str) -> None:
         assert sum(MARKUP in b["name"] for b in busy.values()) == 1
 
         with (
-            LiveServer(_test_settings(fresh_county)) as live,
-            httpx.Client(base_url=live.url, timeout=30) as api,
+            LiveServer(server_settings(fresh_county)) as live,
+            live.client() as api,
         ):
             listed = api.get(OPEN).json()
             rules = [a for a in listed if a["detector"] == "rule_test"]

@@ -9,8 +9,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import auth
+from tests.utils.county import point_in
 from tests.utils.events import Stream
+from tests.utils.keys import auth
 from tests.utils.reports import report
 
 
@@ -24,6 +25,17 @@ def test_stats(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
         rw_conn,
         "SELECT count(*) FROM citybrain.incidents WHERE status "
         "IN ('reported', 'dispatched', 'on_site', 'escalated')",
+    )
+    # Waiting for a team: reported, and escalated ones (sent up a tier, no team on the way),
+    # as the overdue alerts count them (domain.AWAITING_DISPATCH); the screen once counted
+    # only the reported ones.
+    waiting = one(
+        rw_conn,
+        "SELECT count(*) FROM citybrain.incidents WHERE status IN ('reported', 'escalated')",
+    )
+    assert s["waiting_dispatch"] == waiting
+    assert waiting > one(
+        rw_conn, "SELECT count(*) FROM citybrain.incidents WHERE status = 'reported'"
     )
     assert s["cameras_online_pct"] == pytest.approx(
         100 * one(rw_conn, "SELECT avg(online::int)::float8 FROM citybrain.cameras"), abs=0.05
@@ -114,10 +126,7 @@ def test_latest_incidents(client: httpx.Client, conn) -> None:
 
 
 def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
-    lon, lat = rw_conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 321) s"
-    ).fetchone()
+    lon, lat = point_in(rw_conn, 321)
     stream = Stream(rw_server.url, lambda got: len(got) == 2)
     r = rw.post(
         "/incidents",

@@ -13,7 +13,7 @@ import shapely
 
 from citybrain.domain import TOWNS
 from citybrain.synth import busy_when_full
-from tests.conftest import N_INCIDENTS, SEED_END
+from tests.utils.county import N_INCIDENTS, SEED_END
 
 LEVELS = [
     ("towns", "villages", "town_id"),
@@ -25,6 +25,11 @@ LEVELS = [
 
 def count(conn: psycopg.Connection, query: str, *params) -> int:
     return conn.execute(query, params).fetchone()[0]
+
+
+def counts(conn: psycopg.Connection, query: str) -> dict:
+    """``{key: count}`` of a ``SELECT key, count(*) … GROUP BY`` query."""
+    return dict(conn.execute(query).fetchall())
 
 
 def test_towns_are_the_real_nine(conn: psycopg.Connection) -> None:
@@ -96,11 +101,10 @@ def test_one_team_per_grid(conn: psycopg.Connection) -> None:
 
 
 def test_facilities(conn: psycopg.Connection) -> None:
-    levels = dict(
-        conn.execute(
-            "SELECT level, count(*) FROM citybrain.facilities "
-            "WHERE kind = 'party_service_centre' GROUP BY level"
-        ).fetchall()
+    levels = counts(
+        conn,
+        "SELECT level, count(*) FROM citybrain.facilities "
+        "WHERE kind = 'party_service_centre' GROUP BY level",
     )
     villages = count(conn, "SELECT count(*) FROM citybrain.villages")
     assert levels["county"] == 1 and levels["town"] == 9 and levels["village"] == villages
@@ -246,18 +250,16 @@ def test_a_full_team_is_busy() -> None:
 
 
 def test_incidents_have_rhythm_and_hotspots(conn: psycopg.Connection) -> None:
-    hours = dict(
-        conn.execute(
-            "SELECT extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
-            "FROM citybrain.incidents GROUP BY 1"
-        ).fetchall()
+    hours = counts(
+        conn,
+        "SELECT extract(hour FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
+        "FROM citybrain.incidents GROUP BY 1",
     )
     assert hours[10] > 4 * hours[3]
-    by_dow = dict(
-        conn.execute(
-            "SELECT extract(isodow FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
-            "FROM citybrain.incidents WHERE category = '矛盾纠纷' GROUP BY 1"
-        ).fetchall()
+    by_dow = counts(
+        conn,
+        "SELECT extract(isodow FROM reported_at AT TIME ZONE 'Asia/Shanghai')::int, count(*) "
+        "FROM citybrain.incidents WHERE category = '矛盾纠纷' GROUP BY 1",
     )
     assert (by_dow[6] + by_dow[7]) / 2 > 1.1 * sum(by_dow[d] for d in range(1, 6)) / 5
     # Hotspots: the busiest 5 % of res-8 cells hold far more than 5 % of incidents.
@@ -265,7 +267,5 @@ def test_incidents_have_rhythm_and_hotspots(conn: psycopg.Connection) -> None:
     cells = np.unique([h3.latlng_to_cell(y, x, 8) for x, y in rows], return_counts=True)[1]
     top = np.sort(cells)[::-1][: max(1, len(cells) // 20)].sum()
     assert top / len(rows) > 0.25
-    mix = dict(
-        conn.execute("SELECT category, count(*) FROM citybrain.incidents GROUP BY 1").fetchall()
-    )
+    mix = counts(conn, "SELECT category, count(*) FROM citybrain.incidents GROUP BY 1")
     assert len(mix) == 10 and mix["民生诉求"] > mix["食品安全"] * 4

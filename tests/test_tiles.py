@@ -16,24 +16,14 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from tests.conftest import LiveServer, _test_settings, auth
+from tests.utils.county import point_in
+from tests.utils.keys import auth
+from tests.utils.layers import LAYERS
+from tests.utils.server import LiveServer, server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
 CENTRE = (120.9119, 30.8502)
-LAYERS = (
-    "towns",
-    "villages",
-    "grids",
-    "compounds",
-    "micro_grids",
-    "roads",
-    "teams",
-    "cameras",
-    "facilities",
-    "incidents",
-    "alerts",
-)
 LABELS = ("towns_labels", "villages_labels")  # the label points of towns and villages
 
 
@@ -220,10 +210,10 @@ def test_etag_and_304(client: httpx.Client, server) -> None:
     first = client.get(f"/tiles/micro_grids/14/{t.x}/{t.y}.mvt")
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "no-cache"
-    hits = server.app.state.tiles.cache.hits
+    hits = server.app.state.citybrain.tiles.cache.hits
     again = client.get(f"/tiles/micro_grids/14/{t.x}/{t.y}.mvt")
     assert again.content == first.content and again.headers["etag"] == etag
-    assert server.app.state.tiles.cache.hits == hits + 1
+    assert server.app.state.citybrain.tiles.cache.hits == hits + 1
     not_modified = client.get(
         f"/tiles/micro_grids/14/{t.x}/{t.y}.mvt", headers={"If-None-Match": etag}
     )
@@ -262,17 +252,13 @@ def test_a_write_invalidates_exactly_its_tiles_before_it_returns(
     # both at once.
 
     with (
-        LiveServer(_test_settings(rw_url)) as other,
+        LiveServer(server_settings(rw_url)) as other,
         httpx.Client(base_url=other.url) as rw2,
     ):
         rng = np.random.default_rng(5)
         micro = rng.choice(np.arange(1, 9000), 12, replace=False)
         for m in micro:
-            lon, lat = rw_conn.execute(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                "FROM citybrain.micro_grids WHERE id = %s) s",
-                [int(m)],
-            ).fetchone()
+            lon, lat = point_in(rw_conn, int(m))
             tile = mercantile.tile(lon, lat, 16)
             deep = mercantile.tile(lon, lat, 19)  # versioned through its zoom-14 ancestor
             far = mercantile.Tile(tile.x + 8, tile.y, 16)  # another zoom-14 ancestor
@@ -314,10 +300,7 @@ def test_any_writer_and_moves_invalidate(rw: httpx.Client, rw_conn) -> None:
         "SELECT id, ST_X(geom), ST_Y(geom) FROM citybrain.teams WHERE id = 40"
     ).fetchone()
     old = mercantile.tile(lon, lat, 15)
-    new_lon, new_lat = rw_conn.execute(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-        "FROM citybrain.micro_grids WHERE id = 8800) s"
-    ).fetchone()
+    new_lon, new_lat = point_in(rw_conn, 8800)
     new = mercantile.tile(new_lon, new_lat, 15)
     assert team_id in _ids(rw, "teams", old)[0] and team_id not in _ids(rw, "teams", new)[0]
     r = rw.post(

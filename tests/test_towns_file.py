@@ -11,7 +11,7 @@ import shapely
 from citybrain.crs import LOCAL
 from citybrain.errors import InvalidInput
 from citybrain.synth.hierarchy import build_hierarchy, read_towns_file
-from tests.conftest import TOWNS_FILE
+from tests.utils.county import TOWNS_FILE
 
 needs_file = pytest.mark.skipif(
     not TOWNS_FILE.exists(), reason=f"real town boundaries not found at {TOWNS_FILE}"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import h3
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from citybrain.db.connection import libpq_conninfo
 from citybrain.validate import find_violations
-from tests.conftest import create_database
 from tests.utils.cli import citybrain
+from tests.utils.databases import create_database, sibling
 
 
 def kinds(conn: psycopg.Connection) -> dict[tuple[str, str], list]:
@@ -77,8 +76,7 @@ def test_cli_exit_codes(seeded: str) -> None:
     assert "no violations" in ok.stderr
 
     # A scratch database with two overlapping towns and nothing under them.
-    url = make_url(seeded).set(database=make_url(seeded).database + "_broken")
-    url = url.render_as_string(hide_password=False)
+    url = sibling(seeded, "_broken")
     create_database(url)
     with psycopg.connect(libpq_conninfo(url)) as c:
         c.execute(

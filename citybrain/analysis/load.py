@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, text
 
 from citybrain.db.connection import get_engine
+from citybrain.domain import LEVELS
 from citybrain.settings import get_settings
-
-LEVELS = ("towns", "villages", "grids", "compounds", "micro_grids")
 
 
 def engine() -> Engine:
@@ -53,10 +52,9 @@ def people(con: Engine | None = None) -> pd.DataFrame:
         "SELECT m.id, m.population, ST_X(p) AS lon, ST_Y(p) AS lat, v.id AS village_id, "
         "v.name AS village, t.name AS town "
         "FROM (SELECT *, ST_PointOnSurface(geom) p FROM citybrain.micro_grids) m "
-        "JOIN citybrain.compounds cp ON cp.id = m.compound_id "
-        "JOIN citybrain.grids g ON g.id = cp.grid_id "
-        "JOIN citybrain.villages v ON v.id = g.village_id "
-        "JOIN citybrain.towns t ON t.id = v.town_id",
+        "JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = m.id "
+        "JOIN citybrain.villages v ON v.id = ch.village_id "
+        "JOIN citybrain.towns t ON t.id = ch.town_id",
         con,
     ).set_index("id")
 
@@ -79,11 +77,10 @@ def incidents(since: str = "1970-01-01", con: Engine | None = None) -> pd.DataFr
         "ST_Y(i.geom) AS lat, g.id AS grid_id, g.name AS grid, v.name AS village, t.name AS town, "
         "c.dispatch_minutes, c.resolve_hours "
         "FROM citybrain.incidents i JOIN citybrain.categories c ON c.name = i.category "
-        "JOIN citybrain.micro_grids m ON m.id = i.micro_grid_id "
-        "JOIN citybrain.compounds cp ON cp.id = m.compound_id "
-        "JOIN citybrain.grids g ON g.id = cp.grid_id "
-        "JOIN citybrain.villages v ON v.id = g.village_id "
-        "JOIN citybrain.towns t ON t.id = v.town_id "
+        "JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = i.micro_grid_id "
+        "JOIN citybrain.grids g ON g.id = ch.grid_id "
+        "JOIN citybrain.villages v ON v.id = ch.village_id "
+        "JOIN citybrain.towns t ON t.id = ch.town_id "
         "WHERE i.reported_at >= CAST(:since AS timestamptz)",
         con,
         since=since,

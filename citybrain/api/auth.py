@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
+from citybrain.api.state import state_of
 from citybrain.errors import Forbidden, Unauthorized
-from citybrain.services.keys import KeyRing
 
 ROLES = ("anonymous", "viewer", "dispatcher", "admin")
 # Open whatever the setting: the process and database checks a load balancer asks.
@@ -51,10 +51,10 @@ async def identify(request: Request, header: str | None) -> Principal:
     if not header:
         return ANONYMOUS
     scheme, _, key = header.partition(" ")
-    keys: KeyRing = request.app.state.keys
+    state = state_of(request)
     found = None
     if scheme.lower() == "bearer" and key.strip():
-        found = await keys.find(request.app.state.pool, key.strip())
+        found = await state.keys.find(state.pool, key.strip())
     if found is None:
         raise Unauthorized("invalid API key: send Authorization: Bearer <key>")
     return Principal(found.role, found.name)

@@ -1,4 +1,5 @@
-"""Shared FastAPI dependencies: the database pool and a connection from it.
+"""Shared FastAPI dependencies: what a route needs from the process's state (``api.state``),
+by type (``LayersDep``, ``RoadsDep``, ``EventsDep`` ...), and a database connection.
 
 Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
 dependency in a thread pool, a hand-off that costs more than the work on a hot path.
@@ -13,45 +14,59 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from citybrain.services.heatindex import HeatIndex
-from citybrain.services.heatmap import CountyCellsHolder
+from citybrain.api.state import AppState, state_of
+from citybrain.layers import Layer
+from citybrain.services.events import EventHub
+from citybrain.services.features import Extents
+from citybrain.services.heatmap.index import HeatIndex
+from citybrain.services.heatmap.population import CountyCellsHolder
+from citybrain.services.routing import RouterHolder
+from citybrain.services.stats import Kpis
+from citybrain.services.tiles import TileService
 from citybrain.settings import Settings
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+async def get_state(request: Request) -> AppState:
+    return state_of(request)
 
 
-async def get_pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_conn(
-    pool: Annotated[AsyncConnectionPool, Depends(get_pool)],
-) -> AsyncIterator[AsyncConnection]:
+def _part(name: str):
+    """A dependency giving one part of the process's state (``AppState.<name>``)."""
+
+    async def part(request: Request):
+        return getattr(state_of(request), name)
+
+    part.__name__ = f"get_{name}"
+    return Depends(part)
+
+
+SettingsDep = Annotated[Settings, _part("settings")]
+PoolDep = Annotated[AsyncConnectionPool, _part("pool")]  # (renewed after an outage)
+
+
+async def get_conn(pool: PoolDep) -> AsyncIterator[AsyncConnection]:
     async with pool.connection() as conn:
         yield conn
 
 
-async def get_county(request: Request) -> CountyCellsHolder:
-    return request.app.state.county
-
-
-async def get_heat(request: Request) -> HeatIndex:
-    return request.app.state.heat
-
-
 async def heavy_turn(request: Request) -> AsyncIterator[None]:
     """A turn to build a heavy answer (``api.admission``), taken before a connection is."""
-    async with request.app.state.heavy.turn():
+    async with state_of(request).heavy.turn():
         yield
 
 
 # A route's ``dependencies=[HeavyTurn]``: FastAPI solves them before the route's parameters,
 # so a request waiting its turn holds no database connection.
 HeavyTurn = Depends(heavy_turn)
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-CountyDep = Annotated[CountyCellsHolder, Depends(get_county)]
-HeatDep = Annotated[HeatIndex, Depends(get_heat)]
-PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+LayersDep = Annotated[dict[str, Layer], _part("layers")]
+RoadsDep = Annotated[RouterHolder, _part("roads")]
+CountyDep = Annotated[CountyCellsHolder, _part("county")]
+HeatDep = Annotated[HeatIndex, _part("heat")]
+TilesDep = Annotated[TileService, _part("tiles")]
+ExtentsDep = Annotated[Extents, _part("extents")]
+KpisDep = Annotated[Kpis, _part("kpis")]
+EventsDep = Annotated[EventHub, _part("events")]

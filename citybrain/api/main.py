@@ -3,9 +3,9 @@ and the routers. Run it with ``citybrain serve``."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from citybrain import __version__
 from citybrain.api.admission import Gate
 from citybrain.api.auth import KeysRequired
+from citybrain.api.observe import RequestId, RequestMetrics, sample_forever
 from citybrain.api.ratelimit import RateLimit
 from citybrain.api.responses import errors
 from citybrain.api.routers import (
@@ -40,6 +41,7 @@ from citybrain.api.routers import (
     teams,
     tiles,
 )
+from citybrain.api.state import AppState
 from citybrain.brain.config import load_detectors
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import CitybrainError, status_code
@@ -47,8 +49,8 @@ from citybrain.layers import check_against_database, load_layers
 from citybrain.services.alert_runner import AlertRunner
 from citybrain.services.events import EventHub
 from citybrain.services.features import Extents
-from citybrain.services.heatindex import HeatIndex
-from citybrain.services.heatmap import CountyCellsHolder
+from citybrain.services.heatmap.index import HeatIndex
+from citybrain.services.heatmap.population import CountyCellsHolder
 from citybrain.services.keys import KeyRing
 from citybrain.services.routing import RouterHolder
 from citybrain.services.stats import Kpis
@@ -134,30 +136,6 @@ def _session_options(settings: Settings) -> str:
     return options
 
 
-class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` to every answer (for clients and benchmarks); a
-    plain ASGI middleware, as Starlette's ``BaseHTTPMiddleware`` costs a task per request."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-
-        async def timed_send(message):
-            if message["type"] == "http.response.start":
-                ms = (time.perf_counter() - started) * 1000
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"server-timing", f"app;dur={ms:.2f}".encode()),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, timed_send)
-
-
 log = logging.getLogger("citybrain")
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -177,29 +155,41 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = _pool(settings)
-        await pool.open(wait=True, timeout=30)
-        app.state.pool = pool
-        app.state.keys = KeyRing(settings.api_keys.get_secret_value())
-        app.state.routing = RouterHolder()
-        app.state.county = CountyCellsHolder()
-        app.state.heat = HeatIndex()
         with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
             check_against_database(layers, sync_conn)
-        app.state.tiles = TileService(
-            layers, TileCache(settings.tile_cache_mb * 2**20), heat=app.state.heat
-        )
+        heat = HeatIndex()
 
         async def renew_pool() -> None:
             """The database is back after an outage: a fresh pool connects at once (the old
             one's reconnection backs off exponentially, for minutes after a long outage)."""
             fresh = _pool(settings)
             await fresh.open(wait=True, timeout=10)
-            old, app.state.pool = app.state.pool, fresh
+            old, state.pool = state.pool, fresh
             await old.close(timeout=5)
 
-        app.state.events = EventHub(libpq_conninfo(settings.sqlalchemy_url), on_back=renew_pool)
-        await app.state.events.start()
+        state = app.state.citybrain = AppState(
+            settings=settings,
+            layers=layers,
+            detectors=detectors,
+            pool=_pool(settings),
+            keys=KeyRing(settings.api_keys.get_secret_value()),
+            roads=RouterHolder(),
+            county=CountyCellsHolder(),
+            heat=heat,
+            tiles=TileService(layers, TileCache(settings.tile_cache_mb * 2**20), heat=heat),
+            extents=Extents(),
+            kpis=Kpis(),
+            heavy=Gate(
+                settings.heavy_slots,
+                settings.heavy_wait_s,
+                settings.heavy_slots_database,
+                lambda: state.pool,  # (renewed after an outage)
+            ),
+            events=EventHub(libpq_conninfo(settings.sqlalchemy_url), on_back=renew_pool),
+            lane=lane,
+        )
+        await state.pool.open(wait=True, timeout=30)
+        await state.events.start()
         runner = AlertRunner(
             libpq_conninfo(
                 settings.sqlalchemy_url,
@@ -207,24 +197,26 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
                 options=_session_options(settings),
             ),
             detectors if settings.alerts_run and lane == "public" else {},
-            app.state.events,
+            state.events,
             tick_s=settings.alerts_tick_s,
         )
         await runner.start()
-        async with pool.connection() as conn:
-            await app.state.routing.current(conn)  # load and warm before serving
-            await app.state.heat.fresh(conn)
+        async with state.pool.connection() as conn:
+            await state.roads.current(conn)  # load and warm before serving
+            await state.heat.fresh(conn)
         # Everything made so far lives as long as the process: keep it out of the garbage
         # collector's sight. A full collection over the ~180k start-up objects (the imported
         # libraries) took 80-100 ms, a pause that every request in flight waited out.
         gc.collect()
         gc.freeze()
+        sampler = asyncio.create_task(sample_forever(lambda: state.pool, lane))
         try:
             yield
         finally:
+            sampler.cancel()
             await runner.stop()
-            await app.state.events.stop()
-            await app.state.pool.close()
+            await state.events.stop()
+            await state.pool.close()
 
     app = FastAPI(
         title="citybrain",
@@ -233,19 +225,10 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         lifespan=lifespan,
         responses=errors(400, 404, 413, 422, 429, 503),
     )
-    app.state.settings = settings
-    app.state.detectors = detectors
-    app.state.extents = Extents()
-    app.state.kpis = Kpis()
-    app.state.heavy = Gate(
-        settings.heavy_slots,
-        settings.heavy_wait_s,
-        settings.heavy_slots_database,
-        lambda: app.state.pool,  # (renewed after an outage)
-    )
 
-    # add_middleware puts each in front of the ones before: a request meets ServerTiming,
-    # then RateLimit, BodyLimit and KeysRequired, then the routes.
+    # add_middleware puts each in front of the ones before: a request meets RequestId,
+    # RequestMetrics (and Server-Timing), then RateLimit, BodyLimit and KeysRequired, then the
+    # routes.
     if lane == "dispatch":
         app.add_middleware(
             KeysRequired,
@@ -256,7 +239,8 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         app.add_middleware(KeysRequired)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)
-    app.add_middleware(ServerTiming)
+    app.add_middleware(RequestMetrics)  # outside the limits: their 413s, 429s are counted too
+    app.add_middleware(RequestId)  # outermost: every answer and log line has the request's id
 
     @app.exception_handler(CitybrainError)
     async def _citybrain_error(_: Request, exc: CitybrainError) -> JSONResponse:

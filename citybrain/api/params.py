@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field
 
 from citybrain.api.deps import SettingsDep
 from citybrain.crs import CRS, to_wgs84
+from citybrain.errors import InvalidInput
+from citybrain.services import cql, refcrs
+from citybrain.services.cql import Filter
 from citybrain.services.window import Window, window
 
 
@@ -81,3 +84,62 @@ def window_dependency(default_last: str):
         return window(ZoneInfo(settings.timezone), start, end, last, category, status, default_last)
 
     return Depends(read)
+
+
+# --- OGC API – Features beyond Core: filter (Part 3), sortby, properties, crs (Part 2) -------
+
+FilterQ = Annotated[
+    str | None,
+    Query(
+        alias="filter",
+        description="a CQL2 filter on the collection's queryables, e.g. "
+        "category = '治安' AND severity >= 3 (see /collections/{id}/queryables)",
+    ),
+]
+FilterLangQ = Annotated[
+    str | None,
+    Query(
+        alias="filter-lang",
+        description="cql2-text (default) or cql2-json; cql-text: cql2-text's draft name, "
+        "which GDAL before 3.7 sends",
+        json_schema_extra={"enum": ["cql2-text", "cql2-json", "cql-text"]},
+    ),
+]
+FilterCrsQ = Annotated[
+    str | None,
+    Query(alias="filter-crs", description="CRS of the filter's geometries (default CRS84)"),
+]
+
+
+def read_filter(text: str | None, lang: str | None, crs: str | None, tz: ZoneInfo) -> Filter | None:
+    """The ``filter`` of a request (None without one); 400 with the parser's message."""
+    if text is None:
+        if lang is not None or crs is not None:
+            raise InvalidInput("filter-lang and filter-crs go with a filter")
+        return None
+    return cql.parse(text, lang, refcrs.parse(crs, "filter-crs"), tz)
+
+
+async def filter_query(
+    settings: SettingsDep, filter_: FilterQ = None, lang: FilterLangQ = None, crs: FilterCrsQ = None
+) -> Filter | None:
+    return read_filter(filter_, lang, crs, ZoneInfo(settings.timezone))
+
+
+FilterDep = Annotated[Filter | None, Depends(filter_query)]
+
+
+def names(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list of names (``properties``), None when not given."""
+    if text is None:
+        return None
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))  # once each
+
+
+def sort_keys(text: str | None) -> tuple[tuple[str, bool], ...]:
+    """``sortby``: names, each with ``+`` (ascending, the default) or ``-`` (descending)."""
+    keys = []
+    for item in names(text) or ():
+        descending = item.startswith("-")
+        keys.append((item.lstrip("+-").strip(), descending))
+    return tuple(keys)

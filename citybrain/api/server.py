@@ -17,13 +17,18 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
+
+from citybrain.metrics import MULTIPROC_ENV
 
 APPS = {
     "public": "citybrain.api.main:create_app",
@@ -72,10 +77,14 @@ def proxies(forwarded_allow_ips: str) -> dict:
 
 
 def _config(lane: str, access_log: bool, forwarded: str, **more) -> uvicorn.Config:
+    from citybrain.api.logs import log_config
+    from citybrain.settings import get_settings
+
     return uvicorn.Config(
         APPS[lane],
         factory=True,
         access_log=access_log,
+        log_config=log_config(get_settings().log_format),
         log_level="info",
         timeout_graceful_shutdown=GRACE_S,
         **proxies(forwarded),
@@ -104,6 +113,17 @@ def run(
         config = _config("public", access_log, forwarded, host=host, port=port)
         uvicorn.Server(config).run()
         return
+    # Metrics of every process, whichever is scraped (citybrain.metrics): a fresh directory
+    # for their files, known to the processes before they import prometheus-client.
+    metrics_dir = tempfile.mkdtemp(prefix="citybrain-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        _supervise(plan, host, access_log, forwarded)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(plan: list[Process], host: str, access_log: bool, forwarded: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker, args=(host, p, access_log, forwarded), daemon=False)
@@ -139,6 +159,7 @@ def run(
         if proc.is_alive():
             proc.kill()
             proc.join()
+        mark_process_dead(proc.pid)  # its live gauges (pool, streams) no longer count
     # Stopped when asked (SIGTERM, Ctrl-C): success; a worker that failed on its own: its code.
     if asked and all(proc.exitcode in (0, -signal.SIGTERM) for proc in procs):
         sys.exit(0)

@@ -1,10 +1,14 @@
-"""Alembic migrations, run programmatically so that the installed package carries them."""
+"""Alembic migrations, run programmatically so that the installed package carries them.
+
+Each migration is frozen: it applies its own versioned file in ``migrations/sql/`` (named after
+it, never edited once released) or its own literal SQL, and imports neither another migration
+nor a live citybrain module. A migration that must put back what an earlier one made applies
+the earlier one's SQL file again.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -13,18 +17,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def migration(filename: str) -> ModuleType:
-    """An earlier migration's module, for a later one that reuses its SQL (e.g. a downgrade
-    that puts back what the earlier one made). Migrations are files, not a package."""
-    path = MIGRATIONS / "versions" / filename
-    spec = importlib.util.spec_from_file_location(f"citybrain_migration_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def alembic_config(url: str) -> Config:
@@ -49,3 +41,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision of this code's migrations (a schema at another one is newer)."""
+    scripts = ScriptDirectory.from_config(alembic_config("postgresql://"))
+    return frozenset(r.revision for r in scripts.walk_revisions())

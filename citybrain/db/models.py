@@ -42,17 +42,22 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from citybrain.domain import HEAT_RESOLUTIONS, LOCATION_QUALITIES, AlertKind, AlertStatus
+from citybrain.domain import (
+    ACTIVE_STATUSES,
+    HEAT_RESOLUTIONS,
+    HIERARCHY,
+    LOCATION_QUALITIES,
+    OPEN_STATUSES,
+    AlertKind,
+    AlertStatus,
+    Source,
+    Status,
+    TeamStatus,
+    Tier,
+)
 
 SCHEMA = "citybrain"
 
-HIERARCHY: tuple[tuple[str, str | None], ...] = (
-    ("towns", None),
-    ("villages", "town_id"),
-    ("grids", "village_id"),
-    ("compounds", "grid_id"),
-    ("micro_grids", "compound_id"),
-)
 POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
 # The layers a county's own data can be imported into (citybrain.importer.spec).
 LAYER_TABLES = (*(name for name, _ in HIERARCHY), *POINT_TABLES)
@@ -237,7 +242,7 @@ class Team(_PointMixin, Base):
     __tablename__ = "teams"
     __table_args__ = _point_table_args(
         "teams",
-        CheckConstraint("status IN ('available', 'busy', 'off_duty')", name="ck_teams_status"),
+        CheckConstraint(_in("status", TeamStatus), name="ck_teams_status"),
         CheckConstraint("capacity > 0", name="ck_teams_capacity"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -309,15 +314,9 @@ class Incident(_PointMixin, Base):
     __tablename__ = "incidents"
     __table_args__ = _point_table_args(
         "incidents",
-        CheckConstraint(
-            "status IN ('reported', 'dispatched', 'on_site', 'resolved', 'closed', 'escalated')",
-            name="ck_incidents_status",
-        ),
-        CheckConstraint("tier IN ('village', 'town', 'county')", name="ck_incidents_tier"),
-        CheckConstraint(
-            "source IN ('grid_patrol', 'citizen_app', 'hotline_12345', 'camera_ai')",
-            name="ck_incidents_source",
-        ),
+        CheckConstraint(_in("status", Status), name="ck_incidents_status"),
+        CheckConstraint(_in("tier", Tier), name="ck_incidents_tier"),
+        CheckConstraint(_in("source", Source), name="ck_incidents_source"),
         CheckConstraint("severity BETWEEN 1 AND 4", name="ck_incidents_severity"),
         CheckConstraint(
             _in("location_quality", LOCATION_QUALITIES), name="ck_incidents_location_quality"
@@ -335,19 +334,19 @@ class Incident(_PointMixin, Base):
             name="ck_incidents_timeline",
         ),
         Index("ix_incidents_reported_at", "reported_at"),
-        # What changed since a transaction: how heatmap indexes catch up (services/heatindex).
+        # What changed since a transaction: how heatmap indexes catch up (services/heatmap/index).
         Index("ix_incidents_changed", "changed"),
         Index("ix_incidents_team_id", "team_id"),
         # What a team holds now: counted under its row lock on every assignment.
         Index(
             "ix_incidents_active_team",
             "team_id",
-            postgresql_where="status IN ('dispatched', 'on_site')",
+            postgresql_where=_in("status", ACTIVE_STATUSES),
         ),
         Index(
             "ix_incidents_open",
             "status",
-            postgresql_where="status IN ('reported', 'dispatched', 'on_site', 'escalated')",
+            postgresql_where=_in("status", OPEN_STATUSES),
         ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

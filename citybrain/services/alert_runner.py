@@ -23,6 +23,7 @@ import psycopg
 
 from citybrain.brain.config import Detector
 from citybrain.brain.detect import Run
+from citybrain.metrics import ALERTS_RAISED, DETECTOR_RUNS
 from citybrain.services import alerts
 from citybrain.services.events import EventHub
 from citybrain.sql import load
@@ -176,7 +177,13 @@ class AlertRunner:
                 return
         now = datetime.now(UTC)
         for detector in due(self._conn, self.detectors.values(), now, changed):
-            ran = run_detector(self._conn, detector, now)
+            try:
+                ran = run_detector(self._conn, detector, now)
+            except Exception:
+                DETECTOR_RUNS.labels(detector.id, "failed").inc()
+                raise
+            DETECTOR_RUNS.labels(detector.id, "ok").inc()
+            ALERTS_RAISED.labels(detector.id).inc(ran.raised)
             log.info(
                 "detector %s: %d found, %d raised in %.2f s",
                 ran.detector,

@@ -9,22 +9,22 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from citybrain.domain import OPEN_STATUSES
 from citybrain.errors import NotFound
+from citybrain.sql import literal
 
-# Each level: its table, and the condition that selects its micro-grids (m), compounds (cp),
-# grids (g) and villages (v) in the chain join below. Fixed text, never input.
+# Each level: its table, and its column in the micro-grid chain (the view micro_grid_chain,
+# migration 0015) that selects the micro-grids (m) below an area. Fixed text, never input.
 LEVELS = {
-    "town": ("towns", "v.town_id"),
-    "village": ("villages", "g.village_id"),
-    "grid": ("grids", "cp.grid_id"),
-    "compound": ("compounds", "m.compound_id"),
-    "micro_grid": ("micro_grids", "m.id"),
+    "town": ("towns", "town_id"),
+    "village": ("villages", "village_id"),
+    "grid": ("grids", "grid_id"),
+    "compound": ("compounds", "compound_id"),
+    "micro_grid": ("micro_grids", "micro_grid_id"),
 }
-CHAIN = """FROM citybrain.micro_grids m
-JOIN citybrain.compounds cp ON cp.id = m.compound_id
-JOIN citybrain.grids g ON g.id = cp.grid_id
-JOIN citybrain.villages v ON v.id = g.village_id
-WHERE {member} = %(id)s"""
+CHAIN = """FROM citybrain.micro_grid_chain ch
+JOIN citybrain.micro_grids m ON m.id = ch.micro_grid_id
+WHERE ch.{member} = %(id)s"""
 
 
 def boundary(derived: bool, import_id: int | None) -> str:
@@ -58,7 +58,7 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
     if found is None:
         raise NotFound(f"no area with code {code!r}")
     level, area = found
-    member = sql.SQL(CHAIN).format(member=sql.SQL(LEVELS[level][1]))
+    member = sql.SQL(CHAIN).format(member=sql.Identifier(LEVELS[level][1]))
     ids = {"id": area["id"]}
     people = await _one(
         conn,
@@ -69,7 +69,7 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
         + member,
         ids,
     )
-    grid_ids = sql.SQL("SELECT DISTINCT g.id ") + member
+    grid_ids = sql.SQL("SELECT DISTINCT ch.grid_id ") + member
     cur = conn.cursor(row_factory=dict_row)
     teams = await (
         await cur.execute(
@@ -120,9 +120,8 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
         await cur.execute(
             sql.SQL("SELECT i.id, i.category, i.status, i.tier, i.severity, i.reported_at ")
             + incidents
-            + sql.SQL(
-                " AND i.status IN ('reported', 'dispatched', 'on_site', 'escalated') "
-                "ORDER BY i.reported_at DESC"
+            + sql.SQL(" AND i.status IN {} ORDER BY i.reported_at DESC").format(
+                sql.SQL(literal(OPEN_STATUSES))
             ),
             ids,
         )

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
+from citybrain.metrics import SSE_SUBSCRIBERS
+
 log = logging.getLogger(__name__)
 CHANNELS = {
     "citybrain_incidents": "incident",
@@ -90,10 +92,13 @@ class EventHub:
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.subscribers.add(queue)
+        SSE_SUBSCRIBERS.inc()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
-        self.subscribers.discard(queue)
+        if queue in self.subscribers:
+            self.subscribers.discard(queue)
+            SSE_SUBSCRIBERS.dec()
         self.watchers.discard(queue)
 
     def watch(self) -> asyncio.Queue[Event]:

@@ -176,6 +176,11 @@ class RouterHolder:
         self._checked = -float("inf")
         self._lock = asyncio.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the network has been read at least once (a county without roads has none)."""
+        return self._checked > -float("inf")
+
     async def current(self, conn: AsyncConnection) -> Router | None:
         if time.monotonic() - self._checked < self.check_every:
             return self.router

@@ -20,17 +20,22 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 
 from citybrain.domain import OPEN_STATUSES
+from citybrain.errors import InvalidInput
 from citybrain.layers import Layer
-from citybrain.services.heatindex import (
+from citybrain.metrics import TILE_BYTES, TILE_HITS, TILE_MISSES
+from citybrain.services.cql import Filter
+from citybrain.services.features import translate
+from citybrain.services.heatmap.encode import hexes
+from citybrain.services.heatmap.index import (
     CATEGORY_NAMES,
     RESOLUTIONS,
     STATUS_NAMES,
     HeatIndex,
     codes,
-    hexes,
     micros,
 )
-from citybrain.services.heatmap import check_filters, zoom_resolution
+from citybrain.services.heatmap.query import check_filters
+from citybrain.services.heatmap.tiles import zoom_resolution
 from citybrain.services.window import Window
 from citybrain.sql import load
 from citybrain.tiles import BUFFER, EXTENT, Tile
@@ -47,9 +52,12 @@ WINDOW = (
 )
 
 
-def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.Composed:
+def tile_statement(
+    layer: Layer, clustered: bool, labels: bool = False, extra: sql.Composable | None = None
+) -> sql.Composed:
     """The ``ST_AsMVT`` statement of a layer (parameters: z, x, y, tolerance, cell; and for a
-    windowed layer t0, t1, open, categories, statuses), or of its label points."""
+    windowed layer t0, t1, open, categories, statuses), or of its label points; ``extra``: a
+    condition on its rows (``s``), a request's CQL2 filter."""
     table = sql.Identifier("citybrain", layer.source.table)
     props = sql.SQL("").join(sql.SQL(", s.{}").format(sql.Identifier(p)) for p in layer.properties)
     where = (
@@ -59,6 +67,8 @@ def tile_statement(layer: Layer, clustered: bool, labels: bool = False) -> sql.C
     )
     if layer.window:
         where = sql.SQL(WINDOW).format(time=sql.Identifier(layer.datetime or "reported_at"))
+    if extra is not None:
+        where = sql.SQL("{} AND ({})").format(where, extra)
     if clustered:
         # Squares of the tile's own pixel grid, tiles half-open in Web Mercator ([min, max)):
         # a point falls in exactly one tile and one square, so clusters neither overlap nor
@@ -134,7 +144,11 @@ class Rendered:
 
 
 class TileCache:
-    """Least-recently-used tiles of this process, within a byte budget."""
+    """Least-recently-used tiles of this process, within a byte budget that counts each
+    entry's keeping (ENTRY_BYTES) as well as its tile: empty tiles are not free, so no run of
+    distinct requests (filters, windows) can grow the cache past its budget."""
+
+    ENTRY_BYTES = 256  # an entry's key tuple and dictionary slot, about
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -146,19 +160,22 @@ class TileCache:
         data = self._tiles.get(key)
         if data is None:
             self.misses += 1
+            TILE_MISSES.inc()
             return None
         self._tiles.move_to_end(key)
         self.hits += 1
+        TILE_HITS.inc()
         return data
 
     def put(self, key: tuple, data: bytes) -> None:
-        if key in self._tiles or len(data) > self.max_bytes:
+        if key in self._tiles or len(data) + self.ENTRY_BYTES > self.max_bytes:
             return
         self._tiles[key] = data
-        self.bytes += len(data)
+        self.bytes += len(data) + self.ENTRY_BYTES
         while self.bytes > self.max_bytes:
             _, old = self._tiles.popitem(last=False)
-            self.bytes -= len(old)
+            self.bytes -= len(old) + self.ENTRY_BYTES
+        TILE_BYTES.set(self.bytes)
 
 
 @dataclass
@@ -223,7 +240,12 @@ class TileService:
         return layer.window and layer.cluster is not None and tile.z < layer.cluster.below_zoom
 
     async def _render(
-        self, conn: AsyncConnection, layer: Layer, tile: Tile, window: Window | None = None
+        self,
+        conn: AsyncConnection,
+        layer: Layer,
+        tile: Tile,
+        window: Window | None = None,
+        where: Filter | None = None,
     ) -> bytes:
         clustered = layer.cluster is not None and tile.z < layer.cluster.below_zoom
         if layer.window:
@@ -244,6 +266,12 @@ class TileService:
         statements = [(self._clustered if clustered else self._plain)[layer.id]]
         if layer.labels:
             statements.append(self._labels[layer.id])
+        if where is not None:  # statements of this filter, its values bound
+            condition, more = await translate(conn, layer, where)
+            params.update(more)
+            statements = [tile_statement(layer, clustered, extra=condition)]
+            if layer.labels:
+                statements.append(tile_statement(layer, False, labels=True, extra=condition))
         out = b""
         for statement in statements:
             row = await (await conn.execute(statement, params)).fetchone()
@@ -337,15 +365,29 @@ class TileService:
         if_none_match: str | None = None,
         window: Window | None = None,
         cached_only: bool = False,
+        where: Filter | None = None,
     ) -> Rendered | None:
         """The tile of ``layers`` (concatenated MVT layers), from the cache when current; only
         its ETag when that is what the client already has. A windowed layer's tile is cached
-        under its window too. ``cached_only``: None instead of rendering a tile that is not
-        cached."""
+        under its window too, a filtered one under its filter. ``cached_only``: None instead
+        of rendering a tile that is not cached. ``where`` (a CQL2 filter) applies where rows
+        are drawn or clustered in SQL; the incidents' H3 clusters (below their clustering
+        zoom) come from the heat index, which counts by category and status only: 400."""
+        if where is not None:
+            for layer in layers:
+                if self._h3_clusters(layer, tile) and layer.cluster:
+                    z = layer.cluster.below_zoom
+                    raise InvalidInput(
+                        f"filter: {layer.id} tiles below z{z} are H3 clusters of the heat "
+                        f"index; a filter applies from z{z} on (below it, use category and "
+                        "status)"
+                    )
         version = await self.version(conn, layers, tile)
         names = ",".join(f"{layer.id}:{layer.fingerprint}" for layer in layers)
         shown = window if any(layer.window for layer in layers) else None
-        key = (names, tile.z, tile.x, tile.y, version, _window_key(shown))
+        # A filter's text is the caller's to lengthen: its digest keys the cache.
+        filtered = hashlib.sha256(where.key.encode()).digest() if where is not None else None
+        key = (names, tile.z, tile.x, tile.y, version, _window_key(shown), filtered)
         etag = '"' + hashlib.sha1(repr(key).encode()).hexdigest()[:20] + '"'  # same in every worker
         if if_none_match and etag in (t.strip() for t in if_none_match.split(",")):
             return Rendered(b"", etag, not_modified=True)
@@ -353,7 +395,9 @@ class TileService:
         if data is None:
             if cached_only:
                 return None
-            data = b"".join([await self._render(conn, layer, tile, shown) for layer in layers])
+            data = b"".join(
+                [await self._render(conn, layer, tile, shown, where) for layer in layers]
+            )
             self.cache.put(key, data)
         return Rendered(data, etag)
 

@@ -70,3 +70,32 @@ def window(
         tuple(statuses) if statuses else None,
         relative=start is None and end is None,
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """OGC API – Features' ``datetime``: an instant (``start == end``, ``exact``) or a closed
+    interval whose ends may be open (None)."""
+
+    start: datetime | None
+    end: datetime | None
+    exact: bool = False
+
+
+def interval(value: str, tz: ZoneInfo) -> Interval:
+    """An OGC ``datetime`` parameter: an instant, or ``a/b`` with ``..`` (or nothing) for an
+    open end; a time without a zone is in ``tz``, as everywhere in the API."""
+
+    def end(text: str) -> datetime | None:
+        return None if text in ("..", "") else instant(text, tz, "datetime")
+
+    if "/" in value:
+        a, b = value.split("/", 1)
+        start, stop = end(a), end(b)
+        if start and stop and stop < start:
+            raise InvalidInput(f"datetime {value!r}: the interval ends before it starts")
+        return Interval(start, stop)
+    t = end(value)
+    if t is None:
+        raise InvalidInput("datetime: give an instant or an interval")
+    return Interval(t, t, exact=True)

@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon
 
 from citybrain.crs import LOCAL
-from citybrain.domain import TOWNS, TOWNS_BY_NAME, Town
+from citybrain.domain import LEVELS, TOWNS, TOWNS_BY_NAME, Town
 from citybrain.errors import InvalidInput
 from citybrain.synth.geometry import (
     adjacency,
@@ -211,7 +211,6 @@ class KeptLevel:
         return np.flatnonzero(self.frame["parent"].to_numpy() == parent_code)
 
 
-LEVELS = ("towns", "villages", "grids", "compounds", "micro_grids")
 PARENT_COL = {
     "villages": "town_id",
     "grids": "village_id",

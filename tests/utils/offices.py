@@ -5,7 +5,6 @@ citybrain's own code, so that an import is checked against an independent comput
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,17 @@ DBF_LDID_OFFSET = 29  # the DBF header byte naming the code page (0: none)
 def rows(conn: psycopg.Connection, query: str, params=None) -> pd.DataFrame:
     cur = conn.execute(query, params or [])
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def points_on(conn: psycopg.Connection, table: str, n: int) -> pd.DataFrame:
+    """``code``, ``lon`` and ``lat`` (a point on its surface) of a level's first ``n`` units by
+    code."""
+    return rows(
+        conn,
+        "SELECT code, ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
+        f"FROM citybrain.{table} ORDER BY code LIMIT %s",
+        [n],
+    )
 
 
 def polygons(conn: psycopg.Connection, table: str, parent: str | None = None) -> pd.DataFrame:
@@ -90,27 +100,6 @@ def metres_apart(a, b) -> np.ndarray:
     return shapely.hausdorff_distance(
         LOCAL.to_metres(np.asarray(a, dtype=object)), LOCAL.to_metres(np.asarray(b, dtype=object))
     )
-
-
-def snapshot(conn: psycopg.Connection) -> dict[str, str]:
-    """A digest of every table of the schema and every sequence's position: equal snapshots
-    mean the database's contents did not change."""
-    out: dict[str, str] = {}
-    tables = conn.execute(
-        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'citybrain' AND c.relkind IN ('r', 'S') ORDER BY 1"
-    ).fetchall()
-    for name, kind in tables:
-        if kind == "S":
-            value = conn.execute(f"SELECT last_value, is_called FROM citybrain.{name}").fetchone()
-            out[name] = str(value)
-            continue
-        text = conn.execute(
-            f"SELECT coalesce(string_agg(t::text, chr(10) ORDER BY t::text), '') "
-            f"FROM citybrain.{name} t"
-        ).fetchone()[0]
-        out[name] = hashlib.sha256(text.encode()).hexdigest()
-    return out
 
 
 def crs_wkt(epsg: int) -> str:

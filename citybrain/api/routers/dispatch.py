@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ConnDep, RoadsDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import JSON
 from citybrain.api.routers.locate import KindRef, MicroGridRef, Ref, TeamRef
@@ -93,14 +93,19 @@ class Recommendation(BaseModel):
     response_model=Recommendation,
     summary="Recommend teams, cameras and a tier for an incident location",
 )
-async def recommend(body: RecommendIn, conn: ConnDep, request: Request) -> dict[str, Any]:
+async def recommend(body: RecommendIn, conn: ConnDep, roads: RoadsDep) -> dict[str, Any]:
     """The responsible grid's own team comes first when it is available, handles the category
     and has capacity (网格连心); then other eligible teams by ETA. Cameras are those whose view
     sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows
     the rule in ``domain.initial_tier``. ``alerts``: open alerts whose area holds the point."""
     point = body.wgs84()
-    roads = await request.app.state.routing.current(conn)
     answer = await recommend_teams(
-        conn, roads, point.lon, point.lat, body.category, body.severity, body.limit
+        conn,
+        await roads.current(conn),
+        point.lon,
+        point.lat,
+        body.category,
+        body.severity,
+        body.limit,
     )
     return JSON({"lon": point.lon, "lat": point.lat, **answer})

@@ -1,5 +1,7 @@
-"""OGC API - Features (Part 1: Core, GeoJSON): the landing page, conformance, collections (one
-per declarative layer) and their items, so that GDAL, QGIS and any OGC client can read them."""
+"""OGC API - Features (Part 1: Core, GeoJSON; Part 2: CRS by reference; Part 3: queryables
+and CQL2 filters; sorting and property selection): the landing page, conformance, collections
+(one per declarative layer), their queryables and items, so that GDAL, QGIS, OWSLib and any
+OGC client can read them."""
 
 from __future__ import annotations
 
@@ -9,26 +11,64 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
-from psycopg import sql
-from psycopg.rows import dict_row
+from fastapi import APIRouter, Path, Query, Request
+from psycopg import AsyncConnection
 
-from citybrain.api.deps import ConnDep, HeavyTurn
-from citybrain.api.params import BBoxQ
+from citybrain.api.deps import ConnDep, ExtentsDep, HeavyTurn, LayersDep, SettingsDep
+from citybrain.api.params import BBoxQ, FilterDep, names, sort_keys
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 from citybrain.services import bbox as boxes
-from citybrain.services.features import CRS84
-from citybrain.services.window import instant
+from citybrain.services import features as svc
+from citybrain.services import refcrs
+from citybrain.services.features import Extents
+from citybrain.services.refcrs import CRS84
+from citybrain.services.window import interval
 
 router = APIRouter(tags=["ogc-features"])
 GEOJSON = GeoJSON.media_type
+SCHEMA = "application/schema+json"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    *(
+        CQL2 + c
+        for c in (
+            "cql2-text",
+            "cql2-json",
+            "basic-cql2",
+            "advanced-comparison-operators",
+            "case-insensitive-comparison",
+            "property-property",
+            "basic-spatial-functions",
+            "basic-spatial-functions-plus",
+            "spatial-functions",
+            "temporal-functions",
+        )
+    ),
 ]
-RESERVED = {"bbox", "datetime", "limit", "offset", "f"}
+RESERVED = {
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "limit",
+    "offset",
+    "f",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "sortby",
+    "properties",
+    "skipGeometry",
+    "crs",
+}
 MAX_LIMIT = 10_000
 
 
@@ -36,12 +76,8 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _layers(request: Request) -> dict[str, Layer]:
-    return request.app.state.tiles.layers
-
-
-def _collection_layer(request: Request, collection_id: str) -> Layer:
-    layer = _layers(request).get(collection_id)
+def _collection_layer(layers: dict[str, Layer], collection_id: str) -> Layer:
+    layer = layers.get(collection_id)
     if layer is None:
         raise NotFound(f"no collection {collection_id!r}; see /collections")
     return layer
@@ -105,7 +141,9 @@ async def conformance() -> JSON:
     return JSON({"conformsTo": CONFORMANCE})
 
 
-async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
+async def _collection(
+    request: Request, conn: AsyncConnection, extents: Extents, layer: Layer
+) -> dict[str, Any]:
     base = _base(request)
     here = f"{base}/collections/{layer.id}"
     return {
@@ -113,11 +151,21 @@ async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
         "title": f"{layer.title.zh} {layer.title.en}",
         "description": layer.description or layer.title.en,
         "itemType": "feature",
-        "crs": [CRS84],
-        "extent": await request.app.state.extents.of(conn, layer),
+        "crs": list(refcrs.SUPPORTED),
+        "storageCrs": CRS84,
+        "extent": await extents.of(conn, layer),
         "links": [
             {"href": here, "rel": "self", "type": "application/json", "title": "this collection"},
             {"href": f"{here}/items", "rel": "items", "type": GEOJSON, "title": "its features"},
+            *(
+                {
+                    "href": f"{here}/queryables",
+                    "rel": rel,
+                    "type": "application/schema+json",
+                    "title": "what a filter may name",
+                }
+                for rel in ("http://www.opengis.net/def/rel/ogc/1.0/queryables", "queryables")
+            ),
             {
                 "href": f"{base}/tiles/{layer.id}.json",
                 "rel": "tiles",
@@ -129,105 +177,30 @@ async def _collection(request: Request, conn, layer: Layer) -> dict[str, Any]:
 
 
 @router.get("/collections", summary="The collections: one per map layer")
-async def collections(request: Request, conn: ConnDep) -> JSON:
+async def collections(
+    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep
+) -> JSON:
     base = _base(request)
     return JSON(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
             "collections": [
-                await _collection(request, conn, layer) for layer in _layers(request).values()
+                await _collection(request, conn, extents, layer) for layer in layers.values()
             ],
         }
     )
 
 
 @router.get("/collections/{collection_id}", summary="One collection")
-async def collection(request: Request, conn: ConnDep, collection_id: str) -> JSON:
-    return JSON(await _collection(request, conn, _collection_layer(request, collection_id)))
-
-
-def _instant(value: str, tz: ZoneInfo) -> datetime | None:
-    """An end of an OGC datetime: ``..`` (open) or an instant, by the API's one rule (a time
-    without a zone is in CITYBRAIN_TIMEZONE)."""
-    if value in ("..", ""):
-        return None
-    return instant(value, tz, "datetime")
-
-
-def _interval(value: str, tz: ZoneInfo) -> tuple[datetime | None, datetime | None, bool]:
-    """(start, end, instant?) of an OGC datetime parameter."""
-    if "/" in value:
-        a, b = value.split("/", 1)
-        start, end = _instant(a, tz), _instant(b, tz)
-        if start and end and end < start:
-            raise InvalidInput(f"datetime {value!r}: the interval ends before it starts")
-        return start, end, False
-    t = _instant(value, tz)
-    if t is None:
-        raise InvalidInput("datetime: give an instant or an interval")
-    return t, t, True
-
-
-def _filters(request: Request, layer: Layer, bbox: str | None, datetime_: str | None):
-    conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
-    if layer.source.where:
-        conditions.append(sql.SQL("({})").format(sql.SQL(layer.source.where)))
-    if bbox:
-        params["minx"], params["miny"], params["maxx"], params["maxy"] = boxes.parse(bbox)
-        conditions.append(
-            sql.SQL(
-                "ST_Intersects(s.geom, "
-                "ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 4326))"
-            )
-        )
-    if datetime_:
-        if not layer.datetime:
-            raise InvalidInput(f"collection {layer.id} has no time: datetime does not apply")
-        tz = ZoneInfo(request.app.state.settings.timezone)
-        start, end, exact = _interval(datetime_, tz)
-        column = sql.Identifier(layer.datetime)
-        if exact:
-            conditions.append(sql.SQL("s.{} = %(t0)s").format(column))
-            params["t0"] = start
-        else:
-            if start:
-                conditions.append(sql.SQL("s.{} >= %(t0)s").format(column))
-                params["t0"] = start
-            if end:
-                conditions.append(sql.SQL("s.{} <= %(t1)s").format(column))
-                params["t1"] = end
-    for i, (name, value) in enumerate(request.query_params.multi_items()):
-        if name in RESERVED:
-            continue
-        if name not in layer.properties:
-            raise InvalidInput(
-                f"unknown parameter {name!r}; filters of {layer.id}: {', '.join(layer.properties)}"
-            )
-        conditions.append(
-            sql.SQL("s.{}::text = %(p{})s").format(sql.Identifier(name), sql.SQL(str(i)))
-        )
-        params[f"p{i}"] = value
-    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    return where, params
-
-
-def _feature_select(layer: Layer) -> sql.Composed:
-    props = sql.SQL(", ").join(
-        sql.SQL("{}, s.{}").format(sql.Literal(p), sql.Identifier(p)) for p in layer.properties
-    )
-    return sql.SQL(
-        "SELECT json_build_object('type', 'Feature', 'id', s.id, "
-        "'geometry', ST_AsGeoJSON(s.geom, 7)::json, "
-        "'properties', json_build_object({props})) AS f FROM {table} s"
-    ).format(
-        props=props if layer.properties else sql.SQL(""),
-        table=sql.Identifier("citybrain", layer.source.table),
-    )
+async def collection(
+    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep, collection_id: str
+) -> JSON:
+    layer = _collection_layer(layers, collection_id)
+    return JSON(await _collection(request, conn, extents, layer))
 
 
 @router.get(
-    "/collections/{collection_id}/items",
+    "/collections/{collectionId}/items",  # the name GDAL (< 3.7) looks up in the OpenAPI
     summary="Features of a collection (GeoJSON)",
     responses={200: {"content": {GEOJSON: {}}}},
     dependencies=[HeavyTurn],
@@ -235,41 +208,56 @@ def _feature_select(layer: Layer) -> sql.Composed:
 async def items(
     request: Request,
     conn: ConnDep,
-    collection_id: str,
+    layers: LayersDep,
+    settings: SettingsDep,
+    collection_id: Annotated[str, Path(alias="collectionId")],
+    filter_: FilterDep,
     bbox: BBoxQ = None,
     datetime_: Annotated[
         str | None, Query(alias="datetime", description="instant or interval a/b, .. open")
     ] = None,
+    bbox_crs: Annotated[
+        str | None, Query(alias="bbox-crs", description="CRS of bbox (default CRS84)")
+    ] = None,
+    sortby: Annotated[
+        str | None, Query(description="properties, - for descending: -reported_at,category")
+    ] = None,
+    properties: Annotated[
+        str | None, Query(description="the properties to return, e.g. category,status")
+    ] = None,
+    skip_geometry: Annotated[bool, Query(alias="skipGeometry")] = False,
+    crs: Annotated[
+        str | None, Query(description="CRS of the answer: CRS84 (default), EPSG 4326/4490/3857")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSON:
-    """Features ordered by id; ``numberMatched`` counts them all, ``next`` pages on. Any other
-    parameter named like a property filters on equality (``?category=治安``)."""
-    layer = _collection_layer(request, collection_id)
-    deepest = request.app.state.settings.max_offset
-    if offset > deepest:
-        raise InvalidInput(
-            f"offset {offset} is past the deepest page ({deepest}): narrow the query with "
-            "bbox, datetime or a property instead of paging that far"
-        )
-    where, params = _filters(request, layer, bbox, datetime_)
-    table = sql.Identifier("citybrain", layer.source.table)
-    page = sql.SQL("{} {} ORDER BY s.id LIMIT %(limit)s OFFSET %(offset)s").format(
-        _feature_select(layer), where
+    """Features ordered by id (or ``sortby``, then id); ``numberMatched`` counts them all,
+    ``next`` pages on. ``filter`` is CQL2 (text or JSON) on the collection's queryables; any
+    other parameter named like a property filters on equality (``?category=治安``).
+    Coordinates are in ``crs``, in its axis order (EPSG:4326 and 4490: latitude first)."""
+    layer = _collection_layer(layers, collection_id)
+    box_crs = refcrs.parse(bbox_crs, "bbox-crs")
+    out_crs = refcrs.parse(crs, "crs")
+    query = svc.ItemsQuery(
+        bbox=_bbox(bbox, box_crs) if bbox else None,
+        datetime=interval(datetime_, ZoneInfo(settings.timezone)) if datetime_ else None,
+        equals=tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED),
+        filter=filter_,
+        sortby=sort_keys(sortby),
+        properties=names(properties),
+        skip_geometry=skip_geometry,
+        crs=out_crs,
+        limit=limit,
+        offset=offset,
     )
-    cur = conn.cursor(row_factory=dict_row)
-    rows = await (await cur.execute(page, {**params, "limit": limit, "offset": offset})).fetchall()
-    matched = (
-        await (
-            await conn.execute(sql.SQL("SELECT count(*) FROM {} s{}").format(table, where), params)
-        ).fetchone()
-    )[0]
+    found = await svc.items(conn, layer, query, deepest=settings.max_offset)
     base = f"{_base(request)}/collections/{layer.id}/items"
-    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
 
     def link(rel: str, off: int) -> dict[str, str]:
         return {
-            "href": f"{base}?{urlencode([*query, ('offset', off)])}",
+            "href": f"{base}?{urlencode([*kept, ('offset', off)])}",
             "rel": rel,
             "type": GEOJSON,
         }
@@ -282,20 +270,37 @@ async def items(
             "type": "application/json",
         },
     ]
-    if offset + len(rows) < matched:
+    if offset + len(found.features) < found.matched:
         links.append(link("next", offset + limit))
     if offset > 0:
         links.append(link("prev", max(0, offset - limit)))
     return GeoJSON(
         {
             "type": "FeatureCollection",
-            "features": [r["f"] for r in rows],
-            "numberMatched": matched,
-            "numberReturned": len(rows),
+            "features": found.features,
+            "numberMatched": found.matched,
+            "numberReturned": len(found.features),
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "links": links,
-        }
+        },
+        headers={"Content-Crs": f"<{out_crs.uri}>"},
     )
+
+
+def _bbox(text: str, crs: refcrs.RefCrs) -> boxes.BBox:
+    """``bbox`` in ``bbox-crs`` as a CRS84 box: four numbers (or six, with heights) in the
+    CRS's axis order."""
+    if crs.uri == CRS84:
+        return boxes.parse(text)
+    try:
+        numbers = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidInput(f"bbox {text!r}: four numbers (or six, with heights)") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4:
+        raise InvalidInput(f"bbox {text!r}: four numbers (or six, with heights)")
+    return refcrs.bbox_to_crs84(tuple(numbers), crs)
 
 
 @router.get(
@@ -303,23 +308,22 @@ async def items(
     summary="One feature (GeoJSON)",
     responses={200: {"content": {GEOJSON: {}}}},
 )
-async def item(request: Request, conn: ConnDep, collection_id: str, feature_id: str) -> JSON:
-    layer = _collection_layer(request, collection_id)
+async def item(
+    request: Request,
+    conn: ConnDep,
+    layers: LayersDep,
+    collection_id: str,
+    feature_id: str,
+    crs: Annotated[str | None, Query(description="CRS of the answer (default CRS84)")] = None,
+) -> JSON:
+    layer = _collection_layer(layers, collection_id)
+    out_crs = refcrs.parse(crs, "crs")
     if not re.fullmatch(r"[1-9][0-9]{0,18}", feature_id):
         raise NotFound(f"no feature {feature_id!r} in {layer.id}")
-    where = sql.SQL(" WHERE s.id = %(id)s") + (
-        sql.SQL(" AND ({})").format(sql.SQL(layer.source.where))
-        if layer.source.where
-        else sql.SQL("")
-    )
-    cur = conn.cursor(row_factory=dict_row)
-    row = await (
-        await cur.execute(_feature_select(layer) + where, {"id": int(feature_id)})
-    ).fetchone()
-    if row is None:
+    feature = await svc.item(conn, layer, int(feature_id), out_crs)
+    if feature is None:
         raise NotFound(f"no feature {feature_id} in {layer.id}")
     base = _base(request)
-    feature = row["f"]
     feature["links"] = [
         {
             "href": f"{base}/collections/{layer.id}/items/{feature_id}",
@@ -328,4 +332,55 @@ async def item(request: Request, conn: ConnDep, collection_id: str, feature_id: 
         },
         {"href": f"{base}/collections/{layer.id}", "rel": "collection", "type": "application/json"},
     ]
-    return GeoJSON(feature)
+    return GeoJSON(feature, headers={"Content-Crs": f"<{out_crs.uri}>"})
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="What a filter may name (JSON Schema)",
+    responses={200: {"content": {"application/schema+json": {}}}},
+)
+async def queryables(
+    request: Request, conn: ConnDep, layers: LayersDep, collection_id: str
+) -> JSON:
+    """The collection's queryables: ``id``, its exposed properties with their types, and
+    ``geometry``; a layer's personal columns are never among them."""
+    layer = _collection_layer(layers, collection_id)
+    kinds = await svc.queryables(conn, layer)
+    here = f"{_base(request)}/collections/{layer.id}/queryables"
+    return JSON(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": here,
+            "type": "object",
+            "title": f"{layer.title.zh} {layer.title.en}",
+            "properties": {name: _schema(layer, name, kind) for name, kind in kinds.items()},
+            "additionalProperties": False,
+            # The draft's list, which GDAL before 3.7 reads to know what it may filter on.
+            "queryables": [{"id": name} for name in kinds if name != "geometry"],
+        },
+        # GDAL before 3.7 refuses any type but JSON's; OGC clients ask for the schema's.
+        media_type=SCHEMA if SCHEMA in request.headers.get("accept", "") else "application/json",
+    )
+
+
+GEOMETRY_SCHEMA = {
+    "point": "https://geojson.org/schema/Point.json",
+    "line": "https://geojson.org/schema/LineString.json",
+    "polygon": "https://geojson.org/schema/Polygon.json",
+}
+
+
+def _schema(layer: Layer, name: str, kind: str) -> dict[str, Any]:
+    if kind == "geometry":
+        return {"$ref": GEOMETRY_SCHEMA[layer.geometry], "x-ogc-role": "primary-geometry"}
+    schema: dict[str, Any] = {"title": name}
+    if kind in ("datetime", "date"):
+        schema |= {"type": "string", "format": "date-time" if kind == "datetime" else "date"}
+    else:
+        schema["type"] = kind
+    if name == "id":
+        schema["x-ogc-role"] = "id"
+    elif name == layer.datetime:
+        schema["x-ogc-role"] = "primary-instant"
+    return schema

@@ -1,14 +1,26 @@
-"""Liveness and readiness, for load balancers and supervisors: ``/livez`` answers while the
-process serves (no database asked: a database outage must not get servers restarted);
-``/readyz`` and ``/healthz`` answer 200 only when the database answers (503 otherwise),
-``/healthz`` with what it found."""
+"""Liveness, readiness and metrics, for load balancers, supervisors and Prometheus: ``/livez``
+answers while the process serves (no database asked: a database outage must not get servers
+restarted); ``/readyz`` answers 200 only when the process can serve (its database answers, the
+schema is at the revision this code needs, the heat index and road graph are loaded), else 503
+naming every reason; ``/healthz`` answers with what it found; ``/metrics`` serves
+``citybrain.metrics``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import psycopg
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from citybrain.api.deps import ConnDep, PoolDep
+from citybrain.api.auth import PrincipalDep
+from citybrain.api.deps import ConnDep, HeatDep, PoolDep, RoadsDep, SettingsDep, StateDep
+from citybrain.api.observe import sample
+from citybrain.api.responses import errors
+from citybrain.errors import NotFound, NotReady, Unauthorized
+from citybrain.metrics import exposition
+from citybrain.services import health as svc
+from citybrain.services.heatmap.index import HeatIndex
+from citybrain.services.routing import RouterHolder
 
 router = APIRouter(tags=["health"])
 
@@ -23,16 +35,9 @@ class Health(BaseModel):
 
 @router.get("/healthz", response_model=Health, summary="Service and database health")
 async def healthz(conn: ConnDep) -> Health:
-    row = await (
-        await conn.execute(
-            "SELECT postgis_lib_version(), "
-            "(SELECT version_num FROM citybrain.alembic_version LIMIT 1), "
-            "(SELECT greatest(reltuples, 0)::bigint FROM pg_class "
-            " WHERE oid = 'citybrain.incidents'::regclass)"
-        )
-    ).fetchone()
+    postgis, revision, incidents = await svc.health(conn)
     return Health(
-        status="ok", database=True, postgis=row[0], schema_revision=row[1], incidents=row[2]
+        status="ok", database=True, postgis=postgis, schema_revision=revision, incidents=incidents
     )
 
 
@@ -41,9 +46,47 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The process can serve requests: its database answers")
-async def readyz(pool: PoolDep) -> dict[str, str]:
-    # A second at most for a connection: a prober wants a quick no, not a request's wait.
-    async with pool.connection(timeout=1) as conn:
-        await conn.execute("SELECT 1")
+@router.get(
+    "/readyz",
+    summary="The process can serve requests: its database answers, its schema is the one this "
+    "server needs, its in-memory indexes are loaded",
+    responses=errors(503),
+)
+async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep) -> dict[str, str]:
+    reasons = [f"the {name} is not loaded" for name, index in _indexes(heat, roads) if not index]
+    try:
+        # A second at most for a connection: a prober wants a quick no, not a request's wait.
+        async with pool.connection(timeout=1) as conn:
+            problem = await svc.schema_problem(conn)
+    except psycopg.OperationalError:  # (a pool timeout is one)
+        reasons.insert(0, "the database does not answer")
+    else:
+        reasons += [problem] if problem else []
+    if reasons:
+        raise NotReady("; ".join(reasons), reasons=reasons)
     return {"status": "ok"}
+
+
+def _indexes(heat: HeatIndex, roads: RouterHolder) -> list[tuple[str, bool]]:
+    return [("heat index", heat.loaded), ("road graph", roads.loaded)]
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of every process of this server (text format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **errors(401, 404)},
+)
+async def metrics(settings: SettingsDep, state: StateDep, who: PrincipalDep) -> Response:
+    # Counts, latencies and pool saturation hold no personal data, but they are not what a
+    # public screen shows: by default only callers with a key (any role) read them.
+    if settings.metrics_access == "off":
+        raise NotFound("metrics are switched off (CITYBRAIN_METRICS_ACCESS=off)")
+    if settings.metrics_access == "key" and who.role == "anonymous":
+        raise Unauthorized(
+            "/metrics needs an API key (any role); CITYBRAIN_METRICS_ACCESS=anonymous opens it",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    sample(state.pool, state.lane)  # this process's gauges as of now
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)

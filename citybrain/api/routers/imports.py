@@ -8,7 +8,6 @@ bounded (``CITYBRAIN_IMPORT_MAX_MB``).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import tempfile
 import zipfile
@@ -22,13 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from citybrain.api.auth import Principal, require
-from citybrain.api.deps import SettingsDep
+from citybrain.api.deps import StateDep
 from citybrain.api.responses import JSON, error, errors
 from citybrain.errors import Conflict, InvalidInput, LengthRequired, TooLarge
 from citybrain.importer.repair import TOLERANCE_M
 from citybrain.importer.report import Report
 from citybrain.importer.spec import LAYERS
 from citybrain.importer.values import parse_bool
+from citybrain.metrics import IMPORTS
 
 router = APIRouter(tags=["imports"])
 AdminDep = Annotated[Principal, require("admin")]
@@ -84,26 +84,17 @@ BODY = {
 async def import_file(
     request: Request,
     who: AdminDep,
-    settings: SettingsDep,
+    state: StateDep,
     layer: Annotated[str, PathParam(description=", ".join(LAYERS), pattern="^[a-z_]+$")],
 ) -> Any:
 
     if layer not in LAYERS:
         raise InvalidInput(f"unknown layer {layer!r}: one of {', '.join(LAYERS)}")
-    _check_length(request, settings.import_max_mb)
-    lock = _lock(request)
-    if lock.locked():  # an import holds a core for seconds to minutes
+    _check_length(request, state.settings.import_max_mb)
+    if state.import_lock.locked():  # an import holds a core for seconds to minutes
         raise Conflict("another import is running in this server process: try again later")
-    async with lock:
-        return await _import(request, who, settings, layer)
-
-
-def _lock(request: Request) -> asyncio.Lock:
-    """One import at a time per server process (the lock lives with the app and its loop)."""
-    state = request.app.state
-    if not hasattr(state, "import_lock"):
-        state.import_lock = asyncio.Lock()
-    return state.import_lock
+    async with state.import_lock:
+        return await _import(request, who, state.settings, layer)
 
 
 async def _import(request: Request, who: Principal, settings, layer: str) -> JSON:
@@ -153,8 +144,17 @@ def _run(url, layer, source, options, actor, timezone, name) -> Report:
     from citybrain.db.connection import connect
     from citybrain.importer.run import run_import
 
-    with connect(url) as conn:
-        return run_import(conn, layer, source, options, actor, timezone, source_name=name)
+    outcome = "failed"
+    try:
+        with connect(url) as conn:
+            report = run_import(conn, layer, source, options, actor, timezone, source_name=name)
+        outcome = "written" if report.written else "dry_run" if options.dry_run else "rejected"
+        return report
+    except InvalidInput:
+        outcome = "refused"  # the source as a whole (unreadable, no location, unknown CRS)
+        raise
+    finally:
+        IMPORTS.labels(layer, outcome).inc()
 
 
 def _check_length(request: Request, max_mb: int) -> None:

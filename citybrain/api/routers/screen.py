@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from sse_starlette.sse import EventSourceResponse
 
-from citybrain.api.deps import ConnDep, SettingsDep
+from citybrain.api.deps import ConnDep, EventsDep, KpisDep, SettingsDep
 from citybrain.api.responses import JSON
 from citybrain.errors import Busy
 from citybrain.services.areas import card
@@ -20,12 +20,12 @@ router = APIRouter(tags=["big screen"])
 
 
 @router.get("/stats", summary="KPIs: today, open now, on-time rates per town, categories")
-async def stats(request: Request, conn: ConnDep, settings: SettingsDep) -> JSON:
+async def stats(conn: ConnDep, settings: SettingsDep, kpis: KpisDep) -> JSON:
     """Incidents today (local day) and open now; per town over the last 30 days, the share of
     incidents dispatched and resolved within their category's time limits; the top categories
     of the last 30 days; the grids with most open incidents; cameras online."""
     now = datetime.now(ZoneInfo(settings.timezone))
-    return JSON(await request.app.state.kpis.current(conn, now))
+    return JSON(await kpis.current(conn, now))
 
 
 @router.get("/areas/{code}", summary="Card of a town, village, grid, compound or micro-grid")
@@ -43,14 +43,13 @@ async def latest(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15)
 
 
 @router.get("/events", summary="Live incidents (Server-Sent Events)")
-async def events(request: Request) -> EventSourceResponse:
+async def events(hub: EventsDep, settings: SettingsDep) -> EventSourceResponse:
     """``event: incident`` with the public fields of every incident reported or changed, as its
     writer commits; for a statement that wrote more than 50, one ``event: bulk`` instead
     (``{"op": "insert"|"update", "count", "bbox"}``: reload what you show). A comment every
     15 s keeps proxies from closing the stream, and clients reconnect after 2 s if the server
     restarts."""
-    hub = request.app.state.events
-    most = request.app.state.settings.max_event_streams
+    most = settings.max_event_streams
     if len(hub.subscribers) >= most:
         raise Busy(
             f"{most} live streams are open on this server process: try again shortly",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from citybrain.api.auth import Principal, PrincipalDep, require
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ConnDep, RoadsDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
 from citybrain.domain import TeamStatus
@@ -81,11 +81,8 @@ class RouteFeature(BaseModel):
     response_model=RouteFeature,
     summary="The team's road route and travel time to a point",
 )
-async def route(
-    team_id: TeamId, point: PointDep, conn: ConnDep, request: Request
-) -> dict[str, Any]:
+async def route(team_id: TeamId, point: PointDep, conn: ConnDep, roads: RoadsDep) -> dict[str, Any]:
     """The shortest path by pgRouting from the road vertex nearest the team to the one
     nearest the point, plus straight access legs at the documented access speed. Without a
     road network: a straight line and the straight-line estimate."""
-    roads = await request.app.state.routing.current(conn)
-    return await svc.route(conn, roads, team_id, point.lon, point.lat)
+    return await svc.route(conn, await roads.current(conn), team_id, point.lon, point.lat)

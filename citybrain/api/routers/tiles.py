@@ -7,16 +7,29 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
-from citybrain.api.deps import ConnDep
-from citybrain.api.params import CategoryQ, EndQ, LastQ, StartQ, StatusQ
+from citybrain.api.deps import ConnDep, ExtentsDep, LayersDep, SettingsDep
+from citybrain.api.params import (
+    CategoryQ,
+    EndQ,
+    FilterCrsQ,
+    FilterLangQ,
+    FilterQ,
+    LastQ,
+    StartQ,
+    StatusQ,
+    read_filter,
+)
 from citybrain.api.responses import JSON
+from citybrain.api.state import state_of
+from citybrain.archive import on_archive
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
-from citybrain.services.tiles import TileService
+from citybrain.services.cql import Filter
+from citybrain.services.tilejson import COUNTY_CENTRE, tilejson
 from citybrain.services.window import Window, window
 from citybrain.tiles import MAX_ZOOM, Tile
 
@@ -24,19 +37,21 @@ router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 FONTS = Path(__file__).resolve().parents[2] / "static" / "fonts"
 FONT_STACK = "DejaVu Sans Book"
-COUNTY_CENTRE = (120.91, 30.87)
 Z = Annotated[int, PathParam(ge=0, le=MAX_ZOOM)]
 XY = Annotated[int, PathParam(ge=0)]
+ArchiveQ = Annotated[
+    bool,
+    Query(
+        description="draw the static layers from the PMTiles archive at CITYBRAIN_TILE_ARCHIVE_URL "
+        "(the map needs MapLibre's pmtiles protocol); live layers stay on the API"
+    ),
+]
 
 
-def _service(request: Request) -> TileService:
-    return request.app.state.tiles
-
-
-def _layer(request: Request, layer_id: str) -> Layer:
-    layer = _service(request).layers.get(layer_id)
+def _layer(layers: dict[str, Layer], layer_id: str) -> Layer:
+    layer = layers.get(layer_id)
     if layer is None:
-        raise NotFound(f"no layer {layer_id!r}; layers: {', '.join(_service(request).layers)}")
+        raise NotFound(f"no layer {layer_id!r}; layers: {', '.join(layers)}")
     return layer
 
 
@@ -45,19 +60,27 @@ def _base(request: Request) -> str:
 
 
 async def _answer(
-    request: Request, layers: list[Layer], z: int, x: int, y: int, shown: Window | None = None
+    request: Request,
+    layers: list[Layer],
+    z: int,
+    x: int,
+    y: int,
+    shown: Window | None = None,
+    where: Filter | None = None,
 ) -> Response:
     tile = Tile.checked(z, x, y)
     # The hottest route of the big screen: no dependencies (FastAPI's solving of them cost more
     # than serving a cached tile), the connection is taken here. A tile to render waits for a
     # heavy answer's turn (api.admission) holding no connection, and is looked up again then
     # (another request may have rendered it meanwhile).
-    state, etag = request.app.state, request.headers.get("if-none-match")
+    state, etag = state_of(request), request.headers.get("if-none-match")
     async with state.pool.connection() as conn:
-        rendered = await _service(request).tile(conn, layers, tile, etag, shown, cached_only=True)
+        rendered = await state.tiles.tile(
+            conn, layers, tile, etag, shown, cached_only=True, where=where
+        )
     if rendered is None:
         async with state.heavy.turn(), state.pool.connection() as conn:
-            rendered = await _service(request).tile(conn, layers, tile, etag, shown)
+            rendered = await state.tiles.tile(conn, layers, tile, etag, shown, where=where)
     # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
     if rendered.not_modified:
@@ -77,7 +100,7 @@ def _shown(
     ends at the start of this minute, so that its tiles can be cached for a minute; new
     incidents are open, and open ones are always shown."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    tz = ZoneInfo(request.app.state.settings.timezone)
+    tz = ZoneInfo(state_of(request).settings.timezone)
     return window(tz, start, end, last, category, status, DEFAULT_WINDOW, now=now)
 
 
@@ -100,19 +123,26 @@ async def layer_tile(
     last: LastQ = None,
     category: CategoryQ = None,
     status: StatusQ = None,
+    filter_: FilterQ = None,
+    filter_lang: FilterLangQ = None,
+    filter_crs: FilterCrsQ = None,
 ) -> Response:
     """One layer's Mapbox Vector Tile (EPSG:3857, extent 4096, buffer 64); feature ``id`` is the
     row id, or a cluster's id with a ``count`` below the layer's clustering zoom. A windowed
     layer (incidents) shows the open incidents and those reported in the window (``last``,
     default 24h, or ``start``/``end``; ``category``, ``status``), clustered per H3 cell (``h3``)
-    below its clustering zoom."""
-    layer = _layer(request, layer_id)
+    below its clustering zoom. ``filter`` (CQL2, as on the layer's OGC items) keeps the rows
+    drawn or clustered in SQL; the incidents' H3 clusters take none (400: use category and
+    status there)."""
+    layer = _layer(state_of(request).layers, layer_id)
     if not layer.minzoom <= z <= layer.maxzoom:
         raise InvalidInput(
             f"layer {layer.id} is drawn at zooms {layer.minzoom}-{layer.maxzoom}, not {z}"
         )
     shown = _shown(request, start, end, last, category, status) if layer.window else None
-    return await _answer(request, [layer], z, x, y, shown)
+    tz = ZoneInfo(state_of(request).settings.timezone)
+    where = read_filter(filter_, filter_lang, filter_crs, tz)
+    return await _answer(request, [layer], z, x, y, shown, where)
 
 
 @router.get(
@@ -132,73 +162,43 @@ async def composite_tile(
     status: StatusQ = None,
 ) -> Response:
     """Every layer visible at this zoom, in one tile (the window as for one layer)."""
-    layers = _service(request).visible(z)
+    layers = state_of(request).tiles.visible(z)
     windowed = any(layer.window for layer in layers)
     shown = _shown(request, start, end, last, category, status) if windowed else None
     return await _answer(request, layers, z, x, y, shown)
 
 
-def _vector_layers(layer: Layer) -> list[dict[str, Any]]:
-    fields = {p: "property" for p in layer.properties}
-    if layer.cluster:
-        fields["count"] = f"points per cluster below zoom {layer.cluster.below_zoom}"
-    if layer.window:
-        fields["h3"] = "a cluster's H3 cell (hex): clusters are cells, drawn at the centre"
-    out = [
-        {
-            "id": layer.id,
-            "description": f"{layer.title.zh} {layer.title.en}",
-            "minzoom": layer.minzoom,
-            "maxzoom": layer.maxzoom,
-            "fields": fields,
-        }
-    ]
-    if layer.labels:
-        out.append(
-            {
-                **out[0],
-                "id": layer.labels_id,
-                "description": f"{layer.title.en}: one label point inside each polygon",
-                "fields": {p: "property" for p in layer.properties},
-            }
-        )
-    return out
-
-
-def _tilejson(name: str, tiles: str, layers: list[Layer], bounds: list[float]) -> dict[str, Any]:
-    return {
-        "tilejson": "3.0.0",
-        "name": name,
-        "scheme": "xyz",
-        "tiles": [tiles],
-        "minzoom": min(layer.minzoom for layer in layers),
-        "maxzoom": max(layer.maxzoom for layer in layers),
-        "bounds": bounds,
-        "center": [*COUNTY_CENTRE, 11],
-        "vector_layers": [v for layer in layers for v in _vector_layers(layer)],
-    }
-
-
 @router.get("/tiles/{layer_id}.json", summary="TileJSON 3.0 of one layer")
-async def layer_tilejson(request: Request, conn: ConnDep, layer_id: str) -> JSON:
-    layer = _layer(request, layer_id)
+async def layer_tilejson(
+    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep, layer_id: str
+) -> JSON:
+    layer = _layer(layers, layer_id)
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
-    return JSON(_tilejson(layer.id, url, [layer], await request.app.state.extents.county(conn)))
+    return JSON(tilejson(layer.id, url, [layer], await extents.county(conn)))
 
 
 @router.get("/tiles.json", summary="TileJSON 3.0 of the composite tiles (every layer)")
-async def composite_tilejson(request: Request, conn: ConnDep) -> JSON:
-    layers = list(_service(request).layers.values())
+async def composite_tilejson(
+    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep
+) -> JSON:
     url = f"{_base(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
-    return JSON(_tilejson("citybrain", url, layers, await request.app.state.extents.county(conn)))
+    bounds = await extents.county(conn)
+    return JSON(tilejson("citybrain", url, list(layers.values()), bounds))
 
 
 @router.get("/style.json", summary="MapLibre style: every layer, no external resource")
-async def style(request: Request) -> JSON:
+async def style(
+    request: Request, layers: LayersDep, settings: SettingsDep, archive: ArchiveQ = False
+) -> JSON:
     """A dark map drawn only from citybrain's own tiles and glyphs: county, towns, villages,
     grids, roads, teams, cameras, facilities, incidents and the 30-day incident heatmap."""
+    if archive and not settings.tile_archive_url:
+        raise InvalidInput(
+            "archive=true: no tile archive is configured; set CITYBRAIN_TILE_ARCHIVE_URL to "
+            "where `citybrain tiles export` output is served"
+        )
     base = _base(request)
-    layers: list[dict[str, Any]] = [
+    drawn: list[dict[str, Any]] = [
         {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}},
         {
             "id": "heatmap",
@@ -223,7 +223,7 @@ async def style(request: Request) -> JSON:
             },
         },
     ]
-    for layer in _service(request).layers.values():
+    for layer in layers.values():
         parts = [(layer.id, layer.id, layer.style)]
         if layer.labels:
             parts.append((f"{layer.id}-label", layer.labels_id, layer.labels.style))
@@ -237,26 +237,27 @@ async def style(request: Request) -> JSON:
                 }
                 entry.setdefault("minzoom", layer.minzoom)
                 entry.setdefault("maxzoom", layer.maxzoom + 1 if layer.maxzoom < MAX_ZOOM else 24)
-                layers.append(entry)
-    return JSON(
-        {
-            "version": 8,
-            "name": "citybrain 一图观全域",
-            "center": list(COUNTY_CENTRE),
-            "zoom": 10.5,
-            "sources": {
-                "citybrain": {"type": "vector", "url": f"{base}/tiles.json"},
-                "heatmap": {
-                    "type": "vector",
-                    "tiles": [f"{base}/tiles/heatmap/{{z}}/{{x}}/{{y}}.mvt?last=30d"],
-                    "minzoom": 6,
-                    "maxzoom": 16,
-                },
+                drawn.append(entry)
+    body = {
+        "version": 8,
+        "name": "citybrain 一图观全域",
+        "center": list(COUNTY_CENTRE),
+        "zoom": 10.5,
+        "sources": {
+            "citybrain": {"type": "vector", "url": f"{base}/tiles.json"},
+            "heatmap": {
+                "type": "vector",
+                "tiles": [f"{base}/tiles/heatmap/{{z}}/{{x}}/{{y}}.mvt?last=30d"],
+                "minzoom": 6,
+                "maxzoom": 16,
             },
-            "glyphs": f"{base}/fonts/{{fontstack}}/{{range}}.pbf",
-            "layers": layers,
-        }
-    )
+        },
+        "glyphs": f"{base}/fonts/{{fontstack}}/{{range}}.pbf",
+        "layers": drawn,
+    }
+    if archive:
+        body = on_archive(body, layers, settings.tile_archive_url, base)
+    return JSON(body)
 
 
 @router.get(

@@ -5,13 +5,13 @@
 SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
        -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i
-         WHERE i.team_id = t.id AND i.status IN ('dispatched', 'on_site')) AS active,
+         WHERE i.team_id = t.id AND i.status IN {domain.ACTIVE_STATUSES}) AS active,
        ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
        ST_Distance(t.geom::geography, p.g::geography) AS distance_m
 FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
 CROSS JOIN LATERAL (
     SELECT * FROM citybrain.teams t
-    WHERE t.status = 'available' AND t.skills @> ARRAY[%(skill)s::text]
+    WHERE t.status = {domain.TeamStatus.available} AND t.skills @> ARRAY[%(skill)s::text]
     ORDER BY t.geom <-> p.g
     LIMIT 12
 ) t

@@ -3,5 +3,5 @@
 SELECT t.id, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat
 FROM citybrain.teams t
 WHERE t.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(box)s)
-  AND t.status = 'available' AND t.skills @> ARRAY[%(skill)s::text]
+  AND t.status = {domain.TeamStatus.available} AND t.skills @> ARRAY[%(skill)s::text]
   AND t.id <> ALL(%(seen)s)

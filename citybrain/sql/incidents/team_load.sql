@@ -2,5 +2,5 @@
 -- (an off-duty team stays off duty).
 UPDATE citybrain.teams t SET status = CASE
         WHEN citybrain.team_active(t.id) >= t.capacity
-        THEN 'busy' ELSE 'available' END
-WHERE t.id = %(id)s AND t.status <> 'off_duty'
+        THEN {domain.TeamStatus.busy} ELSE {domain.TeamStatus.available} END
+WHERE t.id = %(id)s AND t.status <> {domain.TeamStatus.off_duty}

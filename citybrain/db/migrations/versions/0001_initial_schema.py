@@ -6,48 +6,34 @@ Revises:
 Create Date: 2026-11-26
 """
 
+from pathlib import Path
+
 import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from citybrain.domain import CATEGORIES
-
-POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
-
-# A point on a shared edge or vertex touches several micro-grids: it belongs to the lowest id,
-# so the answer is one and always the same.
-MICRO_GRID_TRIGGER = """
-CREATE FUNCTION citybrain.micro_grid_at(g geometry) RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT m.id FROM citybrain.micro_grids m
-    WHERE ST_Intersects(m.geom, g) ORDER BY m.id LIMIT 1
-$$;
-
--- Area in m² of a small WGS84 geometry (up to a county), from the ellipsoid's local scale at its
--- centroid: dA = M N cos(lat) dlat dlon. Unlike ST_Area(geography) it stays exact for slivers
--- (where the geodesic formula loses everything to rounding), within 1e-4 for real polygons.
-CREATE FUNCTION citybrain.area_m2(g geometry) RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN ST_IsEmpty(g) THEN 0 ELSE
-           ST_Area(g) * (pi() / 180) ^ 2 * 6378137.0 ^ 2 * (1 - 0.00669437999014)
-           * cos(radians(lat)) / (1 - 0.00669437999014 * sin(radians(lat)) ^ 2) ^ 2 END
-    FROM (SELECT ST_Y(ST_Centroid(ST_Envelope(g))) AS lat) c
-$$;
-
-CREATE FUNCTION citybrain.fill_micro_grid() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.micro_grid_id := citybrain.micro_grid_at(NEW.geom);
-    RETURN NEW;
-END
-$$;
-"""
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+SQL = Path(__file__).resolve().parent.parent / "sql"
+# The categories as citybrain.domain had them when this migration was written, frozen here
+# (the live list may change; a change to these rows is a migration of its own).
+# name, slug, name_en, base_tier, dispatch_minutes, resolve_hours
+CATEGORIES = (
+    ("矛盾纠纷", "dispute", "dispute", "village", 30, 72),
+    ("治安", "public_order", "public order", "village", 15, 24),
+    ("消防", "fire_hazard", "fire hazard", "village", 15, 24),
+    ("安全生产", "work_safety", "work safety", "town", 30, 48),
+    ("环境", "environment", "environment", "village", 60, 72),
+    ("食品安全", "food_safety", "food safety", "town", 60, 48),
+    ("交通", "traffic", "traffic", "village", 15, 12),
+    ("出租房屋", "rental_housing", "rental housing", "village", 120, 168),
+    ("城市管理", "urban_management", "urban management", "village", 60, 72),
+    ("民生诉求", "livelihood", "livelihood request", "village", 120, 168),
+)
 
 
 def upgrade() -> None:
@@ -558,30 +544,18 @@ def upgrade() -> None:
             schema="citybrain",
         ),
         [
-            {
-                "name": c.name,
-                "slug": c.slug,
-                "name_en": c.name_en,
-                "base_tier": str(c.base_tier),
-                "dispatch_minutes": c.dispatch_minutes,
-                "resolve_hours": c.resolve_hours,
-            }
+            dict(
+                zip(
+                    ("name", "slug", "name_en", "base_tier", "dispatch_minutes", "resolve_hours"),
+                    c,
+                    strict=True,
+                )
+            )
             for c in CATEGORIES
         ],
     )
-    op.execute(MICRO_GRID_TRIGGER)
-    for table in POINT_TABLES:
-        # Inserted without a micro-grid (any writer, any tool): find it. Moved: find it again.
-        op.execute(
-            f"CREATE TRIGGER {table}_micro_grid BEFORE INSERT ON citybrain.{table} "
-            "FOR EACH ROW WHEN (NEW.micro_grid_id IS NULL) "
-            "EXECUTE FUNCTION citybrain.fill_micro_grid()"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_micro_grid_move BEFORE UPDATE OF geom ON citybrain.{table} "
-            "FOR EACH ROW WHEN (NOT ST_OrderingEquals(NEW.geom, OLD.geom)) "
-            "EXECUTE FUNCTION citybrain.fill_micro_grid()"
-        )
+    # The micro-grid of every point, found by triggers whoever writes it.
+    op.execute((SQL / "0001_initial_schema.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

@@ -6,6 +6,8 @@ Revises: 0004
 Create Date: 2026-11-27
 """
 
+from pathlib import Path
+
 from alembic import op
 
 revision = "0005"
@@ -13,27 +15,11 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-NOTIFY = """
-CREATE FUNCTION citybrain.incident_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Public fields only: the reporter's name and phone never leave the database this way.
-    PERFORM pg_notify('citybrain_incidents', json_build_object(
-        'op', lower(TG_OP), 'id', NEW.id, 'category', NEW.category, 'status', NEW.status,
-        'tier', NEW.tier, 'severity', NEW.severity, 'team_id', NEW.team_id,
-        'reported_at', NEW.reported_at, 'updated_at', NEW.updated_at,
-        'micro_grid_id', NEW.micro_grid_id,
-        'lon', round(ST_X(NEW.geom)::numeric, 7), 'lat', round(ST_Y(NEW.geom)::numeric, 7)
-    )::text);
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER incidents_notify AFTER INSERT OR UPDATE ON citybrain.incidents
-    FOR EACH ROW EXECUTE FUNCTION citybrain.incident_notify();
-"""
+SQL = Path(__file__).resolve().parent.parent / "sql"
 
 
 def upgrade() -> None:
-    op.execute(NOTIFY)
+    op.execute((SQL / "0005_incident_notifications.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

@@ -6,6 +6,8 @@ Revises: 0005
 Create Date: 2026-11-27
 """
 
+from pathlib import Path
+
 from alembic import op
 
 revision = "0006"
@@ -13,15 +15,11 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+SQL = Path(__file__).resolve().parent.parent / "sql"
+
 
 def upgrade() -> None:
-    op.execute("""
-CREATE FUNCTION citybrain.team_active(team integer) RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT count(*) FROM citybrain.incidents
-    WHERE team_id = team AND status IN ('dispatched', 'on_site')  -- ix_incidents_active_team
-$$;
-""")
+    op.execute((SQL / "0006_team_load_function.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

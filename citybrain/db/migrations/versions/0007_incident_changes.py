@@ -2,7 +2,7 @@
 incident records the transaction that last changed what a heatmap reads (``changed``, xid8),
 deletions are kept in ``incident_deletions``, and a truncate bumps
 ``meta.incidents_generation``; a server process asks for exactly what changed since it last
-looked (services/heatindex.py). The per-day and per-month tables of 0003 and their triggers
+looked (services/heatmap/index.py). The per-day and per-month tables of 0003 and their triggers
 go: nothing reads them any more.
 
 Revision ID: 0007
@@ -10,51 +10,17 @@ Revises: 0006
 Create Date: 2026-11-28
 """
 
-from alembic import op
+from pathlib import Path
 
-from citybrain.db.migrate import migration
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-WATCHED = ("reported_at", "category", "status", *(f"h3_{r}" for r in range(5, 12)))
-
-FUNCTIONS = f"""
-CREATE FUNCTION citybrain.incident_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.changed := pg_current_xact_id();
-    RETURN NEW;
-END $$;
-
--- Inserts take the column's default; an update stamps the row when a watched column changes.
-CREATE TRIGGER incidents_changed BEFORE UPDATE ON citybrain.incidents FOR EACH ROW
-    WHEN (({", ".join("OLD." + c for c in WATCHED)})
-          IS DISTINCT FROM ({", ".join("NEW." + c for c in WATCHED)}))
-    EXECUTE FUNCTION citybrain.incident_changed();
-
-CREATE FUNCTION citybrain.incident_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO citybrain.incident_deletions (id) SELECT id FROM old_rows;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER incidents_deleted AFTER DELETE ON citybrain.incidents
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION citybrain.incident_deleted();
-
-CREATE FUNCTION citybrain.incident_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    TRUNCATE citybrain.incident_deletions;
-    INSERT INTO citybrain.meta AS m (key, value) VALUES ('incidents_generation', '1')
-    ON CONFLICT (key) DO UPDATE SET value = (m.value::bigint + 1)::text;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER incidents_truncated AFTER TRUNCATE ON citybrain.incidents
-    FOR EACH STATEMENT EXECUTE FUNCTION citybrain.incident_truncated();
-"""
+SQL = Path(__file__).resolve().parent.parent / "sql"
 
 
 def upgrade() -> None:
@@ -78,7 +44,7 @@ def upgrade() -> None:
         "xid xid8 NOT NULL DEFAULT pg_current_xact_id(), id bigint NOT NULL, "
         "CONSTRAINT incident_deletions_pkey PRIMARY KEY (xid, id))"
     )
-    op.execute(FUNCTIONS)
+    op.execute((SQL / "0007_incident_changes.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:
@@ -89,4 +55,25 @@ def downgrade() -> None:
     op.drop_index("ix_incidents_changed", table_name="incidents", schema="citybrain")
     op.drop_column("incidents", "changed", schema="citybrain")
     op.execute("DELETE FROM citybrain.meta WHERE key = 'incidents_generation'")
-    migration("0003_heatmap_pre_aggregates.py").create_pre_aggregates()
+    # 0003's tables and index, its triggers from its frozen SQL file, filled from the incidents.
+    for grain in ("day", "month"):
+        op.create_table(
+            f"incident_heat_{grain}",
+            sa.Column("res", sa.SmallInteger(), nullable=False),
+            sa.Column(grain, sa.Date(), nullable=False),
+            sa.Column("category", sa.Text(), nullable=False),
+            sa.Column("cell", sa.BigInteger(), autoincrement=False, nullable=False),
+            sa.Column("n", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("res", grain, "category", "cell"),
+            schema="citybrain",
+        )
+    op.create_index(
+        "ix_incidents_live",
+        "incidents",
+        ["reported_at"],
+        unique=False,
+        schema="citybrain",
+        postgresql_where="status <> 'closed'",
+    )
+    op.execute((SQL / "0003_heatmap_pre_aggregates.sql").read_text(encoding="utf-8"))
+    op.execute("SELECT citybrain.heat_rebuild()")

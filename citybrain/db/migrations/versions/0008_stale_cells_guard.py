@@ -11,7 +11,8 @@ Revises: 0007
 Create Date: 2026-11-28
 """
 
-import h3
+from pathlib import Path
+
 from alembic import op
 
 revision = "0008"
@@ -19,49 +20,13 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+SQL = Path(__file__).resolve().parent.parent / "sql"
 POINT_TABLES = ("teams", "cameras", "facilities", "incidents")
-# Metres a point must move for its cell at this resolution to have certainly changed.
-WIDEST = {r: round(3 * h3.average_hexagon_edge_length(r, unit="m"), 1) for r in range(5, 12)}
-WIDEST_15 = 2.0
-
-_INCIDENT_CHECKS = "\n".join(
-    f"        IF NEW.h3_{r} = OLD.h3_{r} AND moved >= {m} THEN stale := stale || 'h3_{r} '; END IF;"
-    for r, m in WIDEST.items()
-)
-
-GUARD = f"""
-CREATE FUNCTION citybrain.refuse_stale_cells() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    moved float8 := ST_DistanceSphere(OLD.geom, NEW.geom);
-    stale text := '';
-BEGIN
-    IF NEW.h3 = OLD.h3 AND moved >= {WIDEST_15} THEN
-        stale := 'h3 ';
-    END IF;
-    IF TG_TABLE_NAME = 'incidents' THEN
-{_INCIDENT_CHECKS}
-    END IF;
-    IF stale <> '' THEN
-        RAISE EXCEPTION USING
-            ERRCODE = 'check_violation',
-            MESSAGE = format('%s %s moved %s m but kept its H3 cells (%s)', TG_TABLE_NAME,
-                             OLD.id, round(moved::numeric, 1), rtrim(stale)),
-            HINT = 'set the cells of the new position too (h3.latlng_to_cell), or write '
-                   'through the API or citybrain.ingest, which compute them';
-    END IF;
-    RETURN NEW;
-END $$;
-"""
 
 
 def upgrade() -> None:
-    op.execute(GUARD)
-    for table in POINT_TABLES:
-        op.execute(
-            f"CREATE TRIGGER {table}_stale_cells BEFORE UPDATE OF geom ON citybrain.{table} "
-            "FOR EACH ROW WHEN (NOT ST_OrderingEquals(NEW.geom, OLD.geom)) "
-            "EXECUTE FUNCTION citybrain.refuse_stale_cells()"
-        )
+    # The guard and its triggers; the distances, once computed with h3, are literals there.
+    op.execute((SQL / "0008_stale_cells_guard.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

@@ -16,6 +16,8 @@ Revises: 0013
 Create Date: 2026-11-29
 """
 
+from pathlib import Path
+
 from alembic import op
 
 revision = "0014"
@@ -23,6 +25,7 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+SQL = Path(__file__).resolve().parent.parent / "sql"
 ROLE = "citybrain_server"
 
 
@@ -46,21 +49,9 @@ GRANT UPDATE ON citybrain.teams TO {ROLE};
 GRANT INSERT, UPDATE ON citybrain.tile_versions TO {ROLE};
 GRANT USAGE ON SEQUENCE citybrain.incidents_id_seq, citybrain.incident_events_id_seq TO {ROLE};
 ALTER DEFAULT PRIVILEGES IN SCHEMA citybrain GRANT SELECT ON TABLES TO {ROLE};
-
-CREATE FUNCTION citybrain.audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- A DELETE cascaded from the incident's own deletion runs inside the foreign key's
-    -- trigger (depth > 1); any other change to an audit entry is refused.
-    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION 'the audit trail is append-only: % of incident_events refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-CREATE TRIGGER incident_events_append_only BEFORE UPDATE OR DELETE ON citybrain.incident_events
-    FOR EACH ROW EXECUTE FUNCTION citybrain.audit_append_only();
 """)
+    # incident_events append-only: the function and its trigger.
+    op.execute((SQL / "0014_server_role.sql").read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

@@ -34,6 +34,13 @@ import numpy as np
 from psycopg import AsyncConnection
 
 from citybrain.domain import CATEGORIES, HEAT_RESOLUTIONS, Status
+from citybrain.metrics import (
+    HEAT_CATCH_UP,
+    HEAT_FRESH,
+    HEAT_INCIDENTS,
+    HEAT_OVERLAY,
+    HEAT_REBUILDS,
+)
 from citybrain.sql import load
 
 RESOLUTIONS = tuple(HEAT_RESOLUTIONS)
@@ -193,7 +200,7 @@ def _count(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class HeatIndex:
-    """One per server process (``app.state.heat``); ``await fresh(conn)`` before reading."""
+    """One per server process (``AppState.heat``); ``await fresh(conn)`` before reading."""
 
     def __init__(self) -> None:
         self.base = Base(Rows.empty())
@@ -216,10 +223,14 @@ class HeatIndex:
     async def fresh(self, conn: AsyncConnection) -> HeatIndex:
         """Bring the index up to date with everything committed before this call."""
         async with self._lock:
-            if not self.loaded:
-                await self._load(conn)
-            else:
-                await self._catch_up(conn)
+            with HEAT_CATCH_UP.time():
+                if not self.loaded:
+                    await self._load(conn)
+                else:
+                    await self._catch_up(conn)
+            HEAT_FRESH.set_to_current_time()
+            HEAT_INCIDENTS.set(len(self))
+            HEAT_OVERLAY.set(len(self.overlay))
         return self
 
     async def _load(self, conn: AsyncConnection) -> None:
@@ -237,6 +248,7 @@ class HeatIndex:
         self.overlay, self._overlay_rows = {}, None
         self.xmax, self.xip, self.generation = xmax, list(xip), generation
         self.loaded = True
+        HEAT_REBUILDS.labels("load").inc()
         self.revision += 1
         self.changelog.clear()  # a reload breaks the chain of deltas
 
@@ -289,6 +301,7 @@ class HeatIndex:
         base = self.base.rows().select(self.base.alive)
         self.base = await asyncio.to_thread(Base, Rows.concat(base, self._overlay()))
         self.overlay, self._overlay_rows = {}, None
+        HEAT_REBUILDS.labels("fold").inc()
 
     def _overlay(self) -> Rows:
         if self._overlay_rows is None:
@@ -389,53 +402,3 @@ def _code(name: str, known: list[str]) -> int:
         return known.index(name)
     except ValueError:
         return len(known)
-
-
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
-
-
-def _hex_bytes(cells: np.ndarray) -> np.ndarray:
-    """(n, 15) ASCII hex digits of H3 cells (an H3 index's top hex digit is always 0): each
-    octet looked up as its two digits at once."""
-    octets = cells.astype(">u8").view(np.uint8)
-    return _HEX_PAIRS[octets].view(np.uint8).reshape(-1, 16)[:, 1:]
-
-
-def hexes(cells: np.ndarray) -> list[str]:
-    """H3 cells as lowercase hex strings (what ``format(c, "x")`` gives), all at once."""
-    text = _hex_bytes(cells).tobytes().decode("ascii")
-    return [text[i : i + 15] for i in range(0, len(text), 15)]
-
-
-def _digits(values: np.ndarray) -> np.ndarray:
-    """(n, w) ASCII decimal integers, right-aligned, a '-' before negatives, 0 bytes padding."""
-    v = values.astype(np.int64)
-    rest = np.abs(v)
-    width = len(str(int(rest.max()))) if len(v) else 1
-    out = np.zeros((len(v), width + 1), dtype=np.uint8)
-    for column in range(width, 0, -1):  # last digit first; divisions by a scalar are quick
-        rest, digit = np.divmod(rest, 10)
-        out[:, column] = digit + ord("0")
-        if column < width:  # a leading zero is padding (the last digit always stays)
-            out[:, column] *= (rest > 0) | (digit > 0)
-    out[:, 0] = np.where(v < 0, ord("-"), 0)
-    return out
-
-
-def cells_json(cells: np.ndarray, **columns: np.ndarray) -> bytes:
-    """``[{"h3": "<hex>", "<column>": <int>, ...}, ...]`` as compact JSON, built as one byte
-    table (fixed-width rows, padding dropped at the end) instead of an object per cell: a
-    year at resolution 11 is 150,000 cells."""
-    n = len(cells)
-    if not n:
-        return b"[]"
-
-    def text(s: bytes) -> np.ndarray:
-        return np.broadcast_to(np.frombuffer(s, dtype=np.uint8), (n, len(s)))
-
-    parts = [text(b'{"h3":"'), _hex_bytes(cells), text(b'"')]
-    for name, values in columns.items():
-        parts += [text(b',"' + name.encode() + b'":'), _digits(values)]
-    parts.append(text(b"},"))
-    flat = np.concatenate(parts, axis=1).ravel()
-    return b"[" + flat[flat != 0].tobytes()[:-1] + b"]"

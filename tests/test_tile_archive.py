@@ -1,0 +1,167 @@
+"""Tile archives (``citybrain tiles export``): every tile read back from the PMTiles file is the
+API's tile for the same layers and z/x/y; the header's zooms, bounds and tile count against an
+independent count of the county's tiles; live layers and bad boxes refused; the style drawn
+from the archive."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from pmtiles.reader import MmapSource, Reader, all_tiles
+from pmtiles.tile import Compression, TileType
+
+from citybrain.db.connection import libpq_conninfo
+from tests.utils.cli import citybrain
+from tests.utils.server import LiveServer, server_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("towns", "villages", "roads", "facilities")  # static layers, drawn from zooms 0/9/8/10
+MINZOOM, MAXZOOM = 8, 12
+
+
+def county_bounds(url: str) -> tuple[float, float, float, float]:
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        row = conn.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT ST_Extent(geom) AS e FROM citybrain.towns) t"
+        ).fetchone()
+    return tuple(float(v) for v in row)
+
+
+def tiles_over(bounds, z: int) -> set[tuple[int, int, int]]:
+    """The tiles of zoom z that the box touches (Web Mercator arithmetic, not mercantile)."""
+    w, s, e, n = bounds
+    size = 1 << z
+
+    def col(lon: float) -> int:
+        return min(int((lon + 180) / 360 * size), size - 1)
+
+    def row(lat: float) -> int:
+        r = math.radians(lat)
+        return min(int((1 - math.asinh(math.tan(r)) / math.pi) / 2 * size), size - 1)
+
+    return {(z, x, y) for x in range(col(w), col(e) + 1) for y in range(row(n), row(s) + 1)}
+
+
+@pytest.fixture(scope="module")
+def archive(seeded: str, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("archive") / "county.pmtiles"
+    done = citybrain(
+        seeded,
+        "tiles",
+        "export",
+        *LAYERS,
+        str(out),
+        "--minzoom",
+        str(MINZOOM),
+        "--maxzoom",
+        str(MAXZOOM),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tiles" in done.stderr and str(out) in done.stderr
+    return out
+
+
+def read(path: Path) -> tuple[dict, dict, dict[tuple[int, int, int], bytes]]:
+    with path.open("rb") as f:
+        source = MmapSource(f)
+        reader = Reader(source)
+        return reader.header(), reader.metadata(), dict(all_tiles(source))
+
+
+def test_every_tile_is_the_apis(archive: Path, client: httpx.Client) -> None:
+    header, metadata, tiles = read(archive)
+    assert header["tile_type"] == TileType.MVT
+    assert header["tile_compression"] == Compression.GZIP
+    order = [v["id"] for v in metadata["vector_layers"] if not v["id"].endswith("_labels")]
+    assert sorted(order) == sorted(LAYERS)
+    minzoom = {v["id"]: v["minzoom"] for v in metadata["vector_layers"]}
+    for (z, x, y), data in tiles.items():
+        shown = [lid for lid in order if minzoom[lid] <= z]
+        api = b"".join(client.get(f"/tiles/{lid}/{z}/{x}/{y}.mvt").content for lid in shown)
+        assert gzip.decompress(data) == api, f"tile {z}/{x}/{y} differs from the API's"
+
+
+def test_header_against_the_county(archive: Path, seeded: str, client: httpx.Client) -> None:
+    header, metadata, tiles = read(archive)
+    bounds = county_bounds(seeded)
+    for key, value in zip(
+        ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7"), bounds, strict=True
+    ):
+        assert abs(header[key] - value * 1e7) <= 10, key  # bounds rounded to 1e-6 degree
+    assert metadata["bounds"] == pytest.approx(list(bounds), abs=1e-6)
+    assert (header["min_zoom"], header["max_zoom"]) == (MINZOOM, MAXZOOM)
+    assert (metadata["minzoom"], metadata["maxzoom"]) == (MINZOOM, MAXZOOM)
+    assert metadata["attribution"]
+    expected = set().union(*(tiles_over(bounds, z) for z in range(MINZOOM, MAXZOOM + 1)))
+    assert set(tiles) <= expected
+    assert header["addressed_tiles_count"] == len(tiles)
+    # what was left out is empty in the API too (the towns are drawn at every zoom)
+    for z, x, y in sorted(expected - set(tiles)):
+        assert client.get(f"/tiles/towns/{z}/{x}/{y}.mvt").content == b"", (z, x, y)
+    assert {z for z, _, _ in tiles} == set(range(MINZOOM, MAXZOOM + 1))
+    side = json.loads(archive.with_suffix(".json").read_text())
+    assert side["tiles"] == ["pmtiles://county.pmtiles/{z}/{x}/{y}"]
+    assert {v["id"] for v in side["vector_layers"]} == {v["id"] for v in metadata["vector_layers"]}
+
+
+@pytest.mark.parametrize("layer", ["incidents", "teams", "heatmap", "alerts"])
+def test_live_layers_are_refused(seeded: str, tmp_path: Path, layer: str) -> None:
+    out = tmp_path / "live.pmtiles"
+    done = citybrain(seeded, "tiles", "export", "towns", layer, str(out), "--maxzoom", "9")
+    assert done.returncode == 2
+    assert f"{layer} is live" in done.stderr and "stays on the API" in done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("bbox", "says"),
+    [
+        ("121,31,120,30", "lower corner"),
+        ("120,30,121", "four numbers"),
+        ("a,b,c,d", "numbers minlon,minlat,maxlon,maxlat"),
+        ("120,30,200,31", "outside CRS84"),
+    ],
+)
+def test_a_bad_bbox_is_refused(seeded: str, tmp_path: Path, bbox: str, says: str) -> None:
+    out = tmp_path / "bad.pmtiles"
+    done = citybrain(seeded, "tiles", "export", "towns", str(out), "--bbox", bbox)
+    assert done.returncode == 2
+    assert "--bbox" in done.stderr and says in done.stderr
+    assert not out.exists()
+
+
+def test_the_style_draws_static_layers_from_the_archive(
+    seeded: str, client: httpx.Client, tmp_path: Path
+) -> None:
+    refused = client.get("/style.json", params={"archive": "true"})
+    assert refused.status_code == 400 and "CITYBRAIN_TILE_ARCHIVE_URL" in refused.text
+    url = "https://cdn.example.org/citybrain.pmtiles"
+    with LiveServer(server_settings(seeded, tile_archive_url=url)) as live, live.client() as c:
+        plain = c.get("/style.json").json()
+        style = c.get("/style.json", params={"archive": "true"}).json()
+    assert plain["sources"]["citybrain"]["url"].endswith("/tiles.json")  # unchanged by default
+    assert style["sources"]["archive"] == {"type": "vector", "url": f"pmtiles://{url}"}
+    sources = {
+        layer["source-layer"]: layer["source"] for layer in style["layers"] if "source" in layer
+    }
+    for static in ("towns", "towns_labels", "villages", "grids", "micro_grids", "roads"):
+        assert sources[static] == "archive", static
+    for live_layer in ("incidents", "teams", "cameras", "alerts"):
+        assert sources[live_layer] == f"citybrain-{live_layer}"
+        tiles = style["sources"][f"citybrain-{live_layer}"]["url"]
+        assert tiles.endswith(f"/tiles/{live_layer}.json")
+    assert sources["heatmap"] == "heatmap" and "citybrain" not in style["sources"]
+    validator = ROOT / "node_modules" / ".bin" / "gl-style-validate"
+    assert validator.exists(), "run `npm ci` (scripts/test.sh does) for the style validator"
+    path = tmp_path / "style.json"
+    path.write_text(json.dumps(style, ensure_ascii=False))
+    checked = subprocess.run([str(validator), str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

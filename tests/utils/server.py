@@ -1,0 +1,76 @@
+"""citybrain served by uvicorn on a loopback port for a test, and the settings the shared test
+servers run with."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import uvicorn
+
+from citybrain.settings import Settings
+from tests.utils.keys import API_KEYS_SETTING
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_settings(url: str, **overrides) -> Settings:
+    """The shared test servers' settings: the test keys, and no rate limits (the tests ask
+    thousands of times a minute from one address; tests/test_ratelimit.py tests the limits)."""
+    return Settings(
+        **{
+            "database_url": url,
+            "api_keys": API_KEYS_SETTING,
+            "rate_limit": "",
+            "rate_limit_keyed": "",
+        }
+        | overrides
+    )
+
+
+class LiveServer:
+    """citybrain served by uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, settings: Settings, port: int | None = None):
+        from citybrain.api.main import create_app
+        from citybrain.api.server import proxies
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,  # event streams never end by themselves
+            **proxies(settings.forwarded_allow_ips),
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            raise RuntimeError("server did not stop")
+
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """HTTP to this server (close it, or use it in a ``with``)."""
+        return httpx.Client(base_url=self.url, timeout=timeout)
