@@ -53,7 +53,7 @@ SELECT h3_{res}, count(*) FROM citybrain.incidents
 WHERE reported_at >= %(start)s AND reported_at < %(end)s{category}
 GROUP BY 1
 """
-ONE_CATEGORY = " AND category = %(category)s"
+ONE_CATEGORY = " AND {alias}category = %(category)s"
 HEXGRID = """
 WITH grid AS (
     SELECT h.geom, h.i, h.j FROM ST_HexagonGrid(%(size)s,
@@ -202,13 +202,14 @@ def main() -> None:
                         params["category"] = category
                     mine, server, n_cells = citybrain_ms(client, params, args.repeat)
                     sql = {"start": start, "end": end, "category": category}
-                    only = ONE_CATEGORY if category else ""
+                    only = ONE_CATEGORY.format(alias="") if category else ""
                     group_by = GROUP_BY.format(res=res, category=only)
                     plain = sql_ms(conn, group_by, sql, args.repeat)
                     hexgrid = None
                     if not args.skip_hexgrid:
                         size = h3.average_hexagon_edge_length(res, unit="m") / 0.8587  # mercator
-                        hexes = HEXGRID.format(category=only.replace("category", "i.category"))
+                        on_i = ONE_CATEGORY.format(alias="i.") if category else ""
+                        hexes = HEXGRID.format(category=on_i)
                         hexgrid = sql_ms(conn, hexes, {**sql, "size": size}, 1, warmup=1)
                     rows.append(
                         (wname, res, category or "all", n_cells, mine, server, plain, hexgrid)
