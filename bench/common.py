@@ -71,7 +71,7 @@ def random_points(url: str, n: int, seed: int = 0) -> np.ndarray:
     return pts[np.random.default_rng(seed).choice(len(pts), n, replace=len(pts) < n)]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -83,7 +83,7 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
     process unless ``CITYBRAIN_DISPATCH_PORT`` is given). Without rate limits: a load
     generator is one caller asking far more than any one client should, and the benchmarks
     measure the service, not its limits."""
-    port = _free_port()
+    port = free_port()
     environ = dict(
         os.environ,
         CITYBRAIN_DATABASE_URL=url,

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.common import BENCH_KEY, _free_port, bench_database, need, random_points, serve
+from bench.common import BENCH_KEY, bench_database, free_port, need, random_points, serve
 from bench.dispatch import CATEGORIES
 
 HEAVY_CLIENTS = 16
@@ -214,7 +214,7 @@ def main() -> None:
     points = random_points(url, 2000, seed=7)
     rows = []
     for layout in args.layouts.split(","):
-        dispatch_port = _free_port()
+        dispatch_port = free_port()
         env = {"CITYBRAIN_DISPATCH_PORT": str(dispatch_port) if layout == "split" else "0"}
         with serve(url, workers=args.workers, **env) as base:
             dispatch_base = f"http://127.0.0.1:{dispatch_port}" if layout == "split" else base

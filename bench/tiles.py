@@ -29,7 +29,6 @@ import argparse
 import http.client
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import mercantile
 import numpy as np
 import psycopg
 
-from bench.common import END, bench_database, serve
+from bench.common import END, bench_database, free_port, serve
 from citybrain.db.connection import libpq_conninfo
 from citybrain.domain import TOWNS
 from citybrain.layers import load_layers
@@ -104,21 +103,19 @@ def serve_tipg(url: str):
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
+            if proc.poll() is not None:
+                raise RuntimeError(f"tipg exited with {proc.returncode} before serving")
             try:
                 if httpx.get(f"{base}/collections", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.5)
+        else:
+            raise RuntimeError(f"tipg did not answer {base}/collections within 60 s")
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:

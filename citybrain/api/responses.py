@@ -3,6 +3,7 @@ service already shaped (the route's ``response_model`` still documents it in Ope
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,20 @@ class JSON(JSONResponse):
 
 class GeoJSON(JSON):
     media_type = "application/geo+json"
+
+
+class AuditEvent(BaseModel):
+    """One step of an audit trail (an incident's, an alert's): who did what, when, from which
+    status to which, with their note."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
 
 
 class ApiError(BaseModel):

@@ -634,16 +634,4 @@ class Outbreak(Base):
 
 
 # Tables that map layers draw; triggers count their writes into tile_versions (migration 0004).
-TILED_TABLES = (
-    "towns",
-    "villages",
-    "grids",
-    "compounds",
-    "micro_grids",
-    "teams",
-    "cameras",
-    "facilities",
-    "incidents",
-    "roads",
-    "alerts",
-)
+TILED_TABLES = (*LAYER_TABLES, "roads", "alerts")

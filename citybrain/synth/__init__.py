@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 
 from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
-from citybrain.domain import Status, TeamStatus
+from citybrain.db.models import POINT_TABLES
+from citybrain.domain import LEVELS, Status, TeamStatus
 from citybrain.ingest import (
     MicroGridIndex,
     copy_frame,
@@ -33,20 +34,8 @@ from citybrain.synth.outbreaks import inject
 from citybrain.synth.resources import Lookup, make_cameras, make_facilities, make_teams
 from citybrain.synth.roads import RoadNetwork, make_roads
 
-TABLES = (
-    "towns",
-    "villages",
-    "grids",
-    "compounds",
-    "micro_grids",
-    "h3_coverage",
-    "teams",
-    "cameras",
-    "facilities",
-    "incidents",
-    "road_vertices",
-    "roads",
-)
+# What the seed writes, parents first (the hierarchy, its H3 coverage, the points, the roads).
+TABLES = (*LEVELS, "h3_coverage", *POINT_TABLES, "road_vertices", "roads")
 
 
 def _hex_ewkb(geoms: np.ndarray) -> np.ndarray:

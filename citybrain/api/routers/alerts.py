@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from citybrain.api.auth import Principal, require
 from citybrain.api.deps import ConnDep, SettingsDep
 from citybrain.api.params import BBoxQ
-from citybrain.api.responses import errors
+from citybrain.api.responses import AuditEvent, errors
 from citybrain.domain import AlertKind, AlertStatus
 from citybrain.services import alerts as svc
 from citybrain.services import bbox as bboxes
@@ -72,15 +72,7 @@ class AlertDetail(Alert):
     incident_list: list[AlertIncident]
 
 
-class AlertEvent(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    role: str
-    action: str
-    from_status: str | None
-    to_status: str | None
-    note: str | None
+class AlertEvent(AuditEvent):
     snoozed_until: datetime | None
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from citybrain.api.auth import Principal, require
 from citybrain.api.deps import ConnDep
 from citybrain.api.params import PointIn
-from citybrain.api.responses import error, errors
+from citybrain.api.responses import AuditEvent, error, errors
 from citybrain.domain import Source
 from citybrain.services import incidents as svc
 
@@ -72,18 +72,10 @@ class Incident(BaseModel):
     )
 
 
-class Event(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    role: str
-    action: str
-    from_status: str | None
-    to_status: str | None
+class Event(AuditEvent):
     from_tier: str | None
     to_tier: str | None
     team_id: int | None
-    note: str | None
 
 
 class AssignIn(BaseModel):

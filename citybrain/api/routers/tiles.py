@@ -60,15 +60,8 @@ def _base(request: Request) -> str:
 
 
 async def _answer(
-    request: Request,
-    layers: list[Layer],
-    z: int,
-    x: int,
-    y: int,
-    shown: Window | None = None,
-    where: Filter | None = None,
+    request: Request, layers: list[Layer], tile: Tile, shown: Window | None, where: Filter | None
 ) -> Response:
-    tile = Tile.checked(z, x, y)
     # The hottest route of the big screen: no dependencies (FastAPI's solving of them cost more
     # than serving a cached tile), the connection is taken here. A tile to render waits for a
     # heavy answer's turn (api.admission) holding no connection, and is looked up again then
@@ -88,20 +81,14 @@ async def _answer(
     return Response(rendered.data, media_type=MVT, headers=headers)
 
 
-def _shown(
-    request: Request,
-    start: str | None,
-    end: str | None,
-    last: str | None,
-    category: list[str] | None,
-    status: list[str] | None,
-) -> Window:
-    """The window a windowed layer shows (default: the last 24 hours). A window ending now
+def _shown(request: Request, asked: tuple) -> Window:
+    """The window a windowed layer shows, as ``asked`` (start, end, last, category, status;
+    default: the last 24 hours). A window ending now
     ends at the start of this minute, so that its tiles can be cached for a minute; new
     incidents are open, and open ones are always shown."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     tz = ZoneInfo(state_of(request).settings.timezone)
-    return window(tz, start, end, last, category, status, DEFAULT_WINDOW, now=now)
+    return window(tz, *asked, DEFAULT_WINDOW, now=now)
 
 
 DEFAULT_WINDOW = "24h"
@@ -139,10 +126,11 @@ async def layer_tile(
         raise InvalidInput(
             f"layer {layer.id} is drawn at zooms {layer.minzoom}-{layer.maxzoom}, not {z}"
         )
-    shown = _shown(request, start, end, last, category, status) if layer.window else None
+    asked = (start, end, last, category, status)
+    shown = _shown(request, asked) if layer.window else None
     tz = ZoneInfo(state_of(request).settings.timezone)
     where = read_filter(filter_, filter_lang, filter_crs, tz)
-    return await _answer(request, [layer], z, x, y, shown, where)
+    return await _answer(request, [layer], Tile.checked(z, x, y), shown, where)
 
 
 @router.get(
@@ -164,8 +152,8 @@ async def composite_tile(
     """Every layer visible at this zoom, in one tile (the window as for one layer)."""
     layers = state_of(request).tiles.visible(z)
     windowed = any(layer.window for layer in layers)
-    shown = _shown(request, start, end, last, category, status) if windowed else None
-    return await _answer(request, layers, z, x, y, shown)
+    shown = _shown(request, (start, end, last, category, status)) if windowed else None
+    return await _answer(request, layers, Tile.checked(z, x, y), shown, None)
 
 
 @router.get("/tiles/{layer_id}.json", summary="TileJSON 3.0 of one layer")
