@@ -17,31 +17,52 @@ def sector(lon: float, lat: float, heading: float, fov: float, range_m: float) -
     """A camera's view: the circular sector of radius ``range_m`` centred on ``heading``
     (degrees clockwise from north) spanning ``fov`` degrees; a disc when ``fov`` is 360.
     Built in local metres (affine to lon/lat, exact enough at a few hundred metres)."""
+    return sector_polygons(lon, lat, heading, fov, range_m)[0]
+
+
+def sector_polygons(lon, lat, heading, fov, range_m) -> np.ndarray:
+    """``sector`` for arrays (broadcast against each other): one polygon per camera."""
+    lon, lat, heading, fov, range_m = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(a, dtype=float)) for a in (lon, lat, heading, fov, range_m))
+    )
     x0, y0 = LOCAL.forward(lon, lat)
-    if fov >= 360:
-        ring = shapely.Point(x0, y0).buffer(range_m, quad_segs=ARC_STEPS)
-    else:
-        angles = np.radians(heading - fov / 2 + np.linspace(0, fov, ARC_STEPS + 1))
-        arc = np.column_stack([x0 + range_m * np.sin(angles), y0 + range_m * np.cos(angles)])
-        ring = shapely.Polygon([(x0, y0), *arc.tolist()])
-    return LOCAL.to_wgs84(ring)
+    angles = np.radians(
+        (heading - fov / 2)[:, None] + fov[:, None] * np.linspace(0, 1, ARC_STEPS + 1)
+    )
+    arc = np.stack(
+        [
+            x0[:, None] + range_m[:, None] * np.sin(angles),
+            y0[:, None] + range_m[:, None] * np.cos(angles),
+        ],
+        axis=-1,
+    )
+    apex = np.stack([x0, y0], axis=-1)[:, None, :]
+    out = shapely.polygons(np.concatenate([apex, arc, apex], axis=1))
+    dome = fov >= 360
+    if dome.any():
+        centres = shapely.points(x0[dome], y0[dome])
+        out[dome] = shapely.buffer(centres, range_m[dome], quad_segs=ARC_STEPS)
+    return LOCAL.to_wgs84(out)
 
 
 def sectors(cameras: gpd.GeoDataFrame, online_only: bool = True) -> gpd.GeoDataFrame:
     cams = cameras[cameras["online"]] if online_only else cameras
-    geoms = [
-        sector(g.x, g.y, h, f, r)
-        for g, h, f, r in zip(
-            cams.geometry, cams["heading"], cams["fov"], cams["range_m"], strict=True
-        )
-    ]
+    geoms = sector_polygons(
+        cams.geometry.x, cams.geometry.y, cams["heading"], cams["fov"], cams["range_m"]
+    )
     return gpd.GeoDataFrame(cams.drop(columns="geom"), geometry=geoms, crs=4326)
+
+
+def seen_by(points, views) -> tuple[np.ndarray, np.ndarray]:
+    """Which view sectors hold which points: (point positions, view positions), one pair per
+    point in a sector (points on its edge included)."""
+    tree = shapely.STRtree(np.asarray(views))
+    return tree.query(np.asarray(points), predicate="intersects")
 
 
 def covered(points: gpd.GeoSeries, views: gpd.GeoDataFrame) -> pd.Series:
     """Whether each point lies in some view sector."""
-    tree = shapely.STRtree(views.geometry.values)
-    hit, _ = tree.query(points.values, predicate="intersects")
+    hit, _ = seen_by(points.values, views.geometry.values)
     out = np.zeros(len(points), dtype=bool)
     out[np.unique(hit)] = True
     return pd.Series(out, index=points.index)

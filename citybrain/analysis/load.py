@@ -68,6 +68,24 @@ def grid_neighbours(con: Engine | None = None) -> pd.DataFrame:
     )
 
 
+def camera_candidates(con: Engine | None = None) -> gpd.GeoDataFrame:
+    """Where a new camera could stand (``source``, ``ref``, a point): every road vertex
+    (junctions and bends, ``ref`` its id) and every compound's gate (``ref`` its code). The data
+    hold no gates: a gate is taken as the point of the compound's boundary nearest a road (where
+    a road crosses the boundary, the crossing); villager groups have none."""
+    sql = (
+        "SELECT 'road_vertex' AS source, v.id::text AS ref, v.geom FROM citybrain.road_vertices v "
+        "UNION ALL "
+        "SELECT 'gate', c.code, ST_ClosestPoint(ST_Boundary(c.geom), r.geom) "
+        "FROM citybrain.compounds c CROSS JOIN LATERAL ("
+        "  SELECT geom FROM citybrain.roads ORDER BY geom <-> c.geom LIMIT 1) r "
+        "WHERE c.kind = :kind"
+    )
+    return gpd.read_postgis(
+        text(sql), con or engine(), geom_col="geom", params={"kind": "compound"}
+    )
+
+
 def incidents(since: str = "1970-01-01", con: Engine | None = None) -> pd.DataFrame:
     """Incidents (public fields) with their grid, village and town, and their category's
     time limits."""
