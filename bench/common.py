@@ -36,10 +36,8 @@ def bench_database(
     clusters (seeded again if not)."""
     from citybrain.synth import build_county
 
-    base = Settings()
-    cluster.ensure_up(base)
-    url = make_url(base.sqlalchemy_url)
-    bench = url.set(database=f"{url.database}{suffix}").render_as_string(hide_password=False)
+    cluster.ensure_up(Settings())
+    bench = bench_url(suffix)
     cluster.up(Settings(database_url=bench))
     upgrade(get_engine(bench))
     with psycopg.connect(libpq_conninfo(bench)) as conn:
@@ -57,6 +55,12 @@ def bench_database(
         print(f"seeding the benchmark county: {n:,} incidents, {outbreaks} outbreaks", flush=True)
         build_county(get_engine(bench), n_incidents=n, seed=SEED, end=END, outbreaks=outbreaks)
     return bench
+
+
+def bench_url(suffix: str = "_bench") -> str:
+    """The URL of the benchmark database ``<name><suffix>`` (which may not exist yet)."""
+    url = make_url(Settings().sqlalchemy_url)
+    return url.set(database=f"{url.database}{suffix}").render_as_string(hide_password=False)
 
 
 def random_points(url: str, n: int, seed: int = 0) -> np.ndarray:
@@ -83,6 +87,17 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
     process unless ``CITYBRAIN_DISPATCH_PORT`` is given). Without rate limits: a load
     generator is one caller asking far more than any one client should, and the benchmarks
     measure the service, not its limits."""
+    with serving(url, workers, **env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def serving(
+    url: str, workers: int = 2, start_s: float = 120, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``serve``, also yielding the server's process (its children are the workers: what a
+    benchmark measuring memory per process looks at); ``start_s``: the longest the start may
+    take (loading ten million incidents on a busy machine takes minutes)."""
     port = free_port()
     environ = dict(
         os.environ,
@@ -110,7 +125,7 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 if httpx.get(base + "/healthz", timeout=2).status_code == 200:
@@ -120,7 +135,7 @@ def serve(url: str, workers: int = 2, **env: str) -> Iterator[str]:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.3)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=60)  # (the server kills a process still stuck 20 s after)

@@ -47,7 +47,11 @@ def _database_url(migrate: bool = False) -> str:
     """The database URL, with the database brought up (and migrated) first."""
     from citybrain.db import cluster
 
-    url = cluster.ensure_up(get_settings())
+    settings = get_settings()
+    cluster.ensure_up(settings)
+    # The owner's jobs (migrations, seeds, imports, keys, a detector's session lock) go to the
+    # primary itself, never through a transaction pooler (CITYBRAIN_DIRECT_DATABASE_URL).
+    url = settings.direct_sqlalchemy_url
     if migrate:
         from citybrain.db.connection import get_engine
         from citybrain.db.migrate import current_revision, head_revision, upgrade
@@ -61,7 +65,15 @@ def _database_url(migrate: bool = False) -> str:
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(
+    replica: Annotated[
+        int,
+        typer.Option(
+            help="also start streaming standby N of the embedded cluster (a base backup the "
+            "first time; on CITYBRAIN_PG_PORT + N) to list in CITYBRAIN_REPLICA_URLS"
+        ),
+    ] = 0,
+) -> None:
     """Start the database (installing PostgreSQL/PostGIS and creating the embedded cluster if
     needed) and create the database with its extensions."""
     from sqlalchemy.engine import make_url
@@ -70,14 +82,26 @@ def db_up() -> None:
 
     url = cluster.up(get_settings())
     console.print(f"database ready: {make_url(url).render_as_string(hide_password=True)}")
+    if replica:
+        standby = cluster.up_replica(get_settings(), replica)
+        shown = make_url(standby).render_as_string(hide_password=True)
+        console.print(
+            f"standby {replica} streaming: {shown}\n"
+            f"serve reads from it: CITYBRAIN_REPLICA_URLS={shown} (with the password)"
+        )
 
 
 @db_app.command("down")
-def db_down() -> None:
-    """Stop the embedded PostgreSQL cluster."""
+def db_down(
+    replica: Annotated[int, typer.Option(help="stop streaming standby N only")] = 0,
+) -> None:
+    """Stop the embedded PostgreSQL cluster (or one of its standbys)."""
     from citybrain.db import cluster
 
-    stopped = cluster.down(get_settings())
+    if replica:
+        stopped = cluster.down_replica(get_settings(), replica)
+    else:
+        stopped = cluster.down(get_settings())
     console.print("stopped" if stopped else "was not running")
 
 

@@ -64,6 +64,29 @@ POOL_WAITING = Gauge(
 )
 
 # --- the heat index (services.heatmap.index) --------------------------------------------------
+REPLICA_LAG = Gauge(
+    "citybrain_replica_lag_seconds",
+    "How far each read replica is behind the primary, as this process last measured",
+    ["replica"],
+    multiprocess_mode="livemax",
+)
+REPLICA_UP = Gauge(
+    "citybrain_replica_up",
+    "1 while a read replica answers and is within the lag bound (CITYBRAIN_REPLICA_MAX_LAG_S)",
+    ["replica"],
+    multiprocess_mode="livemin",
+)
+READS = Counter(
+    "citybrain_reads",
+    "Requests' database reads by the node that served them (primary or a replica)",
+    ["node"],
+)
+READ_RETRIES = Counter(
+    "citybrain_read_retries",
+    "Reads a replica could not finish (a recovery conflict, the replica went away) that the "
+    "primary answered instead",
+    ["reason"],
+)
 HEAT_INCIDENTS = Gauge(
     "citybrain_heat_index_incidents",
     "Incidents a process's heat index holds",
@@ -88,6 +111,15 @@ HEAT_REBUILDS = Counter(
     "citybrain_heat_index_rebuilds",
     "Heat index rebuilds: 'load' reads every incident, 'fold' merges the overlay in memory",
     ["kind"],
+)
+HEAT_SHARED_BYTES = Gauge(
+    "citybrain_heat_index_shared_bytes",
+    "Bytes of the machine's shared heat index base a process maps (0: it holds its own)",
+    multiprocess_mode="liveall",
+)
+HEAT_SHARED_MAPS = Counter(
+    "citybrain_heat_index_shared_maps",
+    "Shared heat index bases a process mapped that another process had built",
 )
 
 # --- tiles (services.tiles.TileCache) ---------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -48,6 +49,20 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL (postgresql+psycopg://...); unset = embedded"
+    )
+    pooler: Literal["none", "pgbouncer"] = Field(
+        default="none",
+        description="what CITYBRAIN_DATABASE_URL points at: the database itself (none), or a "
+        "PgBouncer in transaction mode (pgbouncer: request connections send no startup options "
+        "and prepare no statements; their login must itself be least-privileged and bounded "
+        "(ALTER ROLE ... SET role, SET statement_timeout), which the server checks at start; "
+        "live events and the alert runner use CITYBRAIN_DIRECT_DATABASE_URL; docs/pgbouncer.md)",
+    )
+    direct_database_url: str | None = Field(
+        default=None,
+        description="the primary itself, not through a pooler: the live events' LISTEN, the alert "
+        "runner's session lock and imports through the API connect here (default: "
+        "CITYBRAIN_DATABASE_URL; required with CITYBRAIN_POOLER=pgbouncer)",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     pg_port: int = Field(default=55432, description="port of the embedded PostgreSQL cluster")
@@ -111,6 +126,17 @@ class Settings(BaseSettings):
     pool_timeout_s: float = Field(
         default=5.0, gt=0, description="longest a request waits for a database connection (503)"
     )
+    replica_urls: str = Field(
+        default="",
+        description="streaming standbys that may serve reads (comma-separated database URLs); "
+        "a read carrying Citybrain-LSN goes to one only once it has replayed that LSN",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0, gt=0, description="a replica further behind the primary than this is skipped"
+    )
+    replica_check_s: float = Field(
+        default=0.5, gt=0, description="how often each process measures its replicas' lag"
+    )
     access_log: bool = Field(
         default=False, description="log every request (costs ~10% of throughput on hot paths)"
     )
@@ -136,6 +162,18 @@ class Settings(BaseSettings):
     )
     max_tile_hexagons: int = Field(
         default=20_000, ge=1, description="hexagons in one heatmap tile (a screenful: ~2,000)"
+    )
+    heat_shared: bool = Field(
+        default=True,
+        description="one copy of the heat index's sorted base per machine, mapped by every "
+        "server process (false: each process holds its own, as on a platform without /dev/shm)",
+    )
+    heat_shared_dir: Path = Field(
+        default_factory=lambda: Path(
+            "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        ),
+        description="where the shared heat index files live (memory-backed /dev/shm where there "
+        "is one; a file system's directory works too, through the page cache)",
     )
     max_event_streams: int = Field(
         default=500, ge=1, description="live streams (/events) one server process holds"
@@ -223,13 +261,48 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("database_url")
+    @field_validator("database_url", "direct_database_url")
     @classmethod
     def _psycopg_driver(cls, value: str | None) -> str | None:
-        if value and value.startswith(("postgresql://", "postgres://")):
-            # Users paste libpq URLs; SQLAlchemy needs the driver named.
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
-        return value
+        return _with_driver(value) if value else value
+
+    @model_validator(mode="after")
+    def _pooler_has_direct_url(self) -> Settings:
+        # Through a transaction-mode pooler, LISTEN and session locks would land on a server
+        # connection that other clients get next: they need the primary itself.
+        if self.pooler != "none" and not self.database_url:
+            raise ValueError(
+                f"CITYBRAIN_POOLER={self.pooler} needs CITYBRAIN_DATABASE_URL: the pooler's address"
+            )
+        if self.pooler != "none" and (
+            not self.direct_database_url or self.direct_database_url == self.database_url
+        ):
+            raise ValueError(
+                f"CITYBRAIN_POOLER={self.pooler} needs CITYBRAIN_DIRECT_DATABASE_URL: the primary "
+                "itself (not the pooler), for live events (LISTEN), the alert runner's lock and "
+                "imports"
+            )
+        return self
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _replica_drivers(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        for i, url in enumerate(urls, start=1):
+            if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+                # (the position, never the URL: it may hold a password)
+                raise ValueError(f"CITYBRAIN_REPLICA_URLS: URL {i} is not a postgresql:// URL")
+        return ",".join(_with_driver(u) for u in urls)
+
+    @property
+    def replicas(self) -> list[str]:
+        """The read replicas' SQLAlchemy URLs (``CITYBRAIN_REPLICA_URLS``)."""
+        return [u for u in self.replica_urls.split(",") if u]
+
+    @property
+    def direct_sqlalchemy_url(self) -> str:
+        """The primary itself, never through a pooler (``CITYBRAIN_DIRECT_DATABASE_URL``)."""
+        return self.direct_database_url or self.sqlalchemy_url
 
     @property
     def embedded(self) -> bool:
@@ -249,6 +322,13 @@ class Settings(BaseSettings):
         except OSError:
             password = ""
         return f"postgresql+psycopg://postgres{password}@127.0.0.1:{self.pg_port}/citybrain"
+
+
+def _with_driver(url: str) -> str:
+    """Users paste libpq URLs; SQLAlchemy needs the driver named."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
 
 
 @lru_cache

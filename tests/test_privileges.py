@@ -13,8 +13,8 @@ import pytest
 from psycopg import sql
 
 from citybrain.api.deps import ConnDep
-from citybrain.api.main import _session_options
 from citybrain.db.connection import libpq_conninfo
+from citybrain.db.pools import session_options
 from tests.utils.county import point_in
 from tests.utils.server import LiveServer, server_settings
 
@@ -24,7 +24,7 @@ ROLE = "citybrain_server"
 @pytest.fixture
 def as_server(fresh_county: str) -> Iterator[psycopg.Connection]:
     """A connection such as the server's pool opens (the same options)."""
-    options = _session_options(server_settings(fresh_county))
+    options = session_options(server_settings(fresh_county))
     with psycopg.connect(libpq_conninfo(fresh_county, options=options), autocommit=True) as c:
         yield c
 

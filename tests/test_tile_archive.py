@@ -18,12 +18,15 @@ from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
 
 from citybrain.db.connection import libpq_conninfo
+from tests.utils.browser import open_screen, rendered, wait_idle
 from tests.utils.cli import citybrain
 from tests.utils.server import LiveServer, server_settings
+from tests.utils.static_host import StaticHost
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("towns", "villages", "roads", "facilities")  # static layers, drawn from zooms 0/9/8/10
 MINZOOM, MAXZOOM = 8, 12
+LIVE = ("incidents", "teams", "cameras", "alerts")  # layers the style keeps on the API
 
 
 def county_bounds(url: str) -> tuple[float, float, float, float]:
@@ -165,3 +168,39 @@ def test_the_style_draws_static_layers_from_the_archive(
     path.write_text(json.dumps(style, ensure_ascii=False))
     checked = subprocess.run([str(validator), str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_big_screen_draws_from_the_archive(seeded: str, archive: Path, browser) -> None:
+    """The screen opened with ``?archive=true`` draws the static layers from the archive on a
+    static host (byte ranges, another origin) and the live ones from the API, and draws the
+    same static features as from the API's tiles."""
+    view = (120.91, 30.85, 11)
+    with StaticHost([archive]) as host:
+        url = f"{host.url}/{archive.name}"
+        with LiveServer(server_settings(seeded, tile_archive_url=url)) as live:
+            page, outside = open_screen(browser, live.url, *view)
+            wait_idle(page)
+            from_api = rendered(page)
+            page.close()
+            page, outside_archived = open_screen(
+                browser, live.url, *view, query="archive=true", also=(host.url,)
+            )
+            sent: list[tuple[str, str | None]] = []
+            page.on("request", lambda rq: sent.append((rq.url, rq.headers.get("range"))))
+            page.evaluate("() => window.citybrain.map.setZoom(12)")  # new tiles, asked from now on
+            wait_idle(page)
+            from_archive = rendered(page)
+            page.evaluate("() => window.citybrain.map.setZoom(11)")
+            wait_idle(page)
+            at_view = rendered(page)
+            page.close()
+    assert outside == [] and outside_archived == []
+    ranged = [r for u, r in sent if u.startswith(url)]
+    assert ranged and all(r and r.startswith("bytes=") for r in ranged)
+    api_tiles = [u for u, _ in sent if u.startswith(live.url) and "/tiles/" in u]
+    assert api_tiles, "the live layers still come from the API"
+    for u in api_tiles:  # only live layers' tiles: the static ones are the archive's
+        assert any(f"/tiles/{name}/" in u for name in LIVE), u
+    for layer in ("towns", "villages", "roads"):
+        assert from_archive.get(layer, 0) > 0, layer
+        assert at_view.get(layer) == from_api.get(layer), layer

@@ -15,7 +15,6 @@ incidents of thousands) and demand points that the same options see are merged f
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from citybrain.analysis import coverage
+from citybrain.analysis.solve import cbc
 from citybrain.crs import LOCAL, to_wgs84
 
 HEADINGS = 8  # one every 45°
@@ -234,18 +234,14 @@ def _solve(
     method: str,
     time_limit: float | None,
 ) -> Choice:
-    with warnings.catch_warnings():
-        # PuLP 3 warns that 4 drops the CBC binary it bundles; <4 is pinned for that binary.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
-    model.solve(solver)
-    if model.status == pulp.LpStatusInfeasible:
-        raise ValueError(f"{method}: no choice of the candidates, one heading a site, sees that")
-    if model.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        raise RuntimeError(f"{method}: CBC found no solution ({pulp.LpStatus[model.status]})")
+    try:
+        optimal = cbc(model, method, time_limit)
+    except ValueError:
+        raise ValueError(
+            f"{method}: no choice of the candidates, one heading a site, sees that"
+        ) from None
     picked = [j for j, v in enumerate(x) if (v.value() or 0) > 0.5]
     picked.sort(key=lambda j: -opts.frame["sees"].iat[j])
-    optimal = model.sol_status == pulp.LpSolutionOptimal
     return Choice(method, picked, opts.seen_by(picked), optimal)
 
 

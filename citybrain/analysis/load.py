@@ -103,3 +103,16 @@ def incidents(since: str = "1970-01-01", con: Engine | None = None) -> pd.DataFr
         con,
         since=since,
     )
+
+
+def road_network(con: Engine | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The road graph as the router takes it: vertices (id, lon, lat) and roads (source,
+    target, length_m, cost, reverse_cost; travel seconds, a negative reverse cost one-way)."""
+    vertices = query(
+        "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM citybrain.road_vertices ORDER BY id",
+        con,
+    )
+    roads = query(
+        "SELECT source, target, length_m, cost, reverse_cost FROM citybrain.roads ORDER BY id", con
+    )
+    return vertices, roads

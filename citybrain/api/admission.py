@@ -4,13 +4,15 @@ an OGC page): lookups, dispatch and writes never wait here; heavy answers take t
 - In the process: at most ``CITYBRAIN_HEAVY_SLOTS`` at once; the others wait holding no database
   connection, at most 32 a slot (past that, 503 at once).
 - In the deployment: at most ``CITYBRAIN_HEAVY_SLOTS_DATABASE`` at once across every server
-  process on the database, each slot a PostgreSQL session advisory lock held by a connection of
-  the gate's while the answer is built. CPU is what a flood of heavy reads takes from
-  dispatch: the database's (tiles, OGC pages) and the workers' (heatmaps, Gi*, GeoJSON).
-  Measured on two cores: four heavy queries at once put /locate's p99 at 63 ms, one at a time
-  at 14.5 ms (8 ms without load); leaving the heatmaps out of this gate put /locate's p99 on
-  the public port at 19.8 s instead of 0.27 s, and on the dispatch port raised it by a
-  quarter (bench/isolation.py).
+  process on the database, each slot a PostgreSQL advisory lock held by a transaction of the
+  gate's while the answer is built. A transaction's lock, not a session's: through PgBouncer in
+  transaction mode a session lock would stay on a server connection that other clients get
+  next (``CITYBRAIN_POOLER``), while a transaction's ends with it, whatever happens. CPU is
+  what a flood of heavy reads takes from dispatch: the database's (tiles, OGC pages) and the
+  workers' (heatmaps, Gi*, GeoJSON). Measured on two cores: four heavy queries at once put
+  /locate's p99 at 63 ms, one at a time at 14.5 ms (8 ms without load); leaving the heatmaps
+  out of this gate put /locate's p99 on the public port at 19.8 s instead of 0.27 s, and on
+  the dispatch port raised it by a quarter (bench/isolation.py).
 
 A request that gets no turn within ``CITYBRAIN_HEAVY_WAIT_S`` is answered 503 with
 ``Retry-After``.
@@ -68,29 +70,31 @@ class Gate:
                 yield
                 return
             async with self._pool().connection() as conn:
-                slot = await self._database_slot(conn, deadline)
-                try:
-                    yield
-                finally:
-                    await _give_back(conn, slot)
+                while True:
+                    async with conn.transaction():
+                        if await self._database_slot(conn):
+                            yield  # (in the transaction: its end frees the slot)
+                            return
+                    await self._wait_for_slot(deadline)  # (holding no transaction)
         finally:
             self._free.release()
 
-    async def _database_slot(self, conn: AsyncConnection, deadline: float) -> int:
-        while True:
-            for slot in range(self.database_slots):
-                cur = await conn.execute(
-                    load("admission/take"), {"space": LOCK_SPACE, "slot": slot}
-                )
-                if (await cur.fetchone())[0]:
-                    return slot
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._busy(
-                    f"the database's {self.database_slots} heavy slot(s) stayed taken for "
-                    f"{self.wait_s:g} s"
-                )
-            await asyncio.sleep(min(POLL_S, left))  # (and a last try at the deadline)
+    async def _database_slot(self, conn: AsyncConnection) -> bool:
+        """Take a free slot of the database for the transaction under way, if there is one."""
+        for slot in range(self.database_slots):
+            cur = await conn.execute(load("admission/take"), {"space": LOCK_SPACE, "slot": slot})
+            if (await cur.fetchone())[0]:
+                return True
+        return False
+
+    async def _wait_for_slot(self, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._busy(
+                f"the database's {self.database_slots} heavy slot(s) stayed taken for "
+                f"{self.wait_s:g} s"
+            )
+        await asyncio.sleep(min(POLL_S, left))  # (and a last try at the deadline)
 
     def _busy(self, why: str) -> Busy:
         retry = max(1, math.ceil(self.wait_s))
@@ -99,13 +103,3 @@ class Gate:
             f"process) and {why}: retry in {retry} s",
             headers={"Retry-After": str(retry)},
         )
-
-
-async def _give_back(conn: AsyncConnection, slot: int) -> None:
-    try:
-        await conn.execute(load("admission/give_back"), {"space": LOCK_SPACE, "slot": slot})
-    except Exception:
-        # The lock must not pass to the connection's next user: a closed connection takes its
-        # locks with it, and the pool replaces it.
-        await conn.close()
-        raise

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from citybrain.api.reads import read_connection
 from citybrain.api.state import AppState, state_of
 from citybrain.layers import Layer
 from citybrain.services.events import EventHub
@@ -48,7 +49,15 @@ PoolDep = Annotated[AsyncConnectionPool, _part("pool")]  # (renewed after an out
 
 
 async def get_conn(pool: PoolDep) -> AsyncIterator[AsyncConnection]:
+    """A connection to the primary: for writes, and reads that must see the newest state."""
     async with pool.connection() as conn:
+        yield conn
+
+
+async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads: a replica that has the caller's writes, or the primary
+    (``api.reads``)."""
+    async with read_connection(request) as conn:
         yield conn
 
 
@@ -62,6 +71,7 @@ async def heavy_turn(request: Request) -> AsyncIterator[None]:
 # so a request waiting its turn holds no database connection.
 HeavyTurn = Depends(heavy_turn)
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn)]
 LayersDep = Annotated[dict[str, Layer], _part("layers")]
 RoadsDep = Annotated[RouterHolder, _part("roads")]
 CountyDep = Annotated[CountyCellsHolder, _part("county")]

@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from citybrain import __version__
@@ -26,6 +25,7 @@ from citybrain.api.admission import Gate
 from citybrain.api.auth import KeysRequired
 from citybrain.api.observe import RequestId, RequestMetrics, sample_forever
 from citybrain.api.ratelimit import RateLimit
+from citybrain.api.reads import Reads, replay
 from citybrain.api.responses import errors
 from citybrain.api.routers import (
     alerts,
@@ -43,7 +43,8 @@ from citybrain.api.routers import (
 )
 from citybrain.api.state import AppState
 from citybrain.brain.config import load_detectors
-from citybrain.db.connection import libpq_conninfo
+from citybrain.db.pools import check_request_connections, direct_conninfo, request_pool
+from citybrain.db.replicas import ReadNodes
 from citybrain.errors import CitybrainError, status_code
 from citybrain.layers import check_against_database, load_layers
 from citybrain.services.alert_runner import AlertRunner
@@ -83,57 +84,17 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
+                return await self.app(scope, replay([message], receive), send)
             body.append(message)
             more = message.get("more_body", False)
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 return await self._refuse(scope, receive, send)
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _refuse(self, scope, receive, send):
         response = _error(413, "too_large", f"the body is larger than {self.max_bytes // 1024} KB")
         await response(scope, receive, send)
-
-
-def _replay(messages: list[dict], receive):
-    """A ``receive`` that gives ``messages`` first, then what the client sends next."""
-    queue = list(messages)
-
-    async def replayed():
-        return queue.pop(0) if queue else await receive()
-
-    return replayed
-
-
-def _pool(settings: Settings) -> AsyncConnectionPool:
-    """The request connections of one server process (opened by the caller)."""
-    return AsyncConnectionPool(
-        libpq_conninfo(
-            settings.sqlalchemy_url,
-            application_name="citybrain",
-            options=_session_options(settings),
-        ),
-        min_size=settings.pool_size,  # opened up front: no waiting for growth under load
-        max_size=settings.pool_size,
-        # Autocommit: a read is one round trip (no BEGIN, no COMMIT when the connection
-        # goes back), and a write commits inside its own `conn.transaction()` block,
-        # before the handler returns, never later in the pool's clean-up.
-        kwargs={"autocommit": True},
-        # A request waits this long for a connection, then gets 503 (bounded work).
-        timeout=settings.pool_timeout_s,
-        open=False,
-    )
-
-
-def _session_options(settings: Settings) -> str:
-    """What every request connection is: bounded (no statement runs longer than the deadline)
-    and unprivileged (it acts as the server role, which owns nothing and may not edit the
-    audit trail; migration 0014)."""
-    options = f"-c statement_timeout={settings.statement_timeout_ms}"
-    if settings.server_role:
-        options += f" -c role={settings.server_role}"
-    return options
 
 
 log = logging.getLogger("citybrain")
@@ -155,14 +116,14 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url)) as sync_conn:
+        with psycopg.connect(direct_conninfo(settings, "citybrain-start")) as sync_conn:
             check_against_database(layers, sync_conn)
-        heat = HeatIndex()
+        heat = HeatIndex(settings.heat_shared_dir if settings.heat_shared else None)
 
         async def renew_pool() -> None:
             """The database is back after an outage: a fresh pool connects at once (the old
             one's reconnection backs off exponentially, for minutes after a long outage)."""
-            fresh = _pool(settings)
+            fresh = request_pool(settings)
             await fresh.open(wait=True, timeout=10)
             old, state.pool = state.pool, fresh
             await old.close(timeout=5)
@@ -171,7 +132,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
             settings=settings,
             layers=layers,
             detectors=detectors,
-            pool=_pool(settings),
+            pool=request_pool(settings),
             keys=KeyRing(settings.api_keys.get_secret_value()),
             roads=RouterHolder(),
             county=CountyCellsHolder(),
@@ -185,17 +146,18 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
                 settings.heavy_slots_database,
                 lambda: state.pool,  # (renewed after an outage)
             ),
-            events=EventHub(libpq_conninfo(settings.sqlalchemy_url), on_back=renew_pool),
+            reads=ReadNodes.from_settings(settings, lambda: state.pool),
+            events=EventHub(direct_conninfo(settings, "citybrain-events"), on_back=renew_pool),
             lane=lane,
         )
         await state.pool.open(wait=True, timeout=30)
+        await check_request_connections(state.pool, settings)  # privileged or unbounded: stop
+        await state.reads.start()
+        if state.reads.replicas:
+            state.events.position = state.reads.write_position
         await state.events.start()
         runner = AlertRunner(
-            libpq_conninfo(
-                settings.sqlalchemy_url,
-                application_name="citybrain-alerts",
-                options=_session_options(settings),
-            ),
+            direct_conninfo(settings, "citybrain-alerts", bounded=True),  # its session lock
             detectors if settings.alerts_run and lane == "public" else {},
             state.events,
             tick_s=settings.alerts_tick_s,
@@ -216,6 +178,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
             sampler.cancel()
             await runner.stop()
             await state.events.stop()
+            await state.reads.stop()
             await state.pool.close()
 
     app = FastAPI(
@@ -237,6 +200,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         )
     elif not settings.anonymous_reads:
         app.add_middleware(KeysRequired)
+    app.add_middleware(Reads, max_body=settings.max_body_kb * 1024)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)
     app.add_middleware(RequestMetrics)  # outside the limits: their 413s, 429s are counted too

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from citybrain.api.admission import Gate
     from citybrain.brain.config import Detector
+    from citybrain.db.replicas import ReadNodes
     from citybrain.layers import Layer
     from citybrain.services.events import EventHub
     from citybrain.services.features import Extents
@@ -41,6 +42,7 @@ class AppState:
     kpis: Kpis
     heavy: Gate  # turns for heavy answers (api.admission)
     events: EventHub
+    reads: ReadNodes  # where a request reads: a replica that has its writes, or the primary
     import_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one import at a time
     lane: str = "public"  # public workers or the dispatch process (api.server); metrics' pool
 

@@ -42,6 +42,10 @@ SERVER_CONFIG = {
     # JIT compiles for seconds-long analytics; it only slows the millisecond queries we serve.
     "jit": "off",
     "timezone": "'UTC'",
+    # A standby made by `db up --replica` streams through a replication slot, which keeps the
+    # WAL it has not received; this bounds what a stopped standby can hold on the primary's
+    # disk (past it the standby needs a new base backup).
+    "max_slot_wal_keep_size": "'10GB'",
 }
 
 
@@ -134,15 +138,19 @@ def ensure_packages(settings: Settings) -> int:
 
 
 class EmbeddedCluster:
-    """A private PostgreSQL cluster under ``settings.data_dir``."""
+    """A private PostgreSQL cluster under ``settings.data_dir``; with ``replica`` n > 0, the
+    n-th streaming standby of it (``pg{version}-replica{n}``, on ``pg_port`` + n), made by a
+    base backup of the running primary."""
 
-    def __init__(self, settings: Settings, version: int | None = None):
+    def __init__(self, settings: Settings, version: int | None = None, replica: int = 0):
         self.settings = settings
         self.version = version or settings.pg_version or DEFAULT_PG_VERSION
         self.bin = PG_ROOT / str(self.version) / "bin"
-        self.pgdata = settings.data_dir / f"pg{self.version}"
-        self.logfile = settings.data_dir / f"pg{self.version}.log"
-        self.port = settings.pg_port
+        self.replica = replica
+        name = f"pg{self.version}" + (f"-replica{replica}" if replica else "")
+        self.pgdata = settings.data_dir / name
+        self.logfile = settings.data_dir / f"{name}.log"
+        self.port = settings.pg_port + replica
 
     # Running as root, PostgreSQL refuses to start: run it as an unprivileged user.
     def _owner(self) -> pwd.struct_passwd | None:
@@ -167,9 +175,11 @@ class EmbeddedCluster:
         )
         return pwd.getpwnam("citybrain")
 
-    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, args: list[str], check: bool = True, env: dict | None = None
+    ) -> subprocess.CompletedProcess[str]:
         owner = self._owner()
-        kwargs: dict = {"cwd": "/", "text": True, "capture_output": True}
+        kwargs: dict = {"cwd": "/", "text": True, "capture_output": True, "env": env}
         if owner is not None:
             kwargs.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
         proc = subprocess.run(args, **kwargs)
@@ -301,10 +311,43 @@ class EmbeddedCluster:
         os.chown(hba, stat.st_uid, stat.st_gid)
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "reload"])
 
+    def _base_backup(self) -> None:
+        """Copy the running primary into this standby's data directory, streaming its WAL
+        through a slot of its own (``citybrain_replica<n>``), configured to follow it."""
+        primary = EmbeddedCluster(self.settings, self.version)
+        if not primary.running():
+            raise DatabaseUnavailable("the primary is not running: `citybrain db up` first")
+        slot = f"citybrain_replica{self.replica}"
+        with psycopg.connect(
+            libpq_conninfo(self.settings.sqlalchemy_url, "postgres"), autocommit=True
+        ) as conn:
+            # A slot left by an earlier standby of this number holds WAL for no one.
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s AND NOT active",
+                [slot],
+            )
+        _log(f"copying the primary into standby {self.replica} ({self.pgdata})")
+        # The password goes in the environment of pg_basebackup only; -R writes it into the
+        # standby's postgresql.auto.conf (mode 0600, in a directory only its owner reads).
+        env = {"PATH": os.environ.get("PATH", ""), "PGPASSWORD": self._password()}
+        self._run(
+            [
+                str(self.bin / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+                *("-D", str(self.pgdata), "-R", "-X", "stream", "-C", "-S", slot),
+                *("-c", "fast", "--no-password"),
+            ],
+            env=env,
+        )
+
     def up(self) -> None:
         self._prepare_dirs()
         if not self.initialised():
-            self._initdb()
+            if self.replica:
+                self._base_backup()
+            else:
+                self._initdb()
         self._write_config()
         if not self.running():
             _log(f"starting PostgreSQL on 127.0.0.1:{self.port} (log: {self.logfile})")
@@ -397,6 +440,39 @@ def down(settings: Settings) -> bool:
     return EmbeddedCluster(
         settings, settings.pg_version or (versions[-1] if versions else None)
     ).down()
+
+
+def up_replica(settings: Settings, n: int = 1) -> str:
+    """Start the n-th streaming standby of the embedded cluster (made by a base backup the
+    first time); return its SQLAlchemy URL, for ``CITYBRAIN_REPLICA_URLS``."""
+    if not settings.embedded:
+        raise DatabaseUnavailable(
+            "CITYBRAIN_DATABASE_URL is set: make standbys of that server with its own tools "
+            "(pg_basebackup -R) and list them in CITYBRAIN_REPLICA_URLS"
+        )
+    if n < 1:
+        raise DatabaseUnavailable(f"standbys are numbered from 1, not {n}")
+    up(settings)
+    primary = EmbeddedCluster(settings, ensure_packages(settings))
+    EmbeddedCluster(settings, primary.version, replica=n).up()
+    return replica_url(settings, n)
+
+
+def down_replica(settings: Settings, n: int = 1) -> bool:
+    if not settings.embedded:
+        raise DatabaseUnavailable("CITYBRAIN_DATABASE_URL is set: citybrain does not manage it")
+    versions = _installed_versions()
+    version = settings.pg_version or (versions[-1] if versions else None)
+    return EmbeddedCluster(settings, version, replica=n).down()
+
+
+def replica_url(settings: Settings, n: int) -> str:
+    """The SQLAlchemy URL of the n-th standby of the embedded cluster."""
+    return (
+        make_url(settings.sqlalchemy_url)
+        .set(port=settings.pg_port + n)
+        .render_as_string(hide_password=False)
+    )
 
 
 def status(settings: Settings) -> ClusterStatus:

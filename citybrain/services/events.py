@@ -3,6 +3,11 @@ stream. PostgreSQL delivers a notification when its writer commits, whichever pr
 program) wrote: on ``citybrain_incidents`` each incident of a small write (event ``incident``),
 on ``citybrain_incidents_bulk`` one summary of a large one (event ``bulk``; migration 0011).
 
+With read replicas (``db.replicas``) each event also carries ``lsn``: the primary's WAL
+position after the write that it tells of committed. A screen that sends it back
+(``Citybrain-LSN``) with the reads the event prompts is never shown the state before that
+write by a replica that has not replayed it yet.
+
 What a stream may have missed is said, never hidden: when the listening connection comes back
 after losing the database (notifications sent meanwhile are gone), and when a slow screen's
 queue overflows, the stream gets ``resync`` — reload everything — instead of a silent gap."""
@@ -14,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+import orjson
 import psycopg
 
 from citybrain.metrics import SSE_SUBSCRIBERS
@@ -40,6 +46,9 @@ class EventHub:
         self.subscribers: set[asyncio.Queue[Event]] = set()  # the open event streams
         self.watchers: set[asyncio.Queue[Event]] = set()  # the server's own (alert detectors)
         self.connected = asyncio.Event()
+        # The primary's WAL position now (``ReadNodes.write_position``), set when replicas
+        # serve reads: stamped on each event as ``lsn``.
+        self.position: Callable[[], Awaitable[str]] | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -71,7 +80,10 @@ class EventHub:
                         self.publish(RESYNC_DATABASE)
                         lost = False
                     async for note in conn.notifies():
-                        self.publish((CHANNELS[note.channel], note.payload))
+                        payload = note.payload
+                        if self.position is not None:
+                            payload = await self._stamped(payload)
+                        self.publish((CHANNELS[note.channel], payload))
             except psycopg.OperationalError as exc:
                 self.connected.clear()
                 lost = True
@@ -80,6 +92,15 @@ class EventHub:
                 # At most a second between attempts: this is how the server learns that the
                 # database is back (one connection attempt a second costs nothing).
                 delay = min(delay * 2, 1.0)
+
+    async def _stamped(self, payload: str) -> str:
+        """The payload with ``lsn``: taken after the notification arrived, so at or past the
+        commit that sent it."""
+        try:
+            lsn = await self.position()
+            return orjson.dumps({**orjson.loads(payload), "lsn": lsn}).decode()
+        except (psycopg.Error, orjson.JSONDecodeError, TypeError):
+            return payload  # (an event without it is still news; reads go to the primary)
 
     def publish(self, event: Event) -> None:
         for queue in (*self.subscribers, *self.watchers):

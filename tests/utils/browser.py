@@ -24,20 +24,24 @@ ARGS = [
 ]
 
 
-def open_screen(browser, url: str, lon: float, lat: float, zoom: float) -> tuple[Page, list[str]]:
+def open_screen(
+    browser, url: str, lon: float, lat: float, zoom: float, query: str = "", also: tuple = ()
+) -> tuple[Page, list[str]]:
+    """The screen at ``url`` (``/?query``, e.g. ``archive=true``), with every request to
+    anywhere but there (and the origins in ``also``) blocked and listed."""
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     outside: list[str] = []
 
     def only_here(route) -> None:
         u = route.request.url
-        if u.startswith((url, "data:", "blob:")):
+        if u.startswith((url, "data:", "blob:", *also)):
             route.continue_()
         else:
             outside.append(u)
             route.abort()
 
     page.route("**/*", only_here)
-    page.goto(f"{url}/#{zoom}/{lat}/{lon}")
+    page.goto(f"{url}/{'?' + query if query else ''}#{zoom}/{lat}/{lon}")
     page.wait_for_function("window.citybrain && window.citybrain.ready", timeout=90_000)
     return page, outside
 

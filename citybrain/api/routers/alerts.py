@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
 from citybrain.api.auth import Principal, require
-from citybrain.api.deps import ConnDep, SettingsDep
+from citybrain.api.deps import ConnDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ
 from citybrain.api.responses import AuditEvent, errors
 from citybrain.domain import AlertKind, AlertStatus
@@ -93,7 +93,7 @@ class SnoozeIn(NoteIn):
 
 @router.get("", response_model=list[Alert], summary="Alerts, newest first")
 async def listing(
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     status: Annotated[list[AlertStatus] | None, Query(description="repeatable")] = None,
     kind: AlertKind | None = None,
@@ -126,13 +126,13 @@ async def listing(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=errors(404))
-async def read(alert_id: AlertId, conn: ConnDep) -> dict[str, Any]:
+async def read(alert_id: AlertId, conn: ReadConnDep) -> dict[str, Any]:
     """One alert with its incidents (the public fields: category, status, time, point)."""
     return await svc.get(conn, alert_id)
 
 
 @router.get("/{alert_id}/events", response_model=list[AlertEvent], responses=errors(404))
-async def history(alert_id: AlertId, conn: ConnDep, _: ViewerDep) -> list[dict[str, Any]]:
+async def history(alert_id: AlertId, conn: ReadConnDep, _: ViewerDep) -> list[dict[str, Any]]:
     """The alert's audit trail (viewer and above, as an incident's): raised by its detector,
     then who acknowledged, dispatched, closed or snoozed it, when, with their note."""
     return await svc.events(conn, alert_id)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep, RoadsDep
+from citybrain.api.deps import ReadConnDep, RoadsDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import JSON
 from citybrain.api.routers.locate import KindRef, MicroGridRef, Ref, TeamRef
@@ -93,7 +93,7 @@ class Recommendation(BaseModel):
     response_model=Recommendation,
     summary="Recommend teams, cameras and a tier for an incident location",
 )
-async def recommend(body: RecommendIn, conn: ConnDep, roads: RoadsDep) -> dict[str, Any]:
+async def recommend(body: RecommendIn, conn: ReadConnDep, roads: RoadsDep) -> dict[str, Any]:
     """The responsible grid's own team comes first when it is available, handles the category
     and has capacity (网格连心); then other eligible teams by ETA. Cameras are those whose view
     sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query, Request
 from psycopg import AsyncConnection
 
-from citybrain.api.deps import ConnDep, ExtentsDep, HeavyTurn, LayersDep, SettingsDep
+from citybrain.api.deps import ExtentsDep, HeavyTurn, LayersDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ, FilterDep, names, sort_keys
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.errors import InvalidInput, NotFound
@@ -178,7 +178,7 @@ async def _collection(
 
 @router.get("/collections", summary="The collections: one per map layer")
 async def collections(
-    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep
+    request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep
 ) -> JSON:
     base = _base(request)
     return JSON(
@@ -193,7 +193,7 @@ async def collections(
 
 @router.get("/collections/{collection_id}", summary="One collection")
 async def collection(
-    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep, collection_id: str
+    request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep, collection_id: str
 ) -> JSON:
     layer = _collection_layer(layers, collection_id)
     return JSON(await _collection(request, conn, extents, layer))
@@ -207,7 +207,7 @@ async def collection(
 )
 async def items(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     layers: LayersDep,
     settings: SettingsDep,
     collection_id: Annotated[str, Path(alias="collectionId")],
@@ -310,7 +310,7 @@ def _bbox(text: str, crs: refcrs.RefCrs) -> boxes.BBox:
 )
 async def item(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     layers: LayersDep,
     collection_id: str,
     feature_id: str,
@@ -341,7 +341,7 @@ async def item(
     responses={200: {"content": {"application/schema+json": {}}}},
 )
 async def queryables(
-    request: Request, conn: ConnDep, layers: LayersDep, collection_id: str
+    request: Request, conn: ReadConnDep, layers: LayersDep, collection_id: str
 ) -> JSON:
     """The collection's queryables: ``id``, its exposed properties with their types, and
     ``geometry``; a layer's personal columns are never among them."""

@@ -52,7 +52,7 @@ async def livez() -> dict[str, str]:
     "server needs, its in-memory indexes are loaded",
     responses=errors(503),
 )
-async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep) -> dict[str, str]:
+async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep, state: StateDep) -> dict[str, str]:
     reasons = [f"the {name} is not loaded" for name, index in _indexes(heat, roads) if not index]
     try:
         # A second at most for a connection: a prober wants a quick no, not a request's wait.
@@ -64,7 +64,13 @@ async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep) -> dict[str, str
         reasons += [problem] if problem else []
     if reasons:
         raise NotReady("; ".join(reasons), reasons=reasons)
-    return {"status": "ok"}
+    ready = {"status": "ok"}
+    if replicas := state.reads.status():
+        # Ready without them (the primary answers their reads); which ones and how far behind
+        # is in /metrics (citybrain_replica_up, citybrain_replica_lag_seconds), not here.
+        taking = sum(r["takes_reads"] for r in replicas)
+        ready["replicas"] = f"{taking} of {len(replicas)} take reads"
+    return ready
 
 
 def _indexes(heat: HeatIndex, roads: RouterHolder) -> list[tuple[str, bool]]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep, CountyDep, HeatDep, HeavyTurn, SettingsDep
+from citybrain.api.deps import CountyDep, HeatDep, HeavyTurn, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ, window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.services import bbox as boxes
@@ -88,7 +88,7 @@ AS_GEOJSON = {200: {"content": {GeoJSON.media_type: {}}}}
     dependencies=[HeavyTurn],
 )
 async def heatmap(
-    conn: ConnDep,
+    conn: ReadConnDep,
     heat: HeatDep,
     county: CountyDep,
     settings: SettingsDep,
@@ -117,7 +117,7 @@ async def heatmap(
     dependencies=[HeavyTurn],
 )
 async def hotspots(
-    conn: ConnDep,
+    conn: ReadConnDep,
     heat: HeatDep,
     county: CountyDep,
     query_at: QueryAtDep,
@@ -141,7 +141,7 @@ async def hotspots(
     dependencies=[HeavyTurn],
 )
 async def heatmap_tile(
-    conn: ConnDep,
+    conn: ReadConnDep,
     heat: HeatDep,
     settings: SettingsDep,
     query_at: QueryAtDep,

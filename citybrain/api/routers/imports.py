@@ -116,7 +116,7 @@ async def _import(request: Request, who: Principal, settings, layer: str) -> JSO
             )
             report = await run_in_threadpool(
                 _run,
-                settings.sqlalchemy_url,
+                settings.direct_sqlalchemy_url,  # the owner, on the primary (not a pooler)
                 layer,
                 source,
                 options,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from citybrain.api.auth import Principal, require
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ConnDep, ReadConnDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import AuditEvent, error, errors
 from citybrain.domain import Source
@@ -126,7 +126,7 @@ async def report(
 
 
 @router.get("/{incident_id}", response_model=Incident, response_model_exclude_unset=True)
-async def read(incident_id: IncidentId, conn: ConnDep, who: ViewerDep) -> dict[str, Any]:
+async def read(incident_id: IncidentId, conn: ReadConnDep, who: ViewerDep) -> dict[str, Any]:
     """One incident's case file (viewer and above); reporter name and phone only for
     dispatchers and admins. Public screens read incidents' public fields from the layer
     (``/collections/incidents/items/{id}``)."""
@@ -134,7 +134,9 @@ async def read(incident_id: IncidentId, conn: ConnDep, who: ViewerDep) -> dict[s
 
 
 @router.get("/{incident_id}/events", response_model=list[Event], summary="The audit trail")
-async def events(incident_id: IncidentId, conn: ConnDep, who: ViewerDep) -> list[dict[str, Any]]:
+async def events(
+    incident_id: IncidentId, conn: ReadConnDep, who: ViewerDep
+) -> list[dict[str, Any]]:
     """Every step of the case, who took it (the key's name) and their note (viewer and above)."""
     return await svc.history(conn, incident_id)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import ConnDep
+from citybrain.api.deps import ReadConnDep
 from citybrain.api.params import PointDep
 from citybrain.api.responses import JSON, error
 from citybrain.domain import CATEGORIES_BY_NAME, FacilityKind
@@ -59,7 +59,7 @@ class Location(BaseModel):
     summary="Where is this point?",
     responses={404: error("the point is outside the county")},
 )
-async def locate(point: PointDep, conn: ConnDep) -> JSON:
+async def locate(point: PointDep, conn: ReadConnDep) -> JSON:
     """The chain town → village → grid → compound → micro-grid of a point, and the grid's team.
     A point on a shared edge or vertex belongs to the micro-grid with the lowest id."""
     chain = await locate_point(conn, point.lon, point.lat)
@@ -105,7 +105,7 @@ class NearestAnswer(BaseModel):
 )
 async def nearest(
     point: PointDep,
-    conn: ConnDep,
+    conn: ReadConnDep,
     kind: Annotated[Kind, Query(description="what to look for")],
     k: Annotated[int, Query(ge=1, le=100, description="how many")] = 5,
     within_m: Annotated[

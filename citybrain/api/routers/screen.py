@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from sse_starlette.sse import EventSourceResponse
 
-from citybrain.api.deps import ConnDep, EventsDep, KpisDep, SettingsDep
+from citybrain.api.deps import EventsDep, KpisDep, ReadConnDep, SettingsDep
 from citybrain.api.responses import JSON
 from citybrain.errors import Busy
 from citybrain.services.areas import card
@@ -20,7 +20,7 @@ router = APIRouter(tags=["big screen"])
 
 
 @router.get("/stats", summary="KPIs: today, open now, on-time rates per town, categories")
-async def stats(conn: ConnDep, settings: SettingsDep, kpis: KpisDep) -> JSON:
+async def stats(conn: ReadConnDep, settings: SettingsDep, kpis: KpisDep) -> JSON:
     """Incidents today (local day) and open now; per town over the last 30 days, the share of
     incidents dispatched and resolved within their category's time limits; the top categories
     of the last 30 days; the grids with most open incidents; cameras online."""
@@ -30,7 +30,7 @@ async def stats(conn: ConnDep, settings: SettingsDep, kpis: KpisDep) -> JSON:
 
 @router.get("/areas/{code}", summary="Card of a town, village, grid, compound or micro-grid")
 async def area(
-    code: Annotated[str, Path(max_length=40)], conn: ConnDep, settings: SettingsDep
+    code: Annotated[str, Path(max_length=40)], conn: ReadConnDep, settings: SettingsDep
 ) -> JSON:
     """People, teams (with members' roles), open incidents and the last 30 days' counts and
     on-time rates of an area, and its bounding box to zoom to."""
@@ -38,7 +38,7 @@ async def area(
 
 
 @router.get("/incidents-latest", summary="The newest incidents (public fields)")
-async def latest(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15) -> JSON:
+async def latest(conn: ReadConnDep, limit: Annotated[int, Query(ge=1, le=100)] = 15) -> JSON:
     return JSON({"incidents": await newest(conn, limit)})
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from citybrain.api.auth import Principal, PrincipalDep, require
-from citybrain.api.deps import ConnDep, RoadsDep
+from citybrain.api.deps import ConnDep, ReadConnDep, RoadsDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
 from citybrain.domain import TeamStatus
@@ -40,7 +40,7 @@ class StatusIn(BaseModel):
 
 
 @router.get("/{team_id}", response_model=Team)
-async def read(team_id: TeamId, conn: ConnDep, who: PrincipalDep) -> dict[str, Any]:
+async def read(team_id: TeamId, conn: ReadConnDep, who: PrincipalDep) -> dict[str, Any]:
     """A team; its members' names for viewers and above (anonymous callers: roles only)."""
     team = await svc.team(conn, team_id)
     if not who.reads_case_files:
@@ -81,7 +81,9 @@ class RouteFeature(BaseModel):
     response_model=RouteFeature,
     summary="The team's road route and travel time to a point",
 )
-async def route(team_id: TeamId, point: PointDep, conn: ConnDep, roads: RoadsDep) -> dict[str, Any]:
+async def route(
+    team_id: TeamId, point: PointDep, conn: ReadConnDep, roads: RoadsDep
+) -> dict[str, Any]:
     """The shortest path by pgRouting from the road vertex nearest the team to the one
     nearest the point, plus straight access legs at the documented access speed. Without a
     road network: a straight line and the straight-line estimate."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
-from citybrain.api.deps import ConnDep, ExtentsDep, LayersDep, SettingsDep
+from citybrain.api.deps import ExtentsDep, LayersDep, ReadConnDep, SettingsDep
 from citybrain.api.params import (
     CategoryQ,
     EndQ,
@@ -23,6 +23,7 @@ from citybrain.api.params import (
     StatusQ,
     read_filter,
 )
+from citybrain.api.reads import read_connection
 from citybrain.api.responses import JSON
 from citybrain.api.state import state_of
 from citybrain.archive import on_archive
@@ -67,12 +68,12 @@ async def _answer(
     # heavy answer's turn (api.admission) holding no connection, and is looked up again then
     # (another request may have rendered it meanwhile).
     state, etag = state_of(request), request.headers.get("if-none-match")
-    async with state.pool.connection() as conn:
+    async with read_connection(request) as conn:
         rendered = await state.tiles.tile(
             conn, layers, tile, etag, shown, cached_only=True, where=where
         )
     if rendered is None:
-        async with state.heavy.turn(), state.pool.connection() as conn:
+        async with state.heavy.turn(), read_connection(request) as conn:
             rendered = await state.tiles.tile(conn, layers, tile, etag, shown, where=where)
     # no-cache: clients may keep tiles but must revalidate (a 304 costs one small query).
     headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
@@ -158,7 +159,7 @@ async def composite_tile(
 
 @router.get("/tiles/{layer_id}.json", summary="TileJSON 3.0 of one layer")
 async def layer_tilejson(
-    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep, layer_id: str
+    request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep, layer_id: str
 ) -> JSON:
     layer = _layer(layers, layer_id)
     url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
@@ -167,7 +168,7 @@ async def layer_tilejson(
 
 @router.get("/tiles.json", summary="TileJSON 3.0 of the composite tiles (every layer)")
 async def composite_tilejson(
-    request: Request, conn: ConnDep, layers: LayersDep, extents: ExtentsDep
+    request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep
 ) -> JSON:
     url = f"{_base(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
     bounds = await extents.county(conn)

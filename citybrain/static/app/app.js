@@ -39,8 +39,18 @@
   const when = (t) => (t ? new Date(t).toLocaleString('zh-CN', { hour12: false }) : '–');
   const pct = (v) => (v === null || v === undefined ? '–' : `${v}%`);
   const fc = (features) => ({ type: 'FeatureCollection', features });
+  // The newest write this screen has heard of (an event's `lsn`, when read replicas serve the
+  // API): sent back with every read, so no replica that has not replayed it answers.
+  const written = { lsn: null };
+  const lsnValue = (lsn) => { const [hi, lo] = lsn.split('/'); return BigInt(`0x${hi}`) * 4294967296n + BigInt(`0x${lo}`); };
+  const heard = (event) => {
+    const lsn = event && event.lsn;
+    if (typeof lsn === 'string' && /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(lsn)
+        && (written.lsn === null || lsnValue(lsn) > lsnValue(written.lsn))) written.lsn = lsn;
+  };
+  const readHeaders = (headers = {}) => (written.lsn ? { ...headers, 'Citybrain-LSN': written.lsn } : headers);
   const getJSON = async (url) => {
-    const r = await fetch(url, { headers: { Accept: 'application/json' } });
+    const r = await fetch(url, { headers: readHeaders({ Accept: 'application/json' }) });
     if (!r.ok) throw new Error(`${url}: ${r.status}`);
     return r.json();
   };
@@ -50,16 +60,23 @@
     heatLast: '24h', heatCategory: '', live: [], ticker: [], events: 0, rung: 0, bulks: 0, resyncs: 0,
     alertEvents: 0, alertLoads: 0, alertSelected: null, alertCard: null,
   };
+  // /?archive=true: the static layers come from the PMTiles archive the server names
+  // (CITYBRAIN_TILE_ARCHIVE_URL, any static host), the live ones from the API.
+  const archived = new URLSearchParams(location.search).get('archive') === 'true';
+  if (archived) maplibregl.addProtocol('pmtiles', new pmtiles.Protocol().tile);
   const map = new maplibregl.Map({
     container: 'map',
-    style: '/style.json',
+    style: archived ? '/style.json?archive=true' : '/style.json',
     localIdeographFontFamily: '"Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif',
     attributionControl: false,
     hash: true,
     maxPitch: 0,
+    // Tiles and the style's sources read from the API as the fetches above do.
+    transformRequest: (url) => (url.startsWith(location.origin) && written.lsn
+      ? { url, headers: readHeaders() } : { url }),
   });
   // alerts: the list the panel shows, as loaded from OPEN_ALERTS (null until the first load).
-  window.citybrain = { map, ready: false, state, cards: 0, alerts: null };
+  window.citybrain = { map, ready: false, state, cards: 0, alerts: null, written };
 
   // --- layers ---------------------------------------------------------------------------------
   const styleLayersOf = (group) => map.getStyle().layers
@@ -84,8 +101,11 @@
     const firstSymbol = map.getStyle().layers.find((l) => l.type === 'symbol')?.id;
     // Invisible fills make polygons clickable for the drill-down.
     for (const [id, minzoom] of [['towns', 0], ['villages', 9], ['grids', 11]]) {
+      // (from the API's tiles, or the archive's: wherever the style draws the layer from)
+      const source = map.getStyle().layers.find((l) => l['source-layer'] === id)?.source;
+      if (!source) continue;
       map.addLayer({
-        id: `${id}-hit`, type: 'fill', source: 'citybrain', 'source-layer': id, minzoom,
+        id: `${id}-hit`, type: 'fill', source, 'source-layer': id, minzoom,
         paint: { 'fill-color': '#000000', 'fill-opacity': 0.01 },
       }, firstSymbol);
     }
@@ -206,6 +226,7 @@
 
   function onIncident(event) {
     const inc = JSON.parse(event.data);
+    heard(inc);
     state.events += 1;
     state.rung += 1; // (each puts one incident on top of the ticker)
     const now = Date.now();
@@ -222,7 +243,8 @@
 
   // Many incidents written at once (an import, a batch update): one summary, and everything
   // that shows incidents is reloaded instead of ringing each one.
-  function onBulk() {
+  function onBulk(event) {
+    heard(JSON.parse(event.data));
     state.events += 1;
     state.bulks += 1;
     refreshHeat(); // the heatmap and the incident tiles, in the same window
@@ -230,9 +252,17 @@
     loadTicker().catch(console.error);
   }
 
-  // Every layer of the composite source: the incidents, and the alerts' areas too.
+  // Every layer of the composite source: the incidents, and the alerts' areas too. (With the
+  // static layers on an archive, each live layer has a source of its own.)
   function reloadIncidentTiles() {
-    map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?${windowQuery()}&t=${Date.now()}`]);
+    const query = `${windowQuery()}&t=${Date.now()}`;
+    if (!archived) {
+      map.getSource('citybrain').setTiles([`${location.origin}/tiles/{z}/{x}/{y}.mvt?${query}`]);
+      return;
+    }
+    for (const layer of ['incidents', 'alerts']) {
+      map.getSource(`citybrain-${layer}`)?.setTiles([`${location.origin}/tiles/${layer}/{z}/{x}/{y}.mvt?${query}`]);
+    }
   }
 
   // What the stream may have missed: the server says so (`resync`: its database restarted, or
@@ -258,7 +288,7 @@
     source.addEventListener('incident', onIncident);
     source.addEventListener('bulk', onBulk);
     source.addEventListener('resync', resync);
-    source.addEventListener('alert', () => { state.alertEvents += 1; alertsSoon(true); });
+    source.addEventListener('alert', (e) => { heard(JSON.parse(e.data)); state.alertEvents += 1; alertsSoon(true); });
   }
 
   // --- alerts (预警) ---------------------------------------------------------------------------
@@ -462,7 +492,7 @@
       }
     });
     $('card-close').addEventListener('click', () => $('card').classList.add('hidden'));
-    for (const id of ['towns-hit', 'villages-hit', 'grids-hit', 'live-dot', 'alert-incidents']) {
+    for (const id of ['towns-hit', 'villages-hit', 'grids-hit', 'live-dot', 'alert-incidents'].filter((l) => map.getLayer(l))) {
       map.on('mouseenter', id, () => { map.getCanvas().style.cursor = 'pointer'; });
       map.on('mouseleave', id, () => { map.getCanvas().style.cursor = ''; });
     }
