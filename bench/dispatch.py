@@ -96,18 +96,11 @@ def knn_sql_ms(url: str, points: np.ndarray) -> tuple[float, float]:
     return float(np.median(times)), float(np.percentile(times, 99))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    wrk = need("wrk")
-    url = bench_database(1_000_000)
-    pts = random_points(url, 2000, seed=3)
+def endpoint_requests(pts: np.ndarray) -> dict[str, list[tuple[str, str, str | None]]]:
+    """The requests wrk cycles through, per endpoint, at the points ``pts``."""
     rng = np.random.default_rng(4)
     kinds = rng.choice(["teams", "cameras", "facilities"], len(pts))
-    endpoints = {
+    return {
         "/locate": [("GET", f"/locate?lon={x:.6f}&lat={y:.6f}", None) for x, y in pts],
         "/nearest": [
             ("GET", f"/nearest?lon={x:.6f}&lat={y:.6f}&kind={k}&k=5", None)
@@ -130,6 +123,18 @@ def main() -> None:
             for i, (x, y) in enumerate(pts)
         ],
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    wrk = need("wrk")
+    url = bench_database(1_000_000)
+    pts = random_points(url, 2000, seed=3)
+    endpoints = endpoint_requests(pts)
     results = {}
     with serve(url, workers=args.workers) as base:
         for name, reqs in endpoints.items():

@@ -131,7 +131,7 @@ def index_costs(url: str, repeat: int = 200) -> dict[str, float]:
                 "incidents": len(index),
                 "load_s": load_s,
                 "check_ms": statistics.median(checks),
-                "mib": sum(a.nbytes for a in arrays) / 2**20,
+                "mib": sum(a.nbytes for a in arrays if a is not None) / 2**20,  # (alive: lazy)
             }
 
     costs = asyncio.run(measure())

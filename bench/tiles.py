@@ -171,14 +171,20 @@ def bands(todo: list[mercantile.Tile], times: list[float]) -> dict[str, tuple[fl
     return out
 
 
+def incident_urls(todo: list[mercantile.Tile]) -> list[str]:
+    """citybrain's incident tiles ``todo``, showing the year before ``END``."""
+    start = END - timedelta(days=WINDOW_DAYS)
+    window = f"start={start.isoformat()}&end={END.isoformat()}".replace("+", "%2B")
+    return [f"/tiles/incidents/{t.z}/{t.x}/{t.y}.mvt?{window}" for t in todo]
+
+
 def measure(size: int) -> dict[str, dict[str, tuple[float, ...]]]:
     suffix = "_bench" if size == 1_000_000 else f"_bench{size // 1_000_000}m"
     url = bench_database(size, suffix=suffix)
     layers = load_layers(Settings().layers_dir)
     todo = tiles()
     start, end = END - timedelta(days=WINDOW_DAYS), END
-    window = f"start={start.isoformat()}&end={end.isoformat()}".replace("+", "%2B")
-    ours = [f"/tiles/incidents/{t.z}/{t.x}/{t.y}.mvt?{window}" for t in todo]
+    ours = incident_urls(todo)
     period = f"{start.isoformat()}/{end.isoformat()}".replace("+", "%2B")
     theirs = [
         f"/collections/citybrain.incidents/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}"
