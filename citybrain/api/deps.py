@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from citybrain.api.reads import read_connection
+from citybrain.api.reads import WRITES, note_write_position, read_connection
 from citybrain.api.state import AppState, state_of
 from citybrain.layers import Layer
 from citybrain.services.events import EventHub
@@ -48,10 +48,14 @@ SettingsDep = Annotated[Settings, _part("settings")]
 PoolDep = Annotated[AsyncConnectionPool, _part("pool")]  # (renewed after an outage)
 
 
-async def get_conn(pool: PoolDep) -> AsyncIterator[AsyncConnection]:
-    """A connection to the primary: for writes, and reads that must see the newest state."""
+async def get_conn(request: Request, pool: PoolDep) -> AsyncIterator[AsyncConnection]:
+    """A connection to the primary: for writes, and reads that must see the newest state.
+    After a write's handler returns (its transaction committed), the WAL position is read on
+    the same connection for ``Citybrain-LSN`` (``api.reads``)."""
     async with pool.connection() as conn:
         yield conn
+        if request.method in WRITES:
+            await note_write_position(request, conn)
 
 
 async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -70,8 +74,10 @@ async def heavy_turn(request: Request) -> AsyncIterator[None]:
 # A route's ``dependencies=[HeavyTurn]``: FastAPI solves them before the route's parameters,
 # so a request waiting its turn holds no database connection.
 HeavyTurn = Depends(heavy_turn)
-ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
-ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn)]
+# scope="function": the connection goes back to the pool when the handler returns, before the
+# answer is sent (and a write's position is known before its headers are).
+ConnDep = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
+ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]
 LayersDep = Annotated[dict[str, Layer], _part("layers")]
 RoadsDep = Annotated[RouterHolder, _part("roads")]
 CountyDep = Annotated[CountyCellsHolder, _part("county")]

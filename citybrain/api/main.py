@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         await check_request_connections(state.pool, settings)  # privileged or unbounded: stop
         await state.reads.start()
         if state.reads.replicas:
-            state.events.position = state.reads.write_position
+            state.events.stamp = True
         await state.events.start()
         runner = AlertRunner(
             direct_conninfo(settings, "citybrain-alerts", bounded=True),  # its session lock

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import psycopg
 import psycopg.errors
 from psycopg import AsyncConnection
+from psycopg_pool import PoolTimeout
 from starlette.requests import HTTPConnection
 
 from citybrain import metrics
@@ -20,6 +21,19 @@ WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _PRIMARY_ONLY = "citybrain.primary_only"  # (scope key) this is the request's second try
 
 
+async def note_write_position(request: HTTPConnection, conn: AsyncConnection) -> None:
+    """Keep, for the answer's ``Citybrain-LSN``, the primary's WAL insert position as read on
+    the connection that has just committed the request's write: at or past its commit."""
+    cur = await conn.execute("SELECT pg_current_wal_insert_lsn()::text")
+    request.scope.setdefault("state", {})["lsn"] = (await cur.fetchone())[0]
+
+
+async def note_position_now(request: HTTPConnection) -> None:
+    """``note_write_position`` for a write made on connections of its own (an import)."""
+    async with state_of(request).pool.connection() as conn:
+        await note_write_position(request, conn)
+
+
 class ReadOnPrimary(Exception):
     """A replica failed a read: the request is answered again by the primary."""
 
@@ -28,14 +42,18 @@ class ReadOnPrimary(Exception):
         self.reason = reason
 
 
-def _why(exc: psycopg.Error) -> str | None:
-    """Why a replica's read failed, if the primary can do better; None if it cannot."""
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return None  # the statement deadline: as long on the primary, and twice the load
+def _why(exc: psycopg.Error, conn: AsyncConnection) -> str | None:
+    """Why the replica's read failed, if the primary can do better; None if the error is not
+    the replica's (a statement deadline, the primary's pool, the request's own fault)."""
+    if isinstance(exc, PoolTimeout | psycopg.errors.QueryCanceled):
+        return None
     if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
-        return "recovery_conflict"  # "canceling statement due to conflict with recovery"
-    if isinstance(exc, psycopg.OperationalError):
-        return "replica_gone"
+        # "canceling statement due to conflict with recovery" (40001; 40P01 for buffer pins)
+        if "recovery" in (exc.diag.message_primary or ""):
+            return "recovery_conflict"
+        return None
+    if isinstance(exc, psycopg.OperationalError) and conn.broken:
+        return "replica_gone"  # its connection lost: the replica stopped or went away
     return None
 
 
@@ -51,16 +69,16 @@ async def read_connection(request: HTTPConnection) -> AsyncIterator[AsyncConnect
         try:
             yield conn
         except psycopg.Error as exc:
-            why = _why(exc) if node != PRIMARY else None
+            why = _why(exc, conn) if node != PRIMARY else None
             if why is None:
                 raise
             raise ReadOnPrimary(why) from exc
 
 
 class Reads:
-    """Stamps ``Citybrain-LSN`` on successful writes and ``Citybrain-Node`` on answers read
-    from the database, and gives a read that a replica failed a second try on the primary
-    (a plain ASGI middleware: one per app)."""
+    """Stamps ``Citybrain-LSN`` on successful writes (the position their connection noted)
+    and ``Citybrain-Node`` on answers read from the database, and gives a read that a replica
+    failed a second try on the primary (a plain ASGI middleware: one per app)."""
 
     def __init__(self, app, max_body: int):
         self.app, self.max_body = app, max_body
@@ -69,24 +87,19 @@ class Reads:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         nodes = scope["app"].state.citybrain.reads
-        write = scope["method"] in WRITES
         started = False
+        tried: list[dict] = [scope]  # the scope of the try that answers
 
         async def stamped(message):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
-                node = scope.get("state", {}).get("node")
-                if node is not None:
+                state = tried[-1].get("state", {})
+                if (node := state.get("node")) is not None:
                     headers.append((NODE_HEADER.lower().encode(), node.encode()))
-                if write and 200 <= message["status"] < 300:
-                    try:
-                        lsn = await nodes.write_position()
-                    except psycopg.Error:
-                        lsn = None  # (the write is done; only the stamp is missing)
-                    if lsn:
-                        headers.append((LSN_HEADER.lower().encode(), lsn.encode()))
+                if (lsn := state.get("lsn")) is not None and 200 <= message["status"] < 300:
+                    headers.append((LSN_HEADER.lower().encode(), lsn.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -107,6 +120,7 @@ class Reads:
                 raise
             metrics.READ_RETRIES.labels(exc.reason).inc()
             again = {**scope, _PRIMARY_ONLY: True, "state": {}}
+            tried.append(again)
             await self.app(again, replay(kept, receive), stamped)
 
     def _replayable(self, scope) -> bool:

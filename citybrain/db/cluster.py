@@ -368,6 +368,8 @@ class EmbeddedCluster:
                     "start",
                 ]
             )
+        else:  # running already: what citybrain.conf says now takes effect where it can
+            self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "reload"], check=False)
         self._no_trust()
 
     def down(self) -> bool:

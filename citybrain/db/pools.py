@@ -110,7 +110,14 @@ def request_pool(settings: Settings, url: str | None = None) -> AsyncConnectionP
 # inherits what the last one did.
 _WHO = """
 SELECT current_user, session_user, t.setting::bigint, t.source,
-       r.rolname, r.rolsuper OR r.rolcreaterole OR r.rolcreatedb,
+       r.rolname,
+       -- powers held by the role or by any role it belongs to (it may SET ROLE to them)
+       EXISTS (SELECT FROM pg_roles m
+               WHERE pg_has_role(r.oid, m.oid, 'MEMBER')
+                 AND (m.rolsuper OR m.rolcreaterole OR m.rolcreatedb OR m.rolreplication
+                      OR m.rolbypassrls
+                      OR m.rolname IN ('pg_execute_server_program', 'pg_read_server_files',
+                                       'pg_write_server_files'))),
        pg_has_role(r.oid, n.nspowner, 'MEMBER'),
        has_schema_privilege(r.oid, n.oid, 'CREATE'),
        has_table_privilege(r.oid, 'citybrain.incident_events', 'UPDATE, DELETE, TRUNCATE'),
@@ -125,6 +132,8 @@ WHERE t.name = 'statement_timeout' AND n.nspname = 'citybrain'
 async def unsafe_reasons(conn: AsyncConnection, settings: Settings) -> list[str]:
     """What is wrong with ``conn`` as a request connection (nothing: ``[]``)."""
     rows = await (await conn.execute(_WHO, prepare=False)).fetchall()
+    if not rows:
+        return ["the database has no citybrain schema: run `citybrain db migrate`"]
     current, login, timeout_ms, source = rows[0][:4]
     limit = settings.statement_timeout_ms
     reasons = []
@@ -155,7 +164,11 @@ async def unsafe_reasons(conn: AsyncConnection, settings: Settings) -> list[str]
         what = [
             text
             for text, found in (
-                ("is a superuser or may create roles or databases", powers),
+                (
+                    "is a superuser or may create roles or databases, replicate, bypass row "
+                    "security or run server programs (itself or through a role it belongs to)",
+                    powers,
+                ),
                 ("owns the schema (or is a member of its owner)", owner),
                 ("may create objects in the schema", creates),
                 ("may update, delete or truncate the audit trail (incident_events)", edits_audit),

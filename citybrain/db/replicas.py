@@ -24,6 +24,7 @@ node shows (tile versions, the heat index's snapshot) stay exact whichever node 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -34,11 +35,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
 from citybrain import metrics
-from citybrain.db.pools import request_pool
+from citybrain.db.pools import direct_conninfo, request_conninfo, request_pool, unsafe_reasons
 from citybrain.errors import InvalidInput
 from citybrain.settings import Settings
 
@@ -64,21 +65,37 @@ def parse_lsn(text: str) -> int:
         ) from None
 
 
+async def _connect(conninfo: str) -> AsyncConnection:
+    return await AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=2)
+
+
+async def _drop(conn: AsyncConnection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(psycopg.Error):
+            await conn.close()
+
+
 def format_lsn(lsn: int) -> str:
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
 @dataclass(eq=False)
 class Replica:
-    name: str  # host:port/database, no credentials: what logs and metrics call it
+    name: str  # replica<n>, its place in CITYBRAIN_REPLICA_URLS: what answers and metrics say
+    where: str  # host:port/database, no credentials: what the logs say
+    conninfo: str  # a request connection's, for the checks (on a connection of their own)
     pool: AsyncConnectionPool
     replayed: int = 0  # the WAL position it had replayed when last asked
     lag_s: float = float("inf")
     answering: bool = False
     in_recovery: bool = True
+    # Its request connections least-privileged and bounded, as the primary's must be (None:
+    # not asked yet; asked at the first check it answers).
+    safe: bool | None = None
+    probe: AsyncConnection | None = None
 
     def usable(self, max_lag_s: float) -> bool:
-        return self.answering and self.in_recovery and self.lag_s <= max_lag_s
+        return bool(self.answering and self.in_recovery and self.safe and self.lag_s <= max_lag_s)
 
 
 @dataclass(eq=False)
@@ -93,13 +110,16 @@ class ReadNodes:
     _turn: itertools.count = field(default_factory=itertools.count)
     _task: asyncio.Task | None = None
 
+    _probe: AsyncConnection | None = None  # to the primary, for its WAL position
+
     @classmethod
     def from_settings(cls, settings: Settings, primary) -> ReadNodes:
         replicas = []
-        for url in settings.replicas:
+        for n, url in enumerate(settings.replicas, start=1):
             u = make_url(url)
-            name = f"{u.host or '127.0.0.1'}:{u.port or 5432}/{u.database or ''}"
-            replicas.append(Replica(name, request_pool(settings, url)))
+            where = f"{u.host or '127.0.0.1'}:{u.port or 5432}/{u.database or ''}"
+            info = request_conninfo(settings, url, name="citybrain-replica-check")
+            replicas.append(Replica(f"replica{n}", where, info, request_pool(settings, url)))
         return cls(settings, primary, replicas)
 
     # --- life --------------------------------------------------------------------------------
@@ -115,6 +135,8 @@ class ReadNodes:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        for conn in (self._probe, *(r.probe for r in self.replicas)):
+            await _drop(conn)
         for replica in self.replicas:
             await replica.pool.close(timeout=2)
 
@@ -127,27 +149,44 @@ class ReadNodes:
                 log.exception("checking the read replicas failed")
 
     async def check(self) -> None:
-        """Measure the primary's WAL position and how far each replica has replayed it."""
+        """Measure the primary's WAL position and how far each replica has replayed it, each
+        on a connection of the checks' own (a busy pool must not look like a dead node)."""
         try:
-            async with self.primary().connection(timeout=CHECKOUT_S) as conn:
-                row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
+            if self._probe is None or self._probe.closed:
+                self._probe = await _connect(direct_conninfo(self.settings, "citybrain-check"))
+            row = await (await self._probe.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
             self._history.append((time.monotonic(), parse_lsn(row[0])))
-        except (psycopg.Error, PoolTimeout):
-            pass  # the primary is away: lags are measured against what it last had
+        except psycopg.Error:  # the primary is away: lags are measured against what it last had
+            await _drop(self._probe)
+            self._probe = None
         await asyncio.gather(*(self._check(r) for r in self.replicas))
 
     async def _check(self, replica: Replica) -> None:
         was = replica.usable(self.settings.replica_max_lag_s)
         try:
-            async with replica.pool.connection(timeout=CHECKOUT_S) as conn:
-                row = await (
-                    await conn.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
-                ).fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
+            if replica.probe is None or replica.probe.closed:
+                replica.probe = await _connect(replica.conninfo)
+            if replica.safe is None:
+                reasons = await unsafe_reasons(replica.probe, self.settings)
+                replica.safe = not reasons
+                if reasons:
+                    log.error(
+                        "read replica %s takes no reads: its request connections are not safe "
+                        "to serve with: %s",
+                        replica.where,
+                        "; ".join(reasons),
+                    )
+            cur = await replica.probe.execute(
+                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text"
+            )
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            await _drop(replica.probe)
+            replica.probe = None
             replica.answering, replica.lag_s = False, float("inf")
             if was:
                 log.warning(
-                    "read replica %s does not answer (%s)", replica.name, type(exc).__name__
+                    "read replica %s does not answer (%s)", replica.where, type(exc).__name__
                 )
         else:
             replica.answering, replica.in_recovery = True, bool(row[0])
@@ -155,13 +194,13 @@ class ReadNodes:
             replica.lag_s = self._lag(replica.replayed)
             if was and not replica.in_recovery:
                 log.warning(
-                    "read replica %s is no longer a standby: no reads go to it", replica.name
+                    "read replica %s is no longer a standby: no reads go to it", replica.where
                 )
         usable = replica.usable(self.settings.replica_max_lag_s)
         if usable and not was:
-            log.info("read replica %s takes reads (%.2f s behind)", replica.name, replica.lag_s)
+            log.info("read replica %s takes reads (%.2f s behind)", replica.where, replica.lag_s)
         elif was and not usable and replica.answering and replica.in_recovery:
-            log.warning("read replica %s is %.1f s behind: skipped", replica.name, replica.lag_s)
+            log.warning("read replica %s is %.1f s behind: skipped", replica.where, replica.lag_s)
         metrics.REPLICA_UP.labels(replica.name).set(int(usable))
         metrics.REPLICA_LAG.labels(replica.name).set(min(replica.lag_s, 1e9))
 
@@ -208,38 +247,34 @@ class ReadNodes:
             yield conn, PRIMARY
 
     async def _borrow(self, replica: Replica, lsn: int | None) -> AsyncConnection | None:
-        """A connection of ``replica`` that has replayed ``lsn``, or None."""
+        """A connection of ``replica`` that has replayed ``lsn``, or None (its pool busy or
+        failing: the primary answers; whether the replica is well is for the checks to say)."""
         try:
             conn = await replica.pool.getconn(timeout=CHECKOUT_S)
-        except (psycopg.Error, PoolTimeout):
-            replica.answering = False  # until the next check finds it again
+        except psycopg.Error:  # (a PoolTimeout is one)
             return None
-        if lsn is None or replica.replayed >= lsn:
-            return conn
         try:
-            row = await (await conn.execute("SELECT pg_last_wal_replay_lsn()::text")).fetchone()
-            replica.replayed = max(replica.replayed, parse_lsn(row[0]) if row[0] else 0)
+            if lsn is None or replica.replayed >= lsn:
+                return conn
+            cur = await conn.execute("SELECT pg_last_wal_replay_lsn()::text")
+            (text,) = await cur.fetchone()
+            replica.replayed = max(replica.replayed, parse_lsn(text) if text else 0)
+            if replica.replayed >= lsn:
+                return conn
         except psycopg.Error:
-            replica.answering = False
+            pass
+        except BaseException:  # (cancelled: the connection must not be lost)
             await replica.pool.putconn(conn)
-            return None
-        if replica.replayed >= lsn:
-            return conn
+            raise
         await replica.pool.putconn(conn)
         return None
-
-    async def write_position(self) -> str:
-        """The primary's WAL insert position now: at or past the commit of every write that
-        has returned (``Citybrain-LSN``)."""
-        async with self.primary().connection() as conn:
-            row = await (await conn.execute("SELECT pg_current_wal_insert_lsn()::text")).fetchone()
-        return row[0]
 
     def status(self) -> list[dict]:
         """Each replica as the last check found it (``/readyz``)."""
         return [
             {
                 "replica": r.name,
+                "where": r.where,
                 "takes_reads": r.usable(self.settings.replica_max_lag_s),
                 "answering": r.answering,
                 "standby": r.in_recovery,

@@ -46,9 +46,9 @@ class EventHub:
         self.subscribers: set[asyncio.Queue[Event]] = set()  # the open event streams
         self.watchers: set[asyncio.Queue[Event]] = set()  # the server's own (alert detectors)
         self.connected = asyncio.Event()
-        # The primary's WAL position now (``ReadNodes.write_position``), set when replicas
-        # serve reads: stamped on each event as ``lsn``.
-        self.position: Callable[[], Awaitable[str]] | None = None
+        # Set when replicas serve reads: each event carries ``lsn``, read on a connection of
+        # the listener's own beside the listening one.
+        self.stamp = False
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -79,11 +79,19 @@ class EventHub:
                             await self.on_back()
                         self.publish(RESYNC_DATABASE)
                         lost = False
-                    async for note in conn.notifies():
-                        payload = note.payload
-                        if self.position is not None:
-                            payload = await self._stamped(payload)
-                        self.publish((CHANNELS[note.channel], payload))
+                    async with contextlib.AsyncExitStack() as stack:
+                        position = None
+                        if self.stamp:
+                            position = await stack.enter_async_context(
+                                await psycopg.AsyncConnection.connect(
+                                    self.conninfo, autocommit=True
+                                )
+                            )
+                        async for note in conn.notifies():
+                            payload = note.payload
+                            if position is not None:
+                                payload = await _stamped(position, payload)
+                            self.publish((CHANNELS[note.channel], payload))
             except psycopg.OperationalError as exc:
                 self.connected.clear()
                 lost = True
@@ -92,15 +100,6 @@ class EventHub:
                 # At most a second between attempts: this is how the server learns that the
                 # database is back (one connection attempt a second costs nothing).
                 delay = min(delay * 2, 1.0)
-
-    async def _stamped(self, payload: str) -> str:
-        """The payload with ``lsn``: taken after the notification arrived, so at or past the
-        commit that sent it."""
-        try:
-            lsn = await self.position()
-            return orjson.dumps({**orjson.loads(payload), "lsn": lsn}).decode()
-        except (psycopg.Error, orjson.JSONDecodeError, TypeError):
-            return payload  # (an event without it is still news; reads go to the primary)
 
     def publish(self, event: Event) -> None:
         for queue in (*self.subscribers, *self.watchers):
@@ -127,3 +126,14 @@ class EventHub:
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.watchers.add(queue)
         return queue
+
+
+async def _stamped(position: psycopg.AsyncConnection, payload: str) -> str:
+    """The payload with ``lsn``: the primary's WAL insert position, read after the notification
+    arrived, so at or past the commit that sent it."""
+    cur = await position.execute("SELECT pg_current_wal_insert_lsn()::text")
+    (lsn,) = await cur.fetchone()
+    try:
+        return orjson.dumps({**orjson.loads(payload), "lsn": lsn}).decode()
+    except (orjson.JSONDecodeError, TypeError):
+        return payload  # (not an object: told as it came)

@@ -4,6 +4,7 @@ stop and start without touching the others' database."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ from tests.utils.server import free_port
 
 @contextmanager
 def own_cluster(prefix: str = "citybrain-own-") -> Iterator[Settings]:
-    """The settings of a fresh, migrated cluster, stopped afterwards."""
+    """The settings of a fresh, migrated cluster, stopped (with any standby of it) and removed
+    afterwards."""
     data = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(data, 0o755)
     settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
@@ -28,4 +30,7 @@ def own_cluster(prefix: str = "citybrain-own-") -> Iterator[Settings]:
     try:
         yield settings
     finally:
+        for n in (1, 2):
+            cluster.down_replica(settings, n)
         cluster.down(settings)
+        shutil.rmtree(data, ignore_errors=True)

@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from citybrain.api.auth import Principal, require
 from citybrain.api.deps import StateDep
+from citybrain.api.reads import note_position_now
 from citybrain.api.responses import JSON, error, errors
 from citybrain.errors import Conflict, InvalidInput, LengthRequired, TooLarge
 from citybrain.importer.repair import TOLERANCE_M
@@ -126,6 +127,8 @@ async def _import(request: Request, who: Principal, settings, layer: str) -> JSO
             )
     finally:
         await form.close()
+    if not options.dry_run:
+        await note_position_now(request)  # (Citybrain-LSN: read the import back anywhere)
     body = report.as_dict(max_entries=MAX_ENTRIES)
     if report.ok or options.keep_going:
         return JSON(body)

@@ -65,6 +65,8 @@ RESOLUTIONS = tuple(HEAT_RESOLUTIONS)
 CATEGORY_NAMES = [c.name for c in CATEGORIES]
 STATUS_NAMES = [str(s) for s in Status]
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL timestamps: microseconds since
+# What a shared base file holds, as this code reads it (heatmap.shared.directory).
+LAYOUT = repr((CATEGORY_NAMES, STATUS_NAMES, RESOLUTIONS))
 RELOAD_AT = 50_000
 REBUILD_AT = 20_000
 CHUNK = 65_536  # incidents a load reads per statement (5 MB: see load.sql)
@@ -358,9 +360,9 @@ class HeatIndex:
         full): the process then holds its own base, as without sharing."""
         try:
             if self._store is None:
-                system_identifier, oid = await _one(conn, load("heatmap/identity"))
+                database = await _one(conn, load("heatmap/identity"))
                 root.mkdir(parents=True, exist_ok=True)
-                self._store = Store(directory(root, system_identifier, oid))
+                self._store = Store(directory(root, database, LAYOUT))
             store = self._store
             tried: set[tuple[int, int]] = set()
             for turn in range(8):

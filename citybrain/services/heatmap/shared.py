@@ -37,6 +37,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +50,12 @@ PAGE = mmap.PAGESIZE
 LOCK_POLL_S = 0.05  # how often a process waiting for another's build looks again
 
 
-def directory(root: Path, system_identifier: str, database_oid: int) -> Path:
-    """The directory of one database's shared files under ``root``."""
-    digest = hashlib.sha256(f"{system_identifier}/{database_oid}".encode()).hexdigest()[:20]
-    return root / f"{PREFIX}{digest}"
+def directory(root: Path, database: tuple, layout: str) -> Path:
+    """The directory of one database's shared files under ``root``: ``database`` says which
+    (system identifier, database oid, timeline) and ``layout`` what the files hold (the codes and
+    arrays of the code that reads them: a release that changes them starts afresh)."""
+    name = "/".join(map(str, (*database, layout, MAGIC.decode())))
+    return root / f"{PREFIX}{hashlib.sha256(name.encode()).hexdigest()[:20]}"
 
 
 @dataclass
@@ -198,8 +201,8 @@ def _join(path: Path):
     directory another user made or others may write in (its files are mapped as trusted)."""
     for _ in range(8):
         path.mkdir(mode=0o700, parents=False, exist_ok=True)
-        st = os.stat(path)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        st = os.lstat(path)  # (not a symbolic link planted to lead elsewhere)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
             raise PermissionError(
                 errno.EACCES, "not this user's, or others may write in it", str(path)
             )

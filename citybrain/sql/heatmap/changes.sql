@@ -6,7 +6,11 @@
 WITH snap AS (SELECT pg_current_snapshot() AS s)
 SELECT 's' AS kind, NULL::bigint AS id, NULL::timestamptz AS reported_at, NULL::text AS category,
        NULL::text AS status, NULL::bigint[] AS cells,
-       pg_snapshot_xmax(s)::text AS xmax, ARRAY(SELECT pg_snapshot_xip(s)::text) AS xip,
+       -- (on a standby, as of its xmin with none in progress: snapshot.sql says why)
+       (CASE WHEN pg_is_in_recovery() THEN pg_snapshot_xmin(s) ELSE pg_snapshot_xmax(s) END)::text
+           AS xmax,
+       CASE WHEN pg_is_in_recovery() THEN ARRAY[]::text[]
+            ELSE ARRAY(SELECT pg_snapshot_xip(s)::text) END AS xip,
        coalesce((SELECT value FROM citybrain.meta WHERE key = 'incidents_generation'), '0')
 FROM snap
 UNION ALL
