@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from bench.common import bench_database, need, random_points, serve
+from bench.common import BENCH_KEY, bench_database, need, random_points, serve
 from citybrain.db.connection import libpq_conninfo
 from citybrain.sql import load
 
@@ -37,6 +37,8 @@ def lua_script(requests: list[tuple[str, str, str | None]]) -> str:
         )
         for m, p, b in requests
     )
+    key = BENCH_KEY.split(":", 1)[1]  # dispatch advice needs a key, as dispatch callers hold
+    auth = f'["Authorization"] = "Bearer {key}"'
     return f"""
 local reqs = {{
 {rows}
@@ -46,9 +48,9 @@ request = function()
   i = (i % #reqs) + 1
   local r = reqs[i]
   if r[3] then
-    return wrk.format(r[1], r[2], {{["Content-Type"] = "application/json"}}, r[3])
+    return wrk.format(r[1], r[2], {{["Content-Type"] = "application/json", {auth}}}, r[3])
   end
-  return wrk.format(r[1], r[2])
+  return wrk.format(r[1], r[2], {{{auth}}})
 end
 """
 

@@ -61,6 +61,7 @@ def _database_url(migrate: bool = False) -> str:
         # own, a member of citybrain_server) serves a database its owner has migrated.
         if current_revision(engine) != head_revision():
             upgrade(engine)
+        cluster.ensure_server_login(settings)
     return url
 
 
@@ -123,10 +124,12 @@ def db_status() -> None:
 @db_app.command("migrate")
 def db_migrate(revision: str = "head") -> None:
     """Apply the alembic migrations (brings the database up first)."""
+    from citybrain.db import cluster
     from citybrain.db.connection import get_engine
     from citybrain.db.migrate import upgrade
 
     upgrade(get_engine(_database_url()), revision)
+    cluster.ensure_server_login(get_settings())
     console.print(f"migrated to {revision}")
 
 

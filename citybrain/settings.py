@@ -13,6 +13,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_KEY_CHARS = 20  # a bootstrap key: ~120 bits if random; made keys have 192
+# The embedded cluster's login for the server's request connections: owns nothing, a member of
+# the server role only (citybrain.db.cluster.ensure_server_login).
+SERVER_LOGIN = "citybrain_app"
 
 
 def _default_layers_dir() -> Path:
@@ -63,6 +66,13 @@ class Settings(BaseSettings):
         description="the primary itself, not through a pooler: the live events' LISTEN, the alert "
         "runner's session lock and imports through the API connect here (default: "
         "CITYBRAIN_DATABASE_URL; required with CITYBRAIN_POOLER=pgbouncer)",
+    )
+    server_database_url: str | None = Field(
+        default=None,
+        description="the login the server's request connections use: one that owns nothing, a "
+        "member of CITYBRAIN_SERVER_ROLE (docs/security.md). Default: in the embedded cluster "
+        "its own such login (citybrain_app, made by `citybrain db migrate`, password in "
+        "server.password beside the superuser's); else CITYBRAIN_DATABASE_URL",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
     pg_port: int = Field(default=55432, description="port of the embedded PostgreSQL cluster")
@@ -151,7 +161,17 @@ class Settings(BaseSettings):
         "nobody (404)",
     )
     statement_timeout_ms: int = Field(
-        default=15_000, ge=100, description="longest a statement of a request may run"
+        default=15_000,
+        ge=100,
+        description="longest a statement of a request to the public workers may run (heatmaps, "
+        "layers, analytics)",
+    )
+    dispatch_statement_timeout_ms: int = Field(
+        default=3_000,
+        ge=100,
+        description="longest a statement of a request to the dispatch process may run "
+        "(CITYBRAIN_DISPATCH_PORT; its statements take milliseconds). Through a pooler, the "
+        "pooler login's own deadline applies to both",
     )
     max_body_kb: int = Field(
         default=1024, ge=1, description="largest request body but an import's, in KB"
@@ -261,7 +281,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("database_url", "direct_database_url")
+    @field_validator("database_url", "direct_database_url", "server_database_url")
     @classmethod
     def _psycopg_driver(cls, value: str | None) -> str | None:
         return _with_driver(value) if value else value
@@ -312,6 +332,28 @@ class Settings(BaseSettings):
     def superuser_password_file(self) -> Path:
         """The embedded cluster's superuser password (made by ``db up``; mode 0600)."""
         return self.data_dir / "superuser.password"
+
+    @property
+    def server_password_file(self) -> Path:
+        """The embedded cluster's server login's password (made by ``db migrate``; 0600)."""
+        return self.data_dir / "server.password"
+
+    @property
+    def request_sqlalchemy_url(self) -> str:
+        """The login of the server's request connections: ``CITYBRAIN_SERVER_DATABASE_URL``;
+        in the embedded cluster its own login that owns nothing (``SERVER_LOGIN``); else the
+        database URL (whose requests still act as ``CITYBRAIN_SERVER_ROLE``)."""
+        if self.server_database_url:
+            return self.server_database_url
+        if self.embedded:
+            try:
+                password = self.server_password_file.read_text().strip()
+            except OSError:  # not made yet (`citybrain serve` makes it before serving)
+                return self.sqlalchemy_url
+            return (
+                f"postgresql+psycopg://{SERVER_LOGIN}:{password}@127.0.0.1:{self.pg_port}/citybrain"
+            )
+        return self.sqlalchemy_url
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -13,22 +13,15 @@ python - <<'PY'
 import os
 
 import psycopg
-from psycopg import sql
 
 from citybrain.db.connection import libpq_conninfo
-from citybrain.db.pools import create_pooler_login
+from citybrain.db.pools import make_server_login
 from citybrain.settings import get_settings
 
 LOGIN = "citybrain_pooled"
 settings = get_settings()
 password = os.environ["CITYBRAIN_POOLER_PASSWORD"]
 with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url), autocommit=True) as conn:
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [LOGIN]).fetchone():
-        # (DDL takes no bound parameters: the password goes in as a quoted literal)
-        conn.execute(
-            sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(LOGIN), sql.Literal(password))
-        )
-    else:
-        create_pooler_login(conn, settings, LOGIN, password)
+    make_server_login(conn, settings, LOGIN, password)  # made, or its password given again
 print(f"pooler login {LOGIN} ready")
 PY

@@ -76,6 +76,34 @@ def test_statements_have_a_deadline(seeded) -> None:
         assert api.get("/stats").status_code == 200  # and the next request is served
 
 
+def test_dispatch_has_the_shorter_deadline(seeded) -> None:
+    """Per lane: the dispatch process's statements stop after
+    CITYBRAIN_DISPATCH_STATEMENT_TIMEOUT_MS, the public workers' after the longer
+    CITYBRAIN_STATEMENT_TIMEOUT_MS; each connection says its own."""
+    settings = Settings(
+        database_url=seeded,
+        api_keys=API_KEYS_SETTING,
+        statement_timeout_ms=4000,
+        dispatch_statement_timeout_ms=300,
+    )
+
+    async def slow(conn: ConnDep):  # 0.6 s: past dispatch's deadline, within the public one
+        await conn.execute("SELECT pg_sleep(0.6)")
+        return {"deadline": (await (await conn.execute("SHOW statement_timeout")).fetchone())[0]}
+
+    public, dispatch = LiveServer(settings), LiveServer(settings, lane="dispatch")
+    for live in (public, dispatch):
+        live.app.add_api_route("/test-slow", slow)
+    with public, dispatch, public.client() as p, dispatch.client() as d:
+        r = p.get("/test-slow")
+        assert r.status_code == 200 and r.json() == {"deadline": "4s"}
+        r = d.get("/test-slow", headers=auth("viewer"))
+        assert r.status_code == 503 and r.json()["code"] == "too_long"
+        assert "longer than 0.3 s" in r.json()["detail"]
+        r = d.get("/stats", headers=auth("viewer"))
+        assert r.status_code == 200  # its short statements are served
+
+
 def test_live_streams_are_bounded(seeded) -> None:
     settings = Settings(database_url=seeded, api_keys=API_KEYS_SETTING, max_event_streams=2)
     with LiveServer(settings) as live, live.client(timeout=10) as api:

@@ -49,10 +49,48 @@ def test_embedded_cluster_lifecycle() -> None:
         assert migrated.returncode == 0, migrated.stderr
         head = head_revision()
         assert f"schema revision: {head} (head: {head})" in cli("status").stderr
+        _serves_as_a_login_that_owns_nothing(data, int(env["CITYBRAIN_PG_PORT"]))
+        password = Path(data, "server.password").read_text()
+        assert cli("migrate").returncode == 0  # again: the same login, the same password
+        assert Path(data, "server.password").read_text() == password
+        _serves_as_a_login_that_owns_nothing(data, int(env["CITYBRAIN_PG_PORT"]))
     finally:
         down = cli("down")
     assert down.returncode == 0 and "stopped" in down.stderr
     assert cli("status").returncode == 1
+
+
+def _serves_as_a_login_that_owns_nothing(data: str, port: int) -> None:
+    """After ``db migrate`` the server's request connections log in as the embedded cluster's
+    own server login: a member of the server role only, owning nothing, so that even
+    ``SET ROLE NONE`` leaves it unable to rewrite the audit trail or create anything."""
+    from citybrain.db.pools import request_conninfo
+    from citybrain.settings import SERVER_LOGIN, Settings
+
+    password_file = Path(data, "server.password")
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    settings = Settings(data_dir=data, pg_port=port, database_url=None)
+    assert settings.request_sqlalchemy_url.startswith(f"postgresql+psycopg://{SERVER_LOGIN}:")
+    with psycopg.connect(request_conninfo(settings), autocommit=True) as conn:
+        who = conn.execute("SELECT session_user, current_user").fetchone()
+        assert who == (SERVER_LOGIN, "citybrain_server")
+        conn.execute("SET ROLE NONE")  # (RESET ROLE: back to the login's own default role)
+        assert conn.execute("SELECT current_user").fetchone()[0] == SERVER_LOGIN
+        for statement in (
+            "UPDATE citybrain.incident_events SET note = 'rewritten'",
+            "DELETE FROM citybrain.incident_events",
+            "CREATE TABLE citybrain.mine (x int)",
+            "SET ROLE postgres",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        roles = conn.execute(
+            "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, "
+            "array(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid "
+            "WHERE m.member = r.oid) FROM pg_roles r WHERE r.rolname = %s",
+            [SERVER_LOGIN],
+        ).fetchone()
+        assert roles == (SERVER_LOGIN, False, False, False, ["citybrain_server"])
 
 
 def _asks_for_the_password(data: str, port: int) -> None:

@@ -16,6 +16,8 @@ from citybrain.services.routing import Router
 from tests.utils.county import point_in
 from tests.utils.keys import auth
 
+VIEWER = auth("viewer")  # dispatch advice is not for anonymous callers
+
 # A point in the middle of a micro-grid of the writable copy, far from other test data.
 MICRO_GRID = 4321
 
@@ -71,7 +73,9 @@ def cameras(rw_conn: psycopg.Connection):
 
 def test_covering_cameras(rw: httpx.Client, cameras) -> None:
     lon, lat, specs = cameras
-    body = rw.post("/dispatch/recommend", json={"lon": lon, "lat": lat, "category": "治安"}).json()
+    body = rw.post(
+        "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": "治安"}, headers=VIEWER
+    ).json()
     got = [c["code"] for c in body["cameras"]]
     assert got == ["SEE-DOME", "SEE-EDGE", "SEE-FACING"]  # nearest first: 20, 30, 40 m
     for cam in body["cameras"]:
@@ -101,7 +105,9 @@ def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connectio
     )
     category = skills[0]
     body = rw.post(
-        "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category, "limit": 8}
+        "/dispatch/recommend",
+        json={"lon": lon, "lat": lat, "category": category, "limit": 8},
+        headers=VIEWER,
     ).json()
     teams = body["teams"]
     assert teams[0]["id"] == team_id and teams[0]["responsible"]
@@ -120,7 +126,9 @@ def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connectio
     rw_conn.execute("UPDATE citybrain.teams SET status = 'off_duty' WHERE id = %s", [team_id])
     try:
         body = rw.post(
-            "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category}
+            "/dispatch/recommend",
+            json={"lon": lon, "lat": lat, "category": category},
+            headers=VIEWER,
         ).json()
         assert team_id not in [t["id"] for t in body["teams"]]
         assert body["responsible_team"]["id"] == team_id
@@ -150,6 +158,7 @@ def test_others_ranked_by_eta_among_all_eligible_teams(
         body = client.post(
             "/dispatch/recommend",
             json={"lon": lon, "lat": lat, "category": category, "limit": limit},
+            headers=VIEWER,
         ).json()
         own = body["responsible_team"]["id"] if body["responsible_team"] else None
         got = [t["id"] for t in body["teams"] if not t["responsible"]]
@@ -209,6 +218,7 @@ def test_tier_rule(client: httpx.Client, category: str, severity: int, tier: str
     body = client.post(
         "/dispatch/recommend",
         json={"lon": 120.9119, "lat": 30.8502, "category": category, "severity": severity},
+        headers=VIEWER,
     ).json()
     assert body["tier"] == tier and category in body["tier_reason"]
 
@@ -224,7 +234,7 @@ def test_tier_rule(client: httpx.Client, category: str, severity: int, tier: str
     ],
 )
 def test_bad_requests(client: httpx.Client, payload: dict, code: int) -> None:
-    r = client.post("/dispatch/recommend", json=payload)
+    r = client.post("/dispatch/recommend", json=payload, headers=VIEWER)
     assert r.status_code == code
     assert "detail" in r.json() and "code" in r.json()
 
@@ -234,11 +244,14 @@ def test_gcj02_input_is_converted(client: httpx.Client) -> None:
 
     lon, lat = wgs84_to_gcj02(120.9119, 30.8502)
     a = client.post(
-        "/dispatch/recommend", json={"lon": 120.9119, "lat": 30.8502, "category": "治安"}
+        "/dispatch/recommend",
+        json={"lon": 120.9119, "lat": 30.8502, "category": "治安"},
+        headers=VIEWER,
     )
     b = client.post(
         "/dispatch/recommend",
         json={"lon": float(lon), "lat": float(lat), "crs": "gcj02", "category": "治安"},
+        headers=VIEWER,
     )
     assert a.json()["location"] == b.json()["location"]
     assert math.isclose(b.json()["lon"], 120.9119, abs_tol=1e-9)
@@ -298,7 +311,9 @@ def test_recommend_and_assign_agree_on_every_team_state(
                     [status, capacity, team_id],
                 )
                 body = rw.post(
-                    "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": category}
+                    "/dispatch/recommend",
+                    json={"lon": lon, "lat": lat, "category": category},
+                    headers=VIEWER,
                 ).json()
                 recommended = team_id in [t["id"] for t in body["teams"]]
                 problem = body["responsible_team_problem"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import h3
 import httpx
 import mapbox_vector_tile
 import mercantile
+import numpy as np
 import psycopg
 import pytest
 import shapely
@@ -247,6 +249,46 @@ def test_hotspots_match_hand_computed_gi_star(client, points, conn) -> None:
         assert got[c][1] == pytest.approx(p, rel=1e-6, abs=1e-12)
         assert got[c][2] == ("hot" if z > 0 else "cold")
     assert body["totals"]["cells_tested"] == n
+
+
+@pytest.mark.parametrize("ring", [1, 2, 3])
+def test_hotspots_are_pysals_gi_star(client, points, conn, ring) -> None:
+    """Every county cell's Gi* z-score as PySAL's esda computes it (G_Local, star, binary
+    weights over grid_disk neighbours): the cells the API calls significant, and their z."""
+    from esda.getisord import G_Local
+    from libpysal.weights import W
+
+    res = 7
+    start, end = WINDOWS[1]
+    body = client.get(
+        "/hotspots/incidents",
+        params={"res": res, "start": start.isoformat(), "end": end.isoformat(), "ring": ring},
+    ).json()
+    study = sorted(
+        {
+            h3.latlng_to_cell(*h3.cell_to_latlng(h3.int_to_str(c)), res)
+            for (c,) in conn.execute("SELECT h3 FROM citybrain.h3_coverage")
+        }
+    )
+    counts = brute(points, res, start, end)
+    x = np.array([counts.get(c, 0) for c in study], dtype=float)
+    index = {c: i for i, c in enumerate(study)}
+    neighbours = {
+        i: [index[d] for d in h3.grid_disk(c, ring) if d in index and d != c]
+        for i, c in enumerate(study)
+    }
+    with warnings.catch_warnings():  # (libpysal on islands; esda's numba fallback)
+        warnings.simplefilter("ignore")
+        gi = G_Local(
+            x, W(neighbours, silence_warnings=True), transform="B", star=True, permutations=0
+        )
+    p = 2 * norm.sf(np.abs(gi.Zs))
+    expected = {study[i]: gi.Zs[i] for i in np.flatnonzero(p < 0.05)}
+    got = {c["h3"]: c["z"] for c in body["cells"]}
+    assert set(got) == set(expected) and len(expected) > 3
+    for c, z in expected.items():
+        assert got[c] == pytest.approx(z, abs=1e-3)
+    assert body["totals"]["cells_tested"] == len(study)
 
 
 @pytest.mark.parametrize("z", [11, 13, 15])

@@ -77,6 +77,8 @@ READS = {
     "/areas/330421001": None,
     "/incidents-latest": None,
     "/teams/1": None,
+    "/locate?lon=120.9119&lat=30.8502": None,
+    "/teams/1/route?lon=120.9119&lat=30.8502": "viewer",
     "/incidents/1": "viewer",
     "/incidents/1/events": "viewer",
 }
@@ -99,6 +101,44 @@ def test_team_members_names_need_a_viewer(client: httpx.Client) -> None:
     named = client.get("/teams/1", headers=auth("viewer")).json()["members"]
     assert [m["role"] for m in public] == [m["role"] for m in named]
     assert all(set(m) == {"role"} for m in public) and all(m["name"] for m in named)
+
+
+def test_dispatch_advice_needs_a_viewer(client: httpx.Client) -> None:
+    body = {"lon": 120.9119, "lat": 30.8502, "category": "治安"}
+    r = client.post("/dispatch/recommend", json=body)
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert "viewer" in r.json()["detail"]
+    r = client.post("/dispatch/recommend", json=body, headers=auth("viewer"))
+    assert r.status_code == 200
+    assert all(m["name"] for m in r.json()["responsible_team"]["members"])
+
+
+def test_no_member_name_reaches_an_anonymous_caller(client: httpx.Client, conn) -> None:
+    """Every anonymous read that tells of a team (its card, the chain of a point, the nearest
+    teams, the teams layer) at each team's own grid: no member's name in any answer, though
+    the database holds them and a viewer's answers carry them."""
+    rows = conn.execute(
+        "SELECT t.id, ST_X(p), ST_Y(p), t.members FROM citybrain.teams t "
+        "JOIN LATERAL (SELECT ST_PointOnSurface(g.geom) p FROM citybrain.grids g "
+        "WHERE g.id = t.grid_id) s ON true ORDER BY t.id LIMIT 12"
+    ).fetchall()
+    names = {m["name"] for *_, members in rows for m in members}
+    assert len(names) >= 12
+    seen_by_viewer = ""
+    for team_id, lon, lat, _ in rows:
+        where = f"lon={lon}&lat={lat}"
+        for path in (
+            f"/teams/{team_id}",
+            f"/locate?{where}",
+            f"/nearest?{where}&kind=teams&k=10",
+            f"/collections/teams/items/{team_id}",
+        ):
+            r = client.get(path)
+            assert r.status_code == 200, (path, r.text)
+            leaked = [n for n in names if n in r.text]
+            assert not leaked, (path, leaked)
+        seen_by_viewer += client.get(f"/locate?{where}", headers=auth("viewer")).text
+    assert all(m["name"] in seen_by_viewer for *_, members in rows for m in members)
 
 
 def test_reporters_need_a_dispatcher(client: httpx.Client, conn) -> None:

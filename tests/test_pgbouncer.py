@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from citybrain.api.deps import ConnDep
 from citybrain.db.connection import libpq_conninfo
-from citybrain.db.pools import UnsafeConnections, create_pooler_login, request_conninfo
+from citybrain.db.pools import UnsafeConnections, make_server_login, request_conninfo
 from citybrain.settings import Settings
 from tests.utils.county import SEED_END, point_in
 from tests.utils.databases import clone_database, sibling
@@ -70,7 +70,7 @@ def logins(primary: str, owner: psycopg.Connection) -> Iterator[tuple[dict, dict
         "unbounded": (f"citybrain_unbounded_{tag}", secrets.token_hex(16)),
     }
     settings = Settings(database_url=primary, statement_timeout_ms=TIMEOUT_MS)
-    create_pooler_login(owner, settings, *made["pooled"])
+    make_server_login(owner, settings, *made["pooled"])
     owner.execute(
         sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE citybrain_server").format(
             sql.Identifier(made["unbounded"][0]), sql.Literal(made["unbounded"][1])
@@ -210,7 +210,9 @@ def test_concurrent_reads_and_writes_answer_what_the_primary_holds(
             assert r.status_code == 201, r.text
             made = r.json()
             rec = api.post(
-                "/dispatch/recommend", json={"lon": lon, "lat": lat, "category": CATEGORIES[i % 4]}
+                "/dispatch/recommend",
+                json={"lon": lon, "lat": lat, "category": CATEGORIES[i % 4]},
+                headers=auth("viewer"),
             )
             assert rec.status_code == 200, rec.text
             teams = [t["id"] for t in rec.json()["teams"]]

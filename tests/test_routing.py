@@ -15,6 +15,7 @@ from citybrain.services.routing import (
     Router,
     straight_line_eta,
 )
+from tests.utils.keys import auth
 
 
 def test_network_is_connected(conn: psycopg.Connection) -> None:
@@ -64,7 +65,7 @@ def test_route_endpoint_agrees_with_router(
     tx, ty = conn.execute(
         "SELECT ST_X(geom), ST_Y(geom) FROM citybrain.teams WHERE id = 10"
     ).fetchone()
-    r = client.get("/teams/10/route", params={"lon": 120.95, "lat": 30.80})
+    r = client.get("/teams/10/route", params={"lon": 120.95, "lat": 30.80}, headers=auth("viewer"))
     assert r.status_code == 200
     feature = r.json()
     assert feature["properties"]["eta_method"] == "road_network"

@@ -5,7 +5,8 @@
 Roles are ordered: ``anonymous`` < ``viewer`` < ``dispatcher`` < ``admin``. What each may do is
 the access table in the README: anonymous callers read what a public screen shows (layers
 without personal data, tiles, aggregates); ``viewer`` reads case files (an incident, its audit
-trail, team members); ``dispatcher`` writes and sees reporters; ``admin`` imports. With
+trail, team members) and asks for dispatch advice (recommendations, a team's route);
+``dispatcher`` writes and sees reporters; ``admin`` imports. With
 ``CITYBRAIN_ANONYMOUS_READS=false`` every request but the health checks needs a key.
 """
 
@@ -103,6 +104,20 @@ def require(role: str):
         return who
 
     return Depends(check)
+
+
+# The roles routes ask for (the access table in the README):
+ViewerDep = Annotated[Principal, require("viewer")]  # case files, audit trails, dispatch advice
+DispatcherDep = Annotated[Principal, require("dispatcher")]  # writes; reporters
+AdminDep = Annotated[Principal, require("admin")]  # imports
+
+
+def team_as_seen_by(who: Principal, team: dict | None) -> dict | None:
+    """A team as ``who`` may see it: its members' names for viewers and above, their roles
+    only for anonymous callers (what a public screen may show)."""
+    if team is None or who.reads_case_files:
+        return team
+    return {**team, "members": [{"role": m["role"]} for m in team["members"]]}
 
 
 class KeysRequired:

@@ -109,6 +109,13 @@ def create_dispatch_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app(settings: Settings | None = None, lane: str = "public") -> FastAPI:
     settings = settings or get_settings()
+    if lane == "dispatch" and settings.pooler == "none":
+        # Dispatch's statements are short, and so is their deadline: every connection of this
+        # process (its pool, its replicas' pools) carries it, and its 503s say it. Through a
+        # pooler the login's own deadline applies (docs/pgbouncer.md).
+        settings = settings.model_copy(
+            update={"statement_timeout_ms": settings.dispatch_statement_timeout_ms}
+        )
     layers = load_layers(settings.layers_dir)  # a bad layer file stops the start, with its name
     detectors = load_detectors(settings.alerts_dir)  # and so does a bad detector file
 

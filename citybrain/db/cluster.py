@@ -21,8 +21,8 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from citybrain.db.connection import libpq_conninfo
-from citybrain.errors import DatabaseUnavailable
-from citybrain.settings import Settings
+from citybrain.errors import DatabaseUnavailable, InvalidInput
+from citybrain.settings import SERVER_LOGIN, Settings
 
 PG_ROOT = Path("/usr/lib/postgresql")
 DEFAULT_PG_VERSION = 15  # Debian 12's PostgreSQL
@@ -243,14 +243,8 @@ class EmbeddedCluster:
     # --- passwords: SCRAM, never trust --------------------------------------------------------
 
     def _password(self) -> str:
-        """The superuser's password, made once (192 random bits) into a file only the user
-        who runs citybrain may read."""
-        path = self.settings.superuser_password_file
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(24) + "\n")
-        return path.read_text().strip()
+        """The superuser's password (:func:`secret_in`)."""
+        return secret_in(self.settings.superuser_password_file)
 
     def _initdb(self) -> None:
         _log(f"creating PostgreSQL {self.version} cluster in {self.pgdata}")
@@ -426,6 +420,44 @@ def up(settings: Settings) -> str:
         EmbeddedCluster(settings, version).up()
     _ensure_database_and_extensions(settings)
     return settings.sqlalchemy_url
+
+
+def secret_in(path: Path) -> str:
+    """The password kept in ``path``, made once (192 random bits) into a file only the user
+    who runs citybrain may read."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(24) + "\n")
+    return path.read_text().strip()
+
+
+def ensure_server_login(settings: Settings) -> None:
+    """The login of the server's request connections, made by the owner once the schema is
+    migrated: one that owns nothing and is a member of the server role only, so that its
+    connections cannot become more than the server role, not even by ``SET ROLE NONE``.
+
+    In the embedded cluster: ``SERVER_LOGIN``, its password in ``server.password`` (0600),
+    given again on every call. With ``CITYBRAIN_SERVER_DATABASE_URL``: the URL's user and
+    password, made when no such role exists (an existing role is left as it is; the server's
+    start-up check refuses it if it is privileged). Otherwise nothing: requests log in as the
+    database URL's user and act as the server role."""
+    from citybrain.db.pools import make_server_login
+
+    if settings.server_database_url:
+        url = make_url(settings.server_database_url)
+        if not url.username or not url.password:
+            raise InvalidInput("CITYBRAIN_SERVER_DATABASE_URL names no user and password")
+        with psycopg.connect(libpq_conninfo(settings.direct_sqlalchemy_url), autocommit=True) as c:
+            if not c.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", [url.username]
+            ).fetchone():
+                make_server_login(c, settings, url.username, url.password)
+        return
+    if settings.embedded:
+        password = secret_in(settings.server_password_file)
+        with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url), autocommit=True) as c:
+            make_server_login(c, settings, SERVER_LOGIN, password)
 
 
 def ensure_up(settings: Settings) -> str:

@@ -65,7 +65,7 @@ def request_conninfo(settings: Settings, url: str | None = None, name: str = "ci
     if pooled(settings, url):
         return libpq_conninfo(url or settings.sqlalchemy_url, application_name=name)
     return libpq_conninfo(
-        url or settings.sqlalchemy_url,
+        url or settings.request_sqlalchemy_url,
         application_name=name,
         options=session_options(settings),
     )
@@ -151,8 +151,10 @@ async def unsafe_reasons(conn: AsyncConnection, settings: Settings) -> list[str]
             "statement_timeout was set by a SET (a pooler's connect_query), which a reset "
             "undoes; set it on the login role instead"
         )
-    if pooled(settings):
-        judged = {row[4] for row in rows}  # the login and the role it acts as
+    if pooled(settings) or settings.request_sqlalchemy_url != settings.sqlalchemy_url:
+        # the login and the role it acts as: a login of the server's own (the pooler's, the
+        # embedded cluster's, CITYBRAIN_SERVER_DATABASE_URL) is unprivileged itself
+        judged = {row[4] for row in rows}
     elif settings.server_role:
         judged = {current}  # the startup options made it act as the server role
     else:
@@ -213,18 +215,31 @@ async def check_request_connections(pool: AsyncConnectionPool, settings: Setting
     )
 
 
-def create_pooler_login(
+def make_server_login(
     conn: psycopg.Connection, settings: Settings, login: str, password: str
 ) -> None:
-    """Make ``login`` (run by the owner): the role a transaction-mode pooler logs in as. It is
-    a member of the server role only, acts as it from the start, and carries the statement
-    deadline, all as settings of the login, which no ``RESET`` or ``DISCARD ALL`` undoes."""
+    """Make ``login`` (run by the owner), or give it ``password`` again: a role for the
+    server's request connections to log in as, straight or through a transaction-mode pooler.
+    It owns nothing, is a member of the server role only, acts as it from the start, and
+    carries the statement deadline, all as settings of the login, which no ``RESET`` or
+    ``DISCARD ALL`` undoes."""
     role = sql.Identifier(settings.server_role or "citybrain_server")
     name = sql.Identifier(login)
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login]).fetchone()
+    made = (
+        [
+            sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(password)),
+            sql.SQL("GRANT {} TO {}").format(role, name),
+        ]
+        if exists
+        else [
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                name, sql.Literal(password), role
+            )
+        ]
+    )
     for statement in (
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-            name, sql.Literal(password), role
-        ),
+        *made,
         sql.SQL("ALTER ROLE {} SET role = {}").format(
             name, sql.Literal(settings.server_role or "citybrain_server")
         ),

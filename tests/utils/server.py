@@ -37,13 +37,13 @@ def server_settings(url: str, **overrides) -> Settings:
 class LiveServer:
     """citybrain served by uvicorn on a loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings, port: int | None = None):
+    def __init__(self, settings: Settings, port: int | None = None, lane: str = "public"):
         from citybrain.api.main import create_app
         from citybrain.api.server import proxies
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(settings)
+        self.app = create_app(settings, lane=lane)  # lane: public workers or the dispatch process
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",

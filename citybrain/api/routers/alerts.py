@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
-from citybrain.api.auth import Principal, require
+from citybrain.api.auth import DispatcherDep, ViewerDep
 from citybrain.api.deps import ConnDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ
 from citybrain.api.responses import AuditEvent, errors
@@ -26,8 +26,6 @@ from citybrain.services.window import instant
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=errors(401, 403, 409))
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-DispatcherDep = Annotated[Principal, require("dispatcher")]
-ViewerDep = Annotated[Principal, require("viewer")]  # the audit trail: who, and their notes
 
 
 class Alert(BaseModel):

@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from citybrain.api.auth import ViewerDep
 from citybrain.api.deps import ReadConnDep, RoadsDep
 from citybrain.api.params import PointIn
-from citybrain.api.responses import JSON
+from citybrain.api.responses import JSON, errors
 from citybrain.api.routers.locate import KindRef, MicroGridRef, Ref, TeamRef
 from citybrain.services.dispatch import recommend as recommend_teams
 
-router = APIRouter(tags=["dispatch"])
+router = APIRouter(tags=["dispatch"], responses=errors(401, 403))
 
 
 class RecommendIn(PointIn):
@@ -93,11 +94,14 @@ class Recommendation(BaseModel):
     response_model=Recommendation,
     summary="Recommend teams, cameras and a tier for an incident location",
 )
-async def recommend(body: RecommendIn, conn: ReadConnDep, roads: RoadsDep) -> dict[str, Any]:
-    """The responsible grid's own team comes first when it is available, handles the category
-    and has capacity (网格连心); then other eligible teams by ETA. Cameras are those whose view
-    sector (heading ± fov/2, within range) covers the point, nearest first. The tier follows
-    the rule in ``domain.initial_tier``. ``alerts``: open alerts whose area holds the point."""
+async def recommend(
+    body: RecommendIn, conn: ReadConnDep, roads: RoadsDep, who: ViewerDep
+) -> dict[str, Any]:
+    """Dispatch advice (a viewer's key or above). The responsible grid's own team comes
+    first when it is available, handles the category and has capacity (网格连心); then other
+    eligible teams by ETA. Cameras are those whose view sector (heading ± fov/2, within range)
+    covers the point, nearest first. The tier follows the rule in ``domain.initial_tier``.
+    ``alerts``: open alerts whose area holds the point."""
     point = body.wgs84()
     answer = await recommend_teams(
         conn,

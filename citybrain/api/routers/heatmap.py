@@ -130,7 +130,9 @@ async def hotspots(
     as zero), neighbours by ``grid_disk``; returns the cells whose two-sided p-value is below
     ``alpha``, with z-score, p-value and ``hot``/``cold``."""
     answer = await stats.hotspots(conn, heat, query_at(res), county, alpha, ring)
-    return GeoJSON(encode.geojson(answer)) if format == Format.geojson else JSON(answer)
+    if format == Format.geojson:  # hexagons encoded off the event loop
+        return await asyncio.to_thread(lambda: GeoJSON(encode.geojson(answer)))
+    return JSON(answer)
 
 
 @router.get(

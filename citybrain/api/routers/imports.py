@@ -20,7 +20,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from citybrain.api.auth import Principal, require
+from citybrain.api.auth import AdminDep, Principal
 from citybrain.api.deps import StateDep
 from citybrain.api.reads import note_position_now
 from citybrain.api.responses import JSON, error, errors
@@ -32,7 +32,6 @@ from citybrain.importer.values import parse_bool
 from citybrain.metrics import IMPORTS
 
 router = APIRouter(tags=["imports"])
-AdminDep = Annotated[Principal, require("admin")]
 _SAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_ENTRIES = 1000  # report entries in an answer; the counts are always complete
 

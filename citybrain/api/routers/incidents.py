@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from citybrain.api.auth import Principal, require
+from citybrain.api.auth import DispatcherDep, Principal, ViewerDep
 from citybrain.api.deps import ConnDep, ReadConnDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import AuditEvent, error, errors
@@ -17,8 +17,6 @@ from citybrain.services import incidents as svc
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=errors(401, 403, 409))
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-DispatcherDep = Annotated[Principal, require("dispatcher")]
-ViewerDep = Annotated[Principal, require("viewer")]  # case files: never for anonymous callers
 
 
 class IncidentIn(PointIn):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from citybrain.api.auth import PrincipalDep, team_as_seen_by
 from citybrain.api.deps import ReadConnDep
 from citybrain.api.params import PointDep
 from citybrain.api.responses import JSON, error
@@ -59,10 +60,12 @@ class Location(BaseModel):
     summary="Where is this point?",
     responses={404: error("the point is outside the county")},
 )
-async def locate(point: PointDep, conn: ReadConnDep) -> JSON:
-    """The chain town → village → grid → compound → micro-grid of a point, and the grid's team.
+async def locate(point: PointDep, conn: ReadConnDep, who: PrincipalDep) -> JSON:
+    """The chain town → village → grid → compound → micro-grid of a point, and the grid's team
+    (its members' names for viewers and above, their roles only for anonymous callers).
     A point on a shared edge or vertex belongs to the micro-grid with the lowest id."""
     chain = await locate_point(conn, point.lon, point.lat)
+    chain["team"] = team_as_seen_by(who, chain["team"])
     return JSON({"lon": point.lon, "lat": point.lat, **chain})
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from citybrain.api.auth import Principal, PrincipalDep, require
+from citybrain.api.auth import DispatcherDep, PrincipalDep, ViewerDep, team_as_seen_by
 from citybrain.api.deps import ConnDep, ReadConnDep, RoadsDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
@@ -17,7 +17,6 @@ from citybrain.services import teams as svc
 
 router = APIRouter(prefix="/teams", tags=["teams"], responses=errors(401, 403))
 TeamId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-DispatcherDep = Annotated[Principal, require("dispatcher")]
 
 
 class Team(BaseModel):
@@ -42,10 +41,7 @@ class StatusIn(BaseModel):
 @router.get("/{team_id}", response_model=Team)
 async def read(team_id: TeamId, conn: ReadConnDep, who: PrincipalDep) -> dict[str, Any]:
     """A team; its members' names for viewers and above (anonymous callers: roles only)."""
-    team = await svc.team(conn, team_id)
-    if not who.reads_case_files:
-        team["members"] = [{"role": m["role"]} for m in team["members"]]
-    return team
+    return team_as_seen_by(who, await svc.team(conn, team_id))
 
 
 @router.post("/{team_id}/position", response_model=Team, summary="A team moved")
@@ -82,9 +78,10 @@ class RouteFeature(BaseModel):
     summary="The team's road route and travel time to a point",
 )
 async def route(
-    team_id: TeamId, point: PointDep, conn: ReadConnDep, roads: RoadsDep
+    team_id: TeamId, point: PointDep, conn: ReadConnDep, roads: RoadsDep, who: ViewerDep
 ) -> dict[str, Any]:
-    """The shortest path by pgRouting from the road vertex nearest the team to the one
-    nearest the point, plus straight access legs at the documented access speed. Without a
-    road network: a straight line and the straight-line estimate."""
+    """Dispatch advice (a viewer's key or above). The shortest path by pgRouting from the
+    road vertex nearest the team to the one nearest the point, plus straight access legs at
+    the documented access speed. Without a road network: a straight line and the
+    straight-line estimate."""
     return await svc.route(conn, await roads.current(conn), team_id, point.lon, point.lat)
