@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
+from pyproj import Transformer
 
 from citybrain.db.connection import libpq_conninfo
 from tests.utils.layers import LAYERS
@@ -108,6 +109,37 @@ def test_one_feature(client: httpx.Client, conn) -> None:
     assert "reporter_phone" not in client.get("/collections/incidents/items/1").json()["properties"]
 
 
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
+
+
+def test_one_feature_takes_the_items_shape(client: httpx.Client, conn) -> None:
+    """``properties``, ``skipGeometry`` and ``crs`` on the item route, as on items."""
+    category, status, wkb = conn.execute(
+        "SELECT category, status, ST_AsBinary(geom) FROM citybrain.incidents WHERE id = 7"
+    ).fetchone()
+    f = client.get(
+        "/collections/incidents/items/7",
+        params={"properties": "status,category", "skipGeometry": "true"},
+    ).json()
+    assert f["properties"] == {"status": status, "category": category}
+    assert list(f["properties"]) == ["status", "category"] and f["geometry"] is None
+    stored = shapely.from_wkb(bytes(wkb))
+    for code, tolerance in (("4490", 1e-7), ("3857", 1e-3)):
+        r = client.get(
+            "/collections/incidents/items/7", params={"crs": EPSG + code, "properties": "status"}
+        )
+        assert r.headers["content-crs"] == f"<{EPSG}{code}>"
+        a, b = Transformer.from_crs("OGC:CRS84", f"EPSG:{code}").transform(stored.x, stored.y)
+        assert r.json()["geometry"]["coordinates"] == pytest.approx([a, b], abs=tolerance)
+        assert r.json()["properties"] == {"status": status}
+    # written exactly as the items route writes the same feature with the same parameters
+    shape = {"properties": "category,reported_at", "crs": EPSG + "4490"}
+    one = client.get("/collections/incidents/items/7", params=shape).json()
+    listed = client.get("/collections/incidents/items", params={**shape, "id": "7"}).json()
+    del one["links"]
+    assert listed["features"] == [one]
+
+
 @pytest.mark.parametrize(
     "path,code",
     [
@@ -123,6 +155,11 @@ def test_one_feature(client: httpx.Client, conn) -> None:
         ("/collections/incidents/items?datetime=2026-02-01T00:00:00Z/2026-01-01T00:00:00Z", 400),
         ("/collections/incidents/items?colour=red", 400),
         ("/collections/incidents/items?reporter_phone=1", 400),
+        ("/collections/incidents/items?id=seven", 400),
+        ("/collections/incidents/items/1?properties=reporter_phone", 400),
+        ("/collections/incidents/items/1?properties=colour", 400),
+        ("/collections/incidents/items/1?crs=EPSG:4549", 400),
+        ("/collections/incidents/items/1?skipGeometry=maybe", 422),
         ("/collections/incidents/items?limit=0", 422),
         ("/collections/incidents/items?limit=10001", 422),
         ("/collections/incidents/items?offset=-1", 422),

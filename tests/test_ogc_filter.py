@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import UTC
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -18,15 +20,19 @@ import psycopg
 import pytest
 import shapely
 import shapely.ops
+import yaml
 from pyproj import Transformer
 
 from citybrain.errors import InvalidInput
 from citybrain.services import cql, refcrs
+from tests.utils.layers import LAYERS
 
 ITEMS = "/collections/{}/items"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 BOX = (120.86, 30.82, 120.95, 30.88)  # in the county (the synthetic one is around 嘉善)
+CQL2_CONF = "http://www.opengis.net/spec/cql2/1.0/conf/"
+LAYER_FILES = Path(__file__).parents[1] / "layers"
 
 
 def ids(client: httpx.Client, layer: str = "incidents", **params) -> list[int]:
@@ -74,6 +80,207 @@ def test_conformance_is_exactly_what_is_built(client: httpx.Client) -> None:
     }
     got = client.get("/conformance").json()["conformsTo"]
     assert set(got) == expected and len(got) == len(expected)
+
+
+W, S, E, N = BOX
+LATLON_BOX = f"POLYGON(({S} {W}, {S} {E}, {N} {E}, {N} {W}, {S} {W}))"  # EPSG:4326 axis order
+IN_BOX = f"ST_Intersects(geom, ST_MakeEnvelope({W}, {S}, {E}, {N}, 4326))"
+F = "http://www.opengis.net/spec/ogcapi-features-{}/1.0/conf/"
+# Every class /conformance declares, a request that uses its parameters and the same
+# condition written by hand in SQL: (layer, parameters, SQL on the layer's table).
+DECLARED = {
+    F.format(1) + "core": (
+        "incidents",
+        {"bbox": ",".join(map(str, BOX)), "datetime": "2026-03-01T00:00:00Z/2026-03-15T00:00:00Z"},
+        f"{IN_BOX} AND reported_at BETWEEN '2026-03-01T00:00:00Z' AND '2026-03-15T00:00:00Z'",
+    ),
+    F.format(1) + "geojson": ("towns", {"f": "json"}, "TRUE"),
+    F.format(2) + "crs": (
+        "teams",
+        {"bbox": f"{S},{W},{N},{E}", "bbox-crs": EPSG + "4490", "crs": EPSG + "4490"},
+        IN_BOX,
+    ),
+    F.format(3) + "queryables": ("incidents", None, None),  # its /queryables: below
+    F.format(3) + "queryables-query-parameters": (
+        "incidents",
+        {"category": "治安", "severity": "4.0", "status": "closed"},
+        "category = '治安' AND severity = 4 AND status = 'closed'",
+    ),
+    F.format(3) + "filter": (
+        "incidents",
+        {"filter": "category = '消防' AND severity >= 3", "filter-lang": "cql2-text"},
+        "category = '消防' AND severity >= 3",
+    ),
+    F.format(3) + "features-filter": (
+        "teams",
+        {"filter": f"S_INTERSECTS(geometry, {LATLON_BOX})", "filter-crs": EPSG + "4326"},
+        IN_BOX,
+    ),
+    CQL2_CONF + "cql2-text": ("incidents", {"filter": "tier = 'county'"}, "tier = 'county'"),
+    CQL2_CONF + "cql2-json": (
+        "incidents",
+        {
+            "filter": json.dumps({"op": "=", "args": [{"property": "tier"}, "county"]}),
+            "filter-lang": "cql2-json",
+        },
+        "tier = 'county'",
+    ),
+    CQL2_CONF + "basic-cql2": (
+        "incidents",
+        {
+            "filter": "severity <> 2 AND team_id IS NOT NULL AND NOT (category = '治安') AND "
+            "severity > 3"
+        },
+        "severity <> 2 AND team_id IS NOT NULL AND category <> '治安' AND severity > 3",
+    ),
+    CQL2_CONF + "advanced-comparison-operators": (
+        "incidents",
+        {"filter": "category LIKE '治%' AND severity BETWEEN 3 AND 4 AND status IN ('closed')"},
+        "category LIKE '治%%' AND severity BETWEEN 3 AND 4 AND status = 'closed'",
+    ),
+    CQL2_CONF + "case-insensitive-comparison": (
+        "incidents",
+        {"filter": "CASEI(status) = casei('CLOSED') AND severity = 4"},
+        "status = 'closed' AND severity = 4",
+    ),
+    CQL2_CONF + "property-property": (
+        "incidents",
+        {"filter": "team_id < severity"},
+        "team_id < severity",
+    ),
+    CQL2_CONF + "basic-spatial-functions": (
+        "teams",
+        {"filter": f"S_INTERSECTS(geometry, BBOX({W}, {S}, {E}, {N}))"},
+        IN_BOX,
+    ),
+    CQL2_CONF + "basic-spatial-functions-plus": (
+        "towns",
+        {"filter": "S_INTERSECTS(geometry, POINT(120.91 30.85))"},
+        "ST_Intersects(geom, ST_SetSRID(ST_Point(120.91, 30.85), 4326))",
+    ),
+    CQL2_CONF + "spatial-functions": (
+        "teams",
+        {"filter": f"S_WITHIN(geometry, POLYGON(({W} {S}, {E} {S}, {E} {N}, {W} {N}, {W} {S})))"},
+        f"ST_Within(geom, ST_MakeEnvelope({W}, {S}, {E}, {N}, 4326))",
+    ),
+    CQL2_CONF + "temporal-functions": (
+        "incidents",
+        {"filter": "T_BEFORE(reported_at, TIMESTAMP('2025-11-05T00:00:00Z'))"},
+        "reported_at < '2025-11-05T00:00:00Z'",
+    ),
+}
+
+
+def test_every_declared_class_takes_its_parameters(client: httpx.Client, conn) -> None:
+    """Each class /conformance declares answers with its parameters, as SQL on the same table
+    says (a class declared without a request here fails)."""
+    assert set(client.get("/conformance").json()["conformsTo"]) == set(DECLARED)
+    for conf, (layer, params, where) in DECLARED.items():
+        if params is None:
+            r = client.get(f"/collections/{layer}/queryables")
+            assert r.status_code == 200 and "category" in r.json()["properties"], conf
+            continue
+        r = client.get(ITEMS.format(layer), params={"limit": 10000, **params})
+        assert r.status_code == 200, (conf, r.text)
+        assert r.headers["content-type"].startswith("application/geo+json")
+        expected = sql_ids(conn, where, layer)
+        assert expected, f"{conf}: a request worth testing selects some"
+        assert [f["id"] for f in r.json()["features"]] == expected, conf
+
+
+def test_queryables_as_parameters_agree_with_sql(client: httpx.Client, conn) -> None:
+    """Every simple queryable is a parameter, its value read as the queryable's type."""
+    # id (listed as a queryable), an integer however it is written
+    assert ids(client, id="5") == ids(client, id="5.0") == ids(client, id="5e0") == [5]
+    assert sql_ids(conn, "id = 5") == [5]
+    # a time: with an offset, in UTC, or without a zone (local: Asia/Shanghai in the tests)
+    (at,) = conn.execute("SELECT reported_at FROM citybrain.incidents WHERE id = 7").fetchone()
+    same = sql_ids(conn, "reported_at = %s", params=[at])
+    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert 7 in same and local.utcoffset().total_seconds() == 8 * 3600
+    for text in (
+        local.isoformat(),  # 2025-11-01T17:02:00+08:00 (httpx sends + as %2B)
+        at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        local.replace(tzinfo=None).isoformat(),
+    ):
+        assert ids(client, reported_at=text) == same, text
+    # a date alone is its whole local day, as in a filter
+    day = sql_ids(
+        conn,
+        "reported_at >= '2026-03-05T00:00:00+08:00' AND reported_at < '2026-03-06T00:00:00+08:00'",
+    )
+    assert day and ids(client, reported_at="2026-03-05") == day
+    assert ids(client, filter="reported_at = '2026-03-05'") == day
+    # numbers by value, not by their text: an integer and a double precision column
+    for text in ("100", "100.0", "1e2", "+100.00"):
+        assert ids(client, "facilities", capacity=text) == sql_ids(
+            conn, "capacity = 100", "facilities"
+        ), text
+    (heading,) = conn.execute(
+        "SELECT heading FROM citybrain.cameras WHERE heading <> round(heading) LIMIT 1"
+    ).fetchone()
+    cams = sql_ids(conn, "heading = %s", "cameras", [heading])
+    assert cams and ids(client, "cameras", heading=f"{heading}0") == cams
+    assert ids(client, "cameras", range_m="59.0", online="FALSE") == sql_ids(
+        conn, "range_m = 59 AND NOT online", "cameras"
+    )
+    # Chinese strings, with another parameter and with a filter
+    expected = sql_ids(conn, "category = '治安' AND severity >= 3 AND status = 'closed'")
+    assert 0 < len(expected) < len(sql_ids(conn, "category = '治安'"))
+    assert ids(client, category="治安", status="closed", filter="severity >= 3") == expected
+    (name,) = conn.execute("SELECT name FROM citybrain.villages ORDER BY id LIMIT 1").fetchone()
+    assert ids(client, "villages", name=name) == sql_ids(conn, "name = %s", "villages", [name])
+    assert ids(client, "villages", name=name + " ") == []  # text is compared as given
+
+
+@pytest.mark.parametrize(
+    "layer,params,says",
+    [
+        ("incidents", {"id": "abc"}, "id: 'abc' is not a number"),
+        ("incidents", {"id": "5.5"}, "id: '5.5' is not an integer"),
+        ("incidents", {"id": "99999999999999999999"}, "is not an integer"),
+        ("incidents", {"severity": "0x4"}, "severity: '0x4' is not a number"),
+        ("incidents", {"severity": "1_000"}, "severity: '1_000' is not a number"),
+        ("incidents", {"reported_at": "yesterday"}, "reported_at: 'yesterday' is not an ISO"),
+        # a '+' not percent-encoded arrives as a space
+        ("incidents", {"reported_at": "2026-03-01T08:00:00 08:00"}, "reported_at:"),
+        ("cameras", {"online": "maybe"}, "online: 'maybe' is not a boolean"),
+        ("cameras", {"range_m": "nan"}, "range_m: 'nan' is not a number"),
+        ("cameras", {"range_m": "1e999"}, "range_m: '1e999' is out of range"),
+        ("incidents", {"category": "治\x00安"}, "category: a text cannot hold"),
+        ("incidents", {"geometry": "POINT(120.9 30.8)"}, "unknown parameter 'geometry'"),
+        ("incidents", {"reporter_phone": "13800000000"}, "unknown parameter 'reporter_phone'"),
+        ("incidents", {"colour": "red"}, "may name: id, category"),
+    ],
+)
+def test_bad_query_parameters_answer_400(
+    client: httpx.Client, layer: str, params: dict, says: str
+) -> None:
+    r = client.get(ITEMS.format(layer), params=params)
+    assert r.status_code == 400, r.text
+    assert says in r.json()["detail"]
+
+
+def test_queryables_geometry_is_the_columns_type(client: httpx.Client, conn) -> None:
+    """The geometry schema of every layer is its column's type in geometry_columns
+    (polygons are stored as MultiPolygons: alerts since 0015, the hierarchy since 0001)."""
+    declared = dict(
+        conn.execute(
+            "SELECT f_table_name, type FROM geometry_columns "
+            "WHERE f_table_schema = 'citybrain' AND f_geometry_column = 'geom'"
+        ).fetchall()
+    )
+    geojson = {t.upper(): t for t in ("Point", "LineString", "Polygon", "MultiPolygon")}
+    for layer in LAYERS:
+        table = yaml.safe_load(
+            (Path(__file__).parents[1] / "layers" / f"{layer}.yaml").read_text()
+        )["source"]["table"]
+        schema = client.get(f"/collections/{layer}/queryables").json()["properties"]["geometry"]
+        assert schema == {
+            "$ref": f"https://geojson.org/schema/{geojson[declared[table]]}.json",
+            "x-ogc-role": "primary-geometry",
+        }, layer
+    assert declared["alerts"] == "MULTIPOLYGON"
 
 
 def test_queryables_are_the_exposed_columns_typed(client: httpx.Client, conn) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg import AsyncConnection
 
 from citybrain.api.deps import ExtentsDep, HeavyTurn, LayersDep, ReadConnDep, SettingsDep
@@ -70,6 +70,31 @@ RESERVED = {
     "crs",
 }
 MAX_LIMIT = 10_000
+PropertiesQ = Annotated[
+    str | None,
+    Query(description="the properties to return, e.g. category,status (default: all)"),
+]
+SkipGeometryQ = Annotated[
+    bool, Query(alias="skipGeometry", description="true: features without their geometry")
+]
+CrsQ = Annotated[
+    str | None,
+    Query(
+        description="CRS of the answer: CRS84 (default), EPSG 4326/4490/3857 "
+        "(http://www.opengis.net/def/crs/EPSG/0/4490); the Content-Crs header says which"
+    ),
+]
+
+
+async def shape_query(
+    properties: PropertiesQ = None, skip_geometry: SkipGeometryQ = False, crs: CrsQ = None
+) -> svc.Shape:
+    """``properties``, ``skipGeometry`` and ``crs``: how the items and the item route write a
+    feature (one parser for both)."""
+    return svc.Shape(names(properties), skip_geometry, refcrs.parse(crs, "crs"))
+
+
+ShapeDep = Annotated[svc.Shape, Depends(shape_query)]
 
 
 def _base(request: Request) -> str:
@@ -212,6 +237,7 @@ async def items(
     settings: SettingsDep,
     collection_id: Annotated[str, Path(alias="collectionId")],
     filter_: FilterDep,
+    shape: ShapeDep,
     bbox: BBoxQ = None,
     datetime_: Annotated[
         str | None, Query(alias="datetime", description="instant or interval a/b, .. open")
@@ -222,34 +248,27 @@ async def items(
     sortby: Annotated[
         str | None, Query(description="properties, - for descending: -reported_at,category")
     ] = None,
-    properties: Annotated[
-        str | None, Query(description="the properties to return, e.g. category,status")
-    ] = None,
-    skip_geometry: Annotated[bool, Query(alias="skipGeometry")] = False,
-    crs: Annotated[
-        str | None, Query(description="CRS of the answer: CRS84 (default), EPSG 4326/4490/3857")
-    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSON:
     """Features ordered by id (or ``sortby``, then id); ``numberMatched`` counts them all,
     ``next`` pages on. ``filter`` is CQL2 (text or JSON) on the collection's queryables; any
-    other parameter named like a property filters on equality (``?category=治安``).
+    other parameter named like a queryable (not geometry) keeps the features whose value
+    equals it, read as the queryable's type (``?category=治安``, ``?id=5``, ``?capacity=5.0``,
+    ``?reported_at=2026-03-01T08:00:00%2B08:00``; a time without a zone is local).
     Coordinates are in ``crs``, in its axis order (EPSG:4326 and 4490: latitude first)."""
     layer = _collection_layer(layers, collection_id)
     box_crs = refcrs.parse(bbox_crs, "bbox-crs")
-    out_crs = refcrs.parse(crs, "crs")
     query = svc.ItemsQuery(
         bbox=_bbox(bbox, box_crs) if bbox else None,
         datetime=interval(datetime_, ZoneInfo(settings.timezone)) if datetime_ else None,
         equals=tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED),
         filter=filter_,
         sortby=sort_keys(sortby),
-        properties=names(properties),
-        skip_geometry=skip_geometry,
-        crs=out_crs,
+        shape=shape,
         limit=limit,
         offset=offset,
+        tz=settings.timezone,
     )
     found = await svc.items(conn, layer, query, deepest=settings.max_offset)
     base = f"{_base(request)}/collections/{layer.id}/items"
@@ -283,7 +302,7 @@ async def items(
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "links": links,
         },
-        headers={"Content-Crs": f"<{out_crs.uri}>"},
+        headers={"Content-Crs": f"<{shape.crs.uri}>"},
     )
 
 
@@ -314,13 +333,13 @@ async def item(
     layers: LayersDep,
     collection_id: str,
     feature_id: str,
-    crs: Annotated[str | None, Query(description="CRS of the answer (default CRS84)")] = None,
+    shape: ShapeDep,
 ) -> JSON:
+    """One feature, with the items route's ``properties``, ``skipGeometry`` and ``crs``."""
     layer = _collection_layer(layers, collection_id)
-    out_crs = refcrs.parse(crs, "crs")
     if not re.fullmatch(r"[1-9][0-9]{0,18}", feature_id):
         raise NotFound(f"no feature {feature_id!r} in {layer.id}")
-    feature = await svc.item(conn, layer, int(feature_id), out_crs)
+    feature = await svc.item(conn, layer, int(feature_id), shape)
     if feature is None:
         raise NotFound(f"no feature {feature_id} in {layer.id}")
     base = _base(request)
@@ -332,7 +351,7 @@ async def item(
         },
         {"href": f"{base}/collections/{layer.id}", "rel": "collection", "type": "application/json"},
     ]
-    return GeoJSON(feature, headers={"Content-Crs": f"<{out_crs.uri}>"})
+    return GeoJSON(feature, headers={"Content-Crs": f"<{shape.crs.uri}>"})
 
 
 @router.get(
@@ -347,6 +366,7 @@ async def queryables(
     ``geometry``; a layer's personal columns are never among them."""
     layer = _collection_layer(layers, collection_id)
     kinds = await svc.queryables(conn, layer)
+    geometry = await svc.geometry_type(conn, layer)
     here = f"{_base(request)}/collections/{layer.id}/queryables"
     return JSON(
         {
@@ -354,7 +374,9 @@ async def queryables(
             "$id": here,
             "type": "object",
             "title": f"{layer.title.zh} {layer.title.en}",
-            "properties": {name: _schema(layer, name, kind) for name, kind in kinds.items()},
+            "properties": {
+                name: _schema(layer, name, kind, geometry) for name, kind in kinds.items()
+            },
             "additionalProperties": False,
             # The draft's list, which GDAL before 3.7 reads to know what it may filter on.
             "queryables": [{"id": name} for name in kinds if name != "geometry"],
@@ -364,16 +386,13 @@ async def queryables(
     )
 
 
-GEOMETRY_SCHEMA = {
-    "point": "https://geojson.org/schema/Point.json",
-    "line": "https://geojson.org/schema/LineString.json",
-    "polygon": "https://geojson.org/schema/Polygon.json",
-}
+GEOJSON_SCHEMA = "https://geojson.org/schema/{}.json"
 
 
-def _schema(layer: Layer, name: str, kind: str) -> dict[str, Any]:
-    if kind == "geometry":
-        return {"$ref": GEOMETRY_SCHEMA[layer.geometry], "x-ogc-role": "primary-geometry"}
+def _schema(layer: Layer, name: str, kind: str, geometry: str | None) -> dict[str, Any]:
+    if kind == "geometry":  # the column's own type (polygons are stored as MultiPolygons)
+        ref = GEOJSON_SCHEMA.format(geometry or "Geometry")
+        return {"$ref": ref, "x-ogc-role": "primary-geometry"}
     schema: dict[str, Any] = {"title": name}
     if kind in ("datetime", "date"):
         schema |= {"type": "string", "format": "date-time" if kind == "datetime" else "date"}
