@@ -10,7 +10,7 @@ Three kinds:
 - ``ears``: EARS C2/C3 per area against the same hours of the ``baseline_weeks`` weeks before.
 - ``rule``: ``count`` (``at_least`` cases in one area within ``window_hours``, the naive fixed
   threshold), ``overdue`` (``at_least`` open cases past their dispatch time limit in one grid,
-  named by its team) or ``cameras_offline`` (more than ``above_percent`` of a town's cameras
+  named by its teams) or ``cameras_offline`` (more than ``above_percent`` of a town's cameras
   offline).
 """
 

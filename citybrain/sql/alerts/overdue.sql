@@ -1,6 +1,9 @@
 -- Grids holding at least %(at_least)s cases still waiting for dispatch past their category's
 -- dispatch time limit, with the grid's team(s): the rule "a team's open cases past their
--- dispatch time limit". Waiting statuses come from citybrain.domain.AWAITING_DISPATCH.
+-- dispatch time limit". Grouped by grid, not by team: a waiting case has no team_id yet (it is
+-- set by dispatching), so the grid it lies in is whose it is; a team has one home grid and a
+-- grid may have several teams, all named. Waiting statuses come from
+-- citybrain.domain.AWAITING_DISPATCH.
 SELECT ch.grid_id AS area, count(*) AS n, array_agg(i.id ORDER BY i.id) AS ids,
        min(coalesce(i.escalated_at, i.reported_at)) AS oldest,
        (SELECT string_agg(t.name, '、' ORDER BY t.id) FROM citybrain.teams t
