@@ -1,5 +1,6 @@
 """The service's Prometheus metrics, defined once and counted where things happen (requests,
-tile cache, heat index, live streams, imports, detectors); ``GET /metrics`` exposes them.
+tile cache, heat index, live streams, imports, detectors) or sampled from what a process holds
+(its pools) and from the database (open alerts); ``GET /metrics`` exposes them.
 
 Correct across processes: ``citybrain serve`` runs several worker processes and a dispatch
 process, and sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before any starts
@@ -14,6 +15,7 @@ values of a process that has exited are dropped (``mark_process_dead``). Without
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +27,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from citybrain.domain import OPEN_ALERT_STATUSES, AlertKind
+from citybrain.sql import load
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -43,7 +52,10 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-# --- database pools (sampled: api.observe.sample) ---------------------------------------------
+# --- database pools (sampled: sample_pool) ---------------------------------------------------
+# `pool`: a process's request pool by its lane (public, dispatch; api.observe samples it every
+# 5 s and at each scrape), or a read replica's pool by its name (replica<n>; db.replicas
+# samples it at each of its checks, every CITYBRAIN_REPLICA_CHECK_S).
 POOL_SIZE = Gauge(
     "citybrain_db_pool_connections",
     "Connections a process's pool holds",
@@ -62,6 +74,16 @@ POOL_WAITING = Gauge(
     ["pool"],
     multiprocess_mode="liveall",
 )
+
+
+def sample_pool(name: str, pool: AsyncConnectionPool) -> None:
+    """The pool gauges of ``pool`` as of now, labelled ``name``: the one place they are set."""
+    stats = pool.get_stats()
+    size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+    POOL_SIZE.labels(name).set(size)
+    POOL_IN_USE.labels(name).set(size - available)
+    POOL_WAITING.labels(name).set(stats.get("requests_waiting", 0))
+
 
 # --- the heat index (services.heatmap.index) --------------------------------------------------
 REPLICA_LAG = Gauge(
@@ -150,6 +172,25 @@ DETECTOR_RUNS = Counter(
     ["detector", "outcome"],
 )
 ALERTS_RAISED = Counter("citybrain_alerts_raised", "New alerts stored, by detector", ["detector"])
+# A count of rows, not of what a process did: every process samples it (api.observe, every
+# 5 s) from the same table, and the latest sample of any live process is the answer.
+ALERTS_OPEN = Gauge(
+    "citybrain_alerts_open",
+    "Alerts not closed, by kind and status (every kind and open status, 0 included), as the "
+    "database last told",
+    ["kind", "status"],
+    multiprocess_mode="livemostrecent",
+)
+
+
+async def sample_alerts(conn: AsyncConnection) -> None:
+    """``citybrain_alerts_open`` as the alerts table holds it now."""
+    counts = {(kind, status): 0 for kind in AlertKind for status in OPEN_ALERT_STATUSES}
+    cur = await conn.execute(load("metrics/alerts_open"))
+    for kind, status, n in await cur.fetchall():
+        counts[kind, status] = n
+    for (kind, status), n in counts.items():
+        ALERTS_OPEN.labels(str(kind), str(status)).set(n)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -22,6 +22,7 @@ from psycopg import sql
 from citybrain.db import cluster
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.db.replicas import format_lsn, parse_lsn
+from citybrain.settings import Settings
 from citybrain.synth import build_county
 from tests.utils.browser import open_screen, wait_idle
 from tests.utils.cli import citybrain
@@ -232,6 +233,56 @@ def test_tiles_and_heatmaps_exact_through_the_replica(nodes, client) -> None:
     assert node != "primary" and again == after and etag_again == etag_after
     heat_again, node = _heat(client, {"Citybrain-LSN": lsn}, start, end)
     assert node != "primary" and heat_again == heat_after
+
+
+def test_the_replicas_pool_in_metrics(nodes, server, client) -> None:
+    """The replica's pool has the pool gauges under its name, and a request holding one of its
+    connections is counted in use: a read of the teams layer that waits, on the standby, for
+    an exclusive lock the primary holds in an open transaction (replayed, the standby's
+    startup process holds it until the transaction ends)."""
+    name = "replica1"
+    in_use = "citybrain_db_pool_in_use"
+
+    def gauge(metric: str) -> float:
+        return value(scrape(client), metric, pool=name)
+
+    _until(
+        lambda: client.get("/collections/towns/items").headers["Citybrain-Node"] == name,
+        what="the standby takes reads",
+    )
+    size = Settings().pool_size  # (the replica's pool is sized as the primary's)
+    _until(
+        lambda: gauge("citybrain_db_pool_connections") == size and gauge(in_use) == 0,
+        what="the replica's pool at rest",
+    )
+    expected = {r[0] for r in _sql(nodes["primary"], "SELECT id FROM citybrain.teams")}
+    answered: list = []
+
+    def read() -> None:
+        with server.client() as c:
+            answered.append(c.get("/collections/teams/items", params={"limit": 2000}))
+
+    reader = threading.Thread(target=read, daemon=True)
+    with psycopg.connect(libpq_conninfo(nodes["primary"])) as holder:
+        holder.execute("LOCK TABLE citybrain.teams IN ACCESS EXCLUSIVE MODE")
+        # A commit after it flushes the lock's WAL record to the standby; once replayed there,
+        # the standby holds the lock too.
+        (_, lsn), *_ = _sql(
+            nodes["primary"],
+            "SELECT pg_current_xact_id()::text, pg_current_wal_insert_lsn()::text",
+        )
+        _until(lambda: _replayed(nodes) >= parse_lsn(lsn), what="the lock replayed")
+        reader.start()
+        _until(lambda: gauge(in_use) == 1, what="the waiting read's connection counted in use")
+        assert reader.is_alive() and not answered  # still waiting for the lock
+        assert gauge("citybrain_db_pool_waiting") == 0
+        holder.rollback()
+    reader.join(timeout=30)
+    (r,) = answered
+    assert r.status_code == 200, r.text
+    assert r.headers["Citybrain-Node"] == name
+    assert {f["id"] for f in r.json()["features"]} == expected
+    _until(lambda: gauge(in_use) == 0, what="the connection back in the replica's pool")
 
 
 def test_a_lagging_replica_is_skipped(nodes, client) -> None:

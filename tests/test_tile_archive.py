@@ -1,7 +1,8 @@
-"""Tile archives (``citybrain tiles export``): every tile read back from the PMTiles file is the
-API's tile for the same layers and z/x/y; the header's zooms, bounds and tile count against an
-independent count of the county's tiles; live layers and bad boxes refused; the style drawn
-from the archive."""
+"""Tile archives (``citybrain tiles export``): the archive the export writes by default (every
+static layer, zooms 8-14) read back whole, every tile the API's tile for the same layers and
+z/x/y, and every tile it left out empty in the API; the header's zooms, bounds and tile count
+against an independent count of the county's tiles; live layers and bad boxes refused; the
+style drawn from the archive."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml
 from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
 
@@ -24,8 +26,10 @@ from tests.utils.server import LiveServer, server_settings
 from tests.utils.static_host import StaticHost
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("towns", "villages", "roads", "facilities")  # static layers, drawn from zooms 0/9/8/10
-MINZOOM, MAXZOOM = 8, 12
+# Every static layer (drawn from zooms 0/9/11/13/14/8/10), the export's default zooms.
+LAYERS = ("towns", "villages", "grids", "compounds", "micro_grids", "roads", "facilities")
+MINZOOM, MAXZOOM = 8, 14
+EVERY_UP_TO = 12  # every tile read back up to this zoom; a sample of them above it
 LIVE = ("incidents", "teams", "cameras", "alerts")  # layers the style keeps on the API
 
 
@@ -53,20 +57,19 @@ def tiles_over(bounds, z: int) -> set[tuple[int, int, int]]:
     return {(z, x, y) for x in range(col(w), col(e) + 1) for y in range(row(n), row(s) + 1)}
 
 
+def static_layer_files() -> set[str]:
+    """The layers whose files do not say ``live: true``, read from the files themselves."""
+    found = (
+        yaml.safe_load(p.read_text(encoding="utf-8")) for p in (ROOT / "layers").glob("*.yaml")
+    )
+    return {doc["id"] for doc in found if not doc.get("live", False)}
+
+
 @pytest.fixture(scope="module")
 def archive(seeded: str, tmp_path_factory) -> Path:
+    """The archive of the export's defaults: no layers named, no zooms given."""
     out = tmp_path_factory.mktemp("archive") / "county.pmtiles"
-    done = citybrain(
-        seeded,
-        "tiles",
-        "export",
-        *LAYERS,
-        str(out),
-        "--minzoom",
-        str(MINZOOM),
-        "--maxzoom",
-        str(MAXZOOM),
-    )
+    done = citybrain(seeded, "tiles", "export", str(out))
     assert done.returncode == 0, done.stderr
     assert "tiles" in done.stderr and str(out) in done.stderr
     return out
@@ -79,20 +82,63 @@ def read(path: Path) -> tuple[dict, dict, dict[tuple[int, int, int], bytes]]:
         return reader.header(), reader.metadata(), dict(all_tiles(source))
 
 
-def test_every_tile_is_the_apis(archive: Path, client: httpx.Client) -> None:
+def api_tiles(client: httpx.Client, order: list[str], minzoom: dict, z: int, x: int, y: int):
+    """The API's tile of each archived layer drawn at zoom z, in the archive's drawing order
+    (the order the export concatenates them in)."""
+    shown = [lid for lid in order if minzoom[lid] <= z]
+    answers = {lid: client.get(f"/tiles/{lid}/{z}/{x}/{y}.mvt") for lid in shown}
+    assert all(r.status_code in (200, 204) for r in answers.values()), (z, x, y)
+    return {lid: r.content for lid, r in answers.items()}
+
+
+def checked_tiles(url: str, bounds) -> set[tuple[int, int, int]]:
+    """The tiles read back: every tile over the county's box up to zoom ``EVERY_UP_TO``; above
+    it (hundreds of tiles, minutes of requests), the 3x3 tiles around every third town's
+    point on surface (the county seat's town first) and one row of tiles across the whole
+    box at its middle latitude (the county's edges and the empty tiles beyond them)."""
+    chosen = set().union(*(tiles_over(bounds, z) for z in range(MINZOOM, EVERY_UP_TO + 1)))
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        points = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT id, ST_PointOnSurface(geom) AS p "
+            "FROM citybrain.towns) t ORDER BY id"
+        ).fetchall()[::3]
+    w, s, e, n = bounds
+    middle = (s + n) / 2
+    for z in range(EVERY_UP_TO + 1, MAXZOOM + 1):
+        chosen |= tiles_over((w, middle, e, middle), z)
+        for lon, lat in points:
+            ((_, x, y),) = tiles_over((lon, lat, lon, lat), z)
+            chosen |= {(z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
+    return chosen
+
+
+def test_every_tile_is_the_apis(archive: Path, seeded: str, client: httpx.Client) -> None:
     header, metadata, tiles = read(archive)
     assert header["tile_type"] == TileType.MVT
     assert header["tile_compression"] == Compression.GZIP
     order = [v["id"] for v in metadata["vector_layers"] if not v["id"].endswith("_labels")]
-    assert sorted(order) == sorted(LAYERS)
+    assert sorted(order) == sorted(LAYERS) == sorted(static_layer_files())
     minzoom = {v["id"]: v["minzoom"] for v in metadata["vector_layers"]}
-    for (z, x, y), data in tiles.items():
-        shown = [lid for lid in order if minzoom[lid] <= z]
-        api = b"".join(client.get(f"/tiles/{lid}/{z}/{x}/{y}.mvt").content for lid in shown)
-        assert gzip.decompress(data) == api, f"tile {z}/{x}/{y} differs from the API's"
+    checked = checked_tiles(seeded, county_bounds(seeded))
+    written = checked & set(tiles)
+    assert {z for z, _, _ in written} == set(range(MINZOOM, MAXZOOM + 1))
+    assert written < checked  # (tiles beyond the county's edges, left out, are checked too)
+    drawn: dict[str, set[int]] = {lid: set() for lid in LAYERS}  # zooms with features
+    for z, x, y in sorted(checked):
+        api = api_tiles(client, order, minzoom, z, x, y)
+        if (z, x, y) in tiles:
+            assert gzip.decompress(tiles[z, x, y]) == b"".join(api.values()), (z, x, y)
+        else:  # left out of the archive: empty in the API, every layer
+            assert not any(api.values()), f"tile {z}/{x}/{y} left out but not empty"
+        for lid, content in api.items():
+            if content:
+                drawn[lid].add(z)
+    # Each layer is in the archive at every zoom it is drawn at, up to the last one.
+    for lid in LAYERS:
+        assert drawn[lid] == set(range(max(minzoom[lid], MINZOOM), MAXZOOM + 1)), lid
 
 
-def test_header_against_the_county(archive: Path, seeded: str, client: httpx.Client) -> None:
+def test_header_against_the_county(archive: Path, seeded: str) -> None:
     header, metadata, tiles = read(archive)
     bounds = county_bounds(seeded)
     for key, value in zip(
@@ -106,10 +152,8 @@ def test_header_against_the_county(archive: Path, seeded: str, client: httpx.Cli
     expected = set().union(*(tiles_over(bounds, z) for z in range(MINZOOM, MAXZOOM + 1)))
     assert set(tiles) <= expected
     assert header["addressed_tiles_count"] == len(tiles)
-    # what was left out is empty in the API too (the towns are drawn at every zoom)
-    for z, x, y in sorted(expected - set(tiles)):
-        assert client.get(f"/tiles/towns/{z}/{x}/{y}.mvt").content == b"", (z, x, y)
     assert {z for z, _, _ in tiles} == set(range(MINZOOM, MAXZOOM + 1))
+    # (what was left out is empty in the API: test_every_tile_is_the_apis)
     side = json.loads(archive.with_suffix(".json").read_text())
     assert side["tiles"] == ["pmtiles://county.pmtiles/{z}/{x}/{y}"]
     assert {v["id"] for v in side["vector_layers"]} == {v["id"] for v in metadata["vector_layers"]}

@@ -1,18 +1,23 @@
 """What operators see of each request: its id (``X-Request-ID``, in every log line of the
 request and echoed in the answer), its time to the answer's start in ``Server-Timing`` (for
 clients and benchmarks), and its count and latency in ``/metrics``, by route template. Plain
-ASGI middlewares: Starlette's ``BaseHTTPMiddleware`` costs a task per request."""
+ASGI middlewares: Starlette's ``BaseHTTPMiddleware`` costs a task per request. And the gauges
+sampled rather than counted: the process's pool, and what the database holds (open alerts)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from functools import partial
 
+import psycopg
 from asgi_correlation_id import CorrelationIdMiddleware
 
 from citybrain import metrics
+
+log = logging.getLogger("citybrain")
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 UNMATCHED = "<unmatched>"  # the route of a request no route took (404s): one series, any path
@@ -72,17 +77,30 @@ class RequestMetrics:
 
 
 def sample(pool, lane: str) -> None:
-    """The gauges read from a process's state rather than counted: its pool's connections."""
-    stats = pool.get_stats()
-    size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
-    metrics.POOL_SIZE.labels(lane).set(size)
-    metrics.POOL_IN_USE.labels(lane).set(size - available)
-    metrics.POOL_WAITING.labels(lane).set(stats.get("requests_waiting", 0))
+    """The gauges read from a process's state rather than counted: its request pool's
+    connections (a replica's pool is sampled by its checks, ``db.replicas``)."""
+    metrics.sample_pool(lane, pool)
+
+
+async def sample_database(pool) -> None:
+    """The gauges read from the database (the open alerts), on a connection of ``pool`` if one
+    is free within a second: when the database is away or the pool busy, the last values stay
+    (a sampler must never wait on, or add to, a request's queue for long)."""
+    try:
+        async with pool.connection(timeout=1) as conn:
+            await metrics.sample_alerts(conn)
+    except psycopg.Error as exc:  # (a pool timeout, a closed pool are ones)
+        log.debug("the database's gauges not sampled: %s", type(exc).__name__)
 
 
 async def sample_forever(pool_of, lane: str, every_s: float = 5.0) -> None:
     """Samples this process's gauges every ``every_s``: a scrape is answered by one process,
     and reads the others' values from their files, as fresh as their last sample."""
     while True:
-        sample(pool_of(), lane)
+        pool = pool_of()  # (renewed after an outage)
+        sample(pool, lane)
+        try:
+            await sample_database(pool)
+        except Exception:  # a sample must never end the sampling
+            log.exception("sampling the database's gauges failed")
         await asyncio.sleep(every_s)

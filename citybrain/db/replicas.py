@@ -203,6 +203,7 @@ class ReadNodes:
             log.warning("read replica %s is %.1f s behind: skipped", replica.where, replica.lag_s)
         metrics.REPLICA_UP.labels(replica.name).set(int(usable))
         metrics.REPLICA_LAG.labels(replica.name).set(min(replica.lag_s, 1e9))
+        metrics.sample_pool(replica.name, replica.pool)  # (its reads' connections, lent or not)
 
     def _lag(self, replayed: int) -> float:
         """Seconds since the primary first had a WAL position the replica has not replayed."""

@@ -47,11 +47,15 @@ class Serve:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 90
-        while not (_ready(self.url) and _ready(self.dispatch_url)):
-            assert self.proc.poll() is None, f"serve exited:\n{self.log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.2)
+        deadline = time.monotonic() + 180  # (a loaded two-core machine took 129 s)
+        try:
+            while not (_ready(self.url) and _ready(self.dispatch_url)):
+                assert self.proc.poll() is None, f"serve exited:\n{self.log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, "serve did not become ready"
+                time.sleep(0.2)
+        except BaseException:
+            self.__exit__()  # (a with-block whose start fails is not left: stop what started)
+            raise
         return self
 
     def worker_pids(self) -> list[int]:
