@@ -184,6 +184,41 @@ def test_the_same_strings_select_the_same_incidents_everywhere(client, incidents
     assert items["numberMatched"] == len(in_window)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"last": "30d"}, {"last": "45d", "category": ["治安", "消防"], "status": ["closed"]}],
+    ids=["last", "last-category-status"],
+)
+def test_a_window_ending_now_is_the_same_everywhere(client, incidents, params) -> None:
+    """``last`` without ``end`` (what the big screen sends): the heatmap and the tiles take the
+    same window (ending at the end of this minute) and the same incidents, and the heatmap's
+    counts are brute force over the window it reports."""
+    z = 9
+    res = zoom_resolution(z)
+    county = list(mercantile.tiles(120.70, 30.70, 121.10, 31.05, z))
+    for _ in range(3):  # asked within one minute (else again: the window moved on)
+        before = datetime.now(TZ)
+        heat = client.get("/heatmap/incidents", params={"res": res, **params}).json()
+        tiles: Counter = Counter()
+        for t in county:
+            tiles.update(clusters(client, t, **params))
+        after = datetime.now(TZ)
+        if before.replace(second=0, microsecond=0) == after.replace(second=0, microsecond=0):
+            break
+    t0 = datetime.fromisoformat(heat["window"]["start"])
+    t1 = datetime.fromisoformat(heat["window"]["end"])
+    assert t1 == before.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    assert t1 - t0 == timedelta(days=int(params["last"][:-1]))
+    cats, statuses = params.get("category"), params.get("status")
+    rows = shown(incidents, t0, t1, cats, statuses)
+    in_window = rows[(rows["reported_at"] >= t0) & (rows["reported_at"] < t1)]
+    assert heat["totals"]["incidents"] == len(in_window) > 0
+    heat_cells = {c["h3"]: c["value"] for c in heat["cells"]}
+    assert heat_cells == dict(Counter(cells_and_centres(in_window, res)["cell"]))
+    outside_open = cells_and_centres(rows.drop(in_window.index), res)
+    assert tiles == Counter(heat_cells) + Counter(outside_open["cell"])
+
+
 def test_high_zooms_show_each_incident_of_the_window(client, incidents) -> None:
     params = {"start": "2026-10-01", "end": "2026-11-01"}
     t0, t1 = _bounds(params, "2026-10-01", "2026-11-01")

@@ -1,6 +1,8 @@
 """Time windows, one rule for every route and service: a time without a zone is in
 CITYBRAIN_TIMEZONE; a window is ``[start, end)``, given as ``start``/``end`` or as ``last``
-(``24h``, ``7d``, ...) ending at ``end`` or now."""
+(``24h``, ``7d``, ...) ending at ``end`` or, without one, at the end of the current minute
+(so that heatmaps, tiles and their caches agree on it for a minute, and what was reported a
+moment ago is in it)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ def instant(value: str, tz: ZoneInfo, name: str) -> datetime:
     except ValueError as exc:
         raise InvalidInput(f"{name}: {value!r} is not an ISO 8601 date or time") from exc
     return t.replace(tzinfo=tz) if t.tzinfo is None else t
+
+
+def end_of_minute(t: datetime) -> datetime:
+    """Where a window that ends now ends: the start of the next minute."""
+    return t.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,7 @@ def window(
     """``start``/``end`` or ``last`` (``24h``, ``7d``, ...; ending at ``end`` or now)."""
     if last is not None and start is not None:
         raise InvalidInput("give start or last, not both")
-    end_at = instant(end, tz, "end") if end else (now or datetime.now(UTC))
+    end_at = instant(end, tz, "end") if end else end_of_minute(now or datetime.now(UTC))
     if start is not None:
         start_at = instant(start, tz, "start")
     else:

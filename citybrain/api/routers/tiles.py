@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -84,12 +83,10 @@ async def _answer(
 
 def _shown(request: Request, asked: tuple) -> Window:
     """The window a windowed layer shows, as ``asked`` (start, end, last, category, status;
-    default: the last 24 hours). A window ending now
-    ends at the start of this minute, so that its tiles can be cached for a minute; new
-    incidents are open, and open ones are always shown."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    default: the last 24 hours), by the one rule (services.window: a window ending now ends
+    at the end of this minute, so its tiles can be cached for a minute)."""
     tz = ZoneInfo(state_of(request).settings.timezone)
-    return window(tz, *asked, DEFAULT_WINDOW, now=now)
+    return window(tz, *asked, DEFAULT_WINDOW)
 
 
 DEFAULT_WINDOW = "24h"
