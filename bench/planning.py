@@ -8,7 +8,10 @@ the greedy answer beside them gives up.
   minutes' walk of a hall) and ``access.pmedian`` / ``greedy_pmedian`` (total walking minutes,
   residents gathered into H3 cells of resolution 8), candidates each village's centre of
   population, today's halls kept;
-* regionalisation: a hook (``regions_section``) for the max-p grid re-division to come.
+* not here: the max-p grid re-division, benchmarked by ``bench/regions.py``. Max-p has no
+  exact solve to set a greedy answer against (why: ``citybrain.analysis.regions``), so it does
+  not fit these rows of exact time, greedy time and gap; ``bench/regions.py`` sets it beside a
+  greedy baseline and today's grids instead.
 
     .venv/bin/python -m bench.planning
     .venv/bin/python -m bench.planning --ns 10 25 --time-limit 120 --only service
@@ -136,12 +139,6 @@ def service_section(engine: Engine, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def regions_section(engine: Engine, args: argparse.Namespace) -> list[dict]:
-    """max-p grid re-division (``citybrain.analysis.regions``): rows of the same shape
-    (problem, size, N, exact s, optimal, greedy s, objectives, gap) go here when it lands."""
-    return []
-
-
 def markdown(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.to_numpy()]
@@ -151,7 +148,6 @@ def markdown(frame: pd.DataFrame) -> str:
 SECTIONS: dict[str, Section] = {
     "cameras": camera_section,
     "service": service_section,
-    "regions": regions_section,
 }
 
 

@@ -1,7 +1,9 @@
 """Service sites (文化礼堂, 党群服务中心): travel times against networkx on a hand-built road graph
 and against pgRouting on the test county; 2SFCA and E2SFCA against the ratio arithmetic written
 out by hand; MCLP and p-median against brute force over every choice of a dozen candidates,
-greedy never better than exact and its gap as defined; notebook 04 runs without a warning."""
+greedy never better than exact and its gap as defined; one kind of site taken end to end (its
+sites and capacities, 2SFCA, the villages below the threshold, new sites) against networkx,
+the same arithmetic and brute force; notebook 04 runs without a warning."""
 
 from __future__ import annotations
 
@@ -315,6 +317,156 @@ def test_nothing_to_gain_and_bad_input() -> None:
         access.Demand(np.ones(2), np.zeros(3), np.zeros((3, 2)), 10.0)
     with pytest.raises(ValueError, match="positive"):
         access.Demand(np.ones(3), np.zeros(3), np.zeros((3, 2)), 0.0)
+
+
+# --- one kind of site, end to end (what notebook 04 runs for halls and for centres) ---------
+
+
+def on_vertices(pos: dict, ids, **columns) -> pd.DataFrame:
+    """Rows standing exactly on road vertices (no straight leg), with ``columns``."""
+    return pd.DataFrame(
+        {"lon": [pos[v][0] for v in ids], "lat": [pos[v][1] for v in ids], **columns},
+        index=pd.Index(list(ids), name="vertex"),
+    )
+
+
+def walking_minutes(roads: pd.DataFrame, origins, targets) -> np.ndarray:
+    """networkx's shortest walks (both ways on every road), in minutes."""
+    graph = nx.Graph()
+    for s, t, length, *_ in roads.itertuples(index=False):
+        graph.add_edge(s, t, w=length / (access.WALK_KMH / 3.6) / 60)
+    return np.array(
+        [[nx.shortest_path_length(graph, o, t, weight="w") for t in targets] for o in origins]
+    )
+
+
+def fca(minutes, population, capacity, catchment, weight) -> np.ndarray:
+    """R_j = S_j / sum_i P_i W(d_ij), A_i = sum_j R_j W(d_ij), written out for any matrix."""
+    w = np.vectorize(weight)(minutes) * (minutes <= catchment)
+    reached = population @ w
+    ratio = np.divide(capacity, reached, out=np.zeros(len(capacity)), where=reached > 0)
+    return w @ ratio
+
+
+def county_facilities(pos: dict) -> pd.DataFrame:
+    # A hall with seats recorded and one without; a town centre without a capacity and a
+    # station with one; a police post beside everyone that neither kind may count.
+    return on_vertices(
+        pos,
+        [1, 33, 12, 31, 22],
+        kind=[
+            "cultural_hall",
+            "cultural_hall",
+            "party_service_centre",
+            "party_service_centre",
+            "police_post",
+        ],
+        level=[None, None, "town", "station", None],
+        capacity=[200, pd.NA, pd.NA, 20, 50],
+        seats=[120, 80, 40, 10, 5],
+    ).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "vertices_", "capacity"),
+    [
+        ("cultural_hall", [1, 33], [200.0, 300.0]),
+        ("party_service_centre", [12, 31], [300.0, 20.0]),
+    ],
+)
+def test_one_kind_from_sites_to_new_sites(kind, vertices_, capacity) -> None:
+    pos, vertices, roads = small_network()
+    rng = np.random.default_rng(11)
+    homes = sorted(pos)
+    population = rng.integers(100, 1000, len(homes)).astype(float)
+    people = on_vertices(
+        pos, homes, population=population, village=["a" if v < 20 else "b" for v in homes]
+    )
+    facilities = county_facilities(pos)
+    router = access.road_router(vertices, roads, kmh=access.WALK_KMH)
+    service = access.service_sites(kind, facilities, people, router, access_kmh=access.WALK_KMH)
+    assert set(service.sites["kind"]) == {kind}
+    assert service.sites["capacity"].tolist() == capacity
+    today = walking_minutes(roads, homes, vertices_)
+    assert service.minutes == pytest.approx(today, rel=1e-9)
+
+    # 2SFCA and E2SFCA within 15 minutes (zones 0-5, 5-10, 10-15), per 1,000 residents.
+    got = access.accessibility(service, 15, per=1000, below=0.5)
+    cap = np.array(capacity)
+    two = 1000 * fca(today, population, cap, 15, lambda d: 1.0)
+    enhanced = 1000 * fca(
+        today, population, cap, 15, lambda d: 1.0 if d <= 5 else 0.68 if d <= 10 else 0.22
+    )
+    assert two.max() > 0 and (two == 0).any()  # some reach a site, some do not
+    assert got.scores["2sfca"].to_numpy() == pytest.approx(two, rel=1e-12)
+    assert got.scores["e2sfca"].to_numpy() == pytest.approx(enhanced, rel=1e-12)
+    mean = population @ enhanced / population.sum()
+    assert got.county["e2sfca"] == pytest.approx(mean) and got.threshold == pytest.approx(mean / 2)
+    in_a = people["village"].to_numpy() == "a"
+    village = {
+        "a": population[in_a] @ enhanced[in_a] / population[in_a].sum(),
+        "b": population[~in_a] @ enhanced[~in_a] / population[~in_a].sum(),
+    }
+    assert got.areas["e2sfca"].to_dict() == pytest.approx(village)
+    assert got.short.index.tolist() == sorted(
+        (v for v in village if village[v] < mean / 2), key=village.get
+    )
+
+    # New sites: 2 of 7 candidates, a resident reached within 8 minutes' walk (some roads
+    # take longer: not everyone can be reached).
+    chosen_from = [2, 3, 11, 13, 21, 23, 32]
+    candidates = on_vertices(pos, chosen_from)
+    plan = access.new_sites(service, candidates, 2, 8, resolution=None)
+    to_candidates = walking_minutes(roads, homes, chosen_from)
+    best_reached, best_minutes = -1.0, np.inf
+    for pair in combinations(range(len(chosen_from)), 2):
+        t = np.column_stack([today, to_candidates[:, list(pair)]]).min(axis=1)
+        best_reached = max(best_reached, population[t <= 8].sum())
+        best_minutes = min(best_minutes, population @ t)
+    reached_today = population[today.min(axis=1) <= 8].sum()
+    assert reached_today < best_reached < population.sum()
+    assert plan.covering.optimal and plan.covering.reached == pytest.approx(best_reached)
+    assert plan.median.optimal
+    assert plan.median.resident_minutes == pytest.approx(best_minutes, rel=1e-9)
+    assert plan.covering_greedy.reached <= plan.covering.reached
+    assert plan.median_greedy.resident_minutes >= plan.median.resident_minutes - 1e-6
+    table = plan.proposed("mclp")
+    assert table.index.tolist() == [chosen_from[j] for j in plan.covering.chosen]
+    assert table["adds reached"].sum() == pytest.approx(best_reached - reached_today)
+    first = np.minimum(today.min(axis=1), to_candidates[:, plan.covering.chosen[0]])
+    assert table["adds reached"].iloc[0] == pytest.approx(
+        population[first <= 8].sum() - reached_today
+    )
+    saves = plan.proposed("pmedian")["saves resident-minutes"]
+    assert saves.sum() == pytest.approx(population @ today.min(axis=1) - best_minutes, rel=1e-9)
+    # Gathered into H3 cells, the residents are all still counted.
+    cells = access.new_sites(service, candidates, 2, 10, resolution=8)
+    assert cells.travel.total == pytest.approx(population.sum())
+    assert len(cells.travel.weights) == len(access.demand_cells(people, 8))
+
+
+def test_one_kind_read_from_another_column_or_absent() -> None:
+    pos, vertices, roads = small_network()
+    people = on_vertices(pos, [1, 33], population=[100.0, 200.0], village=["a", "b"])
+    facilities = county_facilities(pos)
+    router = access.road_router(vertices, roads, kmh=access.WALK_KMH)
+    seats = access.service_sites("cultural_hall", facilities, people, router, capacity="seats")
+    assert seats.sites["capacity"].tolist() == [120.0, 80.0]
+    assert seats.sites["capacity_source"].tolist() == ["recorded", "recorded"]
+    # No mediation room in the data: nobody reaches one, nothing is shared out.
+    none = access.service_sites("mediation_room", facilities, people, router)
+    assert none.minutes.shape == (2, 0)
+    scores = access.accessibility(none, 30)
+    assert (scores.scores == 0).all().all() and scores.threshold == 0 and scores.short.empty
+    with pytest.raises(ValueError, match="unknown facility kind 'temple'"):
+        access.service_sites("temple", facilities, people, router)
+    with pytest.raises(ValueError, match="no column 'places'"):
+        access.service_sites("cultural_hall", facilities, people, router, capacity="places")
+    with pytest.raises(ValueError, match="negative"):
+        access.accessibility(seats, 30, below=-1)
+    plan = access.new_sites(seats, on_vertices(pos, [2]), 1, 10, resolution=None)
+    with pytest.raises(ValueError, match="mclp or pmedian"):
+        plan.proposed("lscp")
 
 
 # --- notebook 04 ----------------------------------------------------------------------------

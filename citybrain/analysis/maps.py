@@ -2,9 +2,11 @@
 vendors), and no basemap tiles are fetched — the layers are the map.
 
 Choropleths are classed with mapclassify (quantiles, Fisher-Jenks, natural breaks) and carry a
-legend that states each class's bounds, so a map is read rather than decoded; the roads and
-villages can be drawn beneath as context. Legends are plain HTML in the page, moved into a
-Leaflet control, so they stack in a corner and need nothing from outside the page.
+legend that states each class's bounds, so a map is read rather than decoded. The villages and
+roads are drawn beneath as context (``add_context``): on a county map the arterial roads, on a
+zoomed one every road near what it shows (all the county's roads weigh a page down by 7 MB).
+Legends are plain HTML in the page, moved into a Leaflet control, so they stack in a corner and
+need nothing from outside the page.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
+import shapely
 from branca.element import MacroElement
 from jinja2 import Template
+
+from citybrain.crs import LOCAL
 
 LEAFLET = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaflet"
 JIASHAN = (30.87, 120.91)
@@ -38,8 +43,9 @@ def offline_map(location: tuple[float, float] = JIASHAN, zoom: int = 11) -> foli
     m = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True)
     m.default_js = [("leaflet", _data_uri("leaflet.js", "text/javascript"))]
     m.default_css = [("leaflet_css", _data_uri("leaflet.css", "text/css"))]
+    # "div." outranks leaflet.css's own grey, which the page links after this style.
     m.get_root().header.add_child(
-        folium.Element("<style>.leaflet-container{background:#0b1a2b}</style>")
+        folium.Element("<style>div.leaflet-container{background:#0b1a2b}</style>")
     )
     return m
 
@@ -275,11 +281,18 @@ def add_context(
     villages: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     show: bool = True,
+    *,
+    near: gpd.GeoDataFrame | gpd.GeoSeries | tuple[float, float, float, float] | None = None,
+    within_m: float = 0.0,
 ) -> None:
-    """What a reader finds their way by, beneath the data: village and community outlines
-    (with their names) and roads, as thin grey lines."""
+    """What a reader finds their way by: village and community outlines (with their code, name
+    and kind) and roads, as thin grey lines. Call it before the data layers, which then draw
+    on top. ``near`` (geometries, or a ``(west, south, east, north)`` box in degrees) keeps
+    only the roads within ``within_m`` metres of it: a zoomed map need not carry the county's
+    roads, and the roads around proposed sites show where they stand. Villages are few and
+    drawn whole."""
     if villages is not None:
-        fields = [c for c in ("name",) if c in villages.columns]
+        fields = [c for c in ("code", "name", "kind") if c in villages.columns]
         add_layer(
             m,
             villages,
@@ -291,4 +304,25 @@ def add_context(
             simplify=0.0001,
         )
     if roads is not None:
-        add_layer(m, roads, "道路 roads", "#cfd8dc", weight=0.8, show=show)
+        if near is not None:
+            roads = roads_near(roads, near, within_m)
+        fields = [c for c in ("class",) if c in roads.columns]
+        add_layer(m, roads, "道路 roads", "#cfd8dc", fields, weight=0.8, show=show)
+
+
+def roads_near(
+    roads: gpd.GeoDataFrame,
+    near: gpd.GeoDataFrame | gpd.GeoSeries | tuple[float, float, float, float],
+    within_m: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """The ``roads`` within ``within_m`` metres of ``near`` (geometries, or a ``(west, south,
+    east, north)`` box in degrees; 0: those that touch it), measured in citybrain's local
+    metres (``crs.LOCAL``, under 0.3 % off across the county)."""
+    if within_m < 0:
+        raise ValueError(f"a distance must not be negative, not {within_m} m")
+    if isinstance(near, tuple):
+        near = gpd.GeoSeries([shapely.box(*near)], crs=4326)
+    targets = LOCAL.to_metres(near.to_crs(4326).geometry.values)
+    lines = LOCAL.to_metres(roads.to_crs(4326).geometry.values)
+    hit, _ = shapely.STRtree(targets).query(lines, predicate="dwithin", distance=within_m)
+    return roads.iloc[np.unique(hit)]

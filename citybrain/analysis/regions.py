@@ -1,31 +1,50 @@
 """Grid re-division (网格划分优化): proposed grids made of contiguous compounds whose households
-stay under a bound per grid worker (by default 300, a common Zhejiang rule), compared with
-today's grids and written as a layer QGIS opens.
+stay under a bound per grid worker (by default 300, a common Zhejiang rule) and, if asked, whose
+incidents stay under a bound per team member, compared with today's grids and written as a layer
+QGIS opens.
 
 Method. Within each village (a grid never crosses a village line), compounds are grouped by
 max-p regionalisation (Duque, Anselin & Rey 2012; spopt's max-p heuristic, Wei, Rey & Knaap
 2020): as many contiguous regions as possible, each holding at least ``floor`` households,
 compact (its compounds' centroids close together). spopt's randomised construction phase is
 run (it finds p), and the most compact of its partitions with the most regions kept; its
-simulated-annealing phase is not: in spopt 0.7 it did not stop on a 19-compound village of
-the benchmark county (its loop ends only after n moves in a row that do not improve), and it
-only makes regions more compact, never more numerous.
+simulated-annealing phase is not (it only makes regions more compact, never more numerous).
+That is why spopt's private ``maxp._construction_phase`` and
+``_calculate_within_region_distance`` are called rather than its public ``MaxPHeuristic``
+(spopt 0.7): the public class cannot skip the annealing (``max_iterations_sa=0`` returns no
+labels at all), it anneals every partition that reaches the most regions, and its annealing
+loop need not end: with the least annealing (one round) on the benchmark county's villages,
+6 of 149 (7 to 19 compounds) were still annealing after a minute of CPU each, and the other
+143 took 88 times the CPU of the construction alone (276 s against 3.1 s; docs/benchmarks.md,
+"Grid re-division"); it also prints a pandas deprecation warning (``drop(inplace=True)``),
+which the notebooks must not. ``spopt`` is pinned to the versions whose private functions
+were checked (pyproject.toml), and tests/test_regions.py fails loudly if they disappear or
+change.
 
-Max-p only knows a minimum, so the bound is enforced after it: a region over ``ceiling``
-households is cut along a minimum spanning tree of its compounds' adjacency into the fewest
-connected parts each within the ceiling (Kundu & Misra 1977, exact for a tree), and a part left
-under the floor joins the smallest neighbouring region that stays within the ceiling.
-``greedy`` (region growing from the edge to the floor, the same cut and merge) is the baseline
-beside it.
+Max-p only knows a minimum, so the bounds are enforced after it: a region over ``ceiling``
+households or over ``incident_ceiling`` incidents is cut along a minimum spanning tree of its
+compounds' adjacency into connected parts each within both (Kundu & Misra 1977: bottom-up, the
+heaviest child's subtree cut off while over; the fewest parts for one bound on a tree, a
+heuristic for two), and a part left under the floor joins the smallest neighbouring region
+that stays within both. The incidents bound is a ceiling, not a second floor or a weighted
+sum: it says what a planner can state and check ("no team member takes more than N incidents
+in 90 days"), needs no exchange rate between households and incidents, and leaves the
+households rule exactly as the county writes it; grids where incidents crowd become smaller
+(fewer households, the same team), which is the balancing a planner asks for. ``greedy``
+(region growing from the edge to the floor, the same cut and merge) is the baseline beside it.
+No exact max-p solution is computed, so max-p carries no optimality gap: the max-p-regions
+problem is NP-hard (Duque et al. 2012), spopt ships only the heuristic, and Duque et al.'s
+mixed-integer program is not built here; the tests check the heuristic on lattices whose
+optimum is known by hand.
 
 Invariants of ``redivide``: every compound is in exactly one region; every region lies in one
 group (village) and is connected in the contiguity graph (rook by default: compounds sharing an
 edge), where the graph has been completed by ``bridges`` (a compound or set of compounds that
 touches nothing else in its village is joined to the nearest compound of the rest, and the
-bridge is reported); every region holds at most ``ceiling`` households, except a single
-compound that alone holds more (reported in ``over``). Same input and seed, same answer: the
-heuristic's random choices come from NumPy's global generator, seeded for each village and
-restored afterwards.
+bridge is reported); every region holds at most ``ceiling`` households and at most
+``incident_ceiling`` incidents, except a single compound that alone holds more (reported in
+``over``). Same input and seed, same answer: the heuristic's random choices come from NumPy's
+global generator, seeded for each village and restored afterwards.
 """
 
 from __future__ import annotations
@@ -48,6 +67,9 @@ from citybrain.domain import Role
 from citybrain.errors import InvalidInput
 
 PER_WORKER = 300  # households a grid worker (网格员) serves at most
+# Incidents a team member may take: this many times the median member's load in today's grids
+# (no rule fixes it; twice the typical load is where a grid stands out as overloaded).
+INCIDENT_FACTOR = 2.0
 METHODS = ("maxp", "greedy")
 CONTIGUITY = ("rook", "queen")
 LAYER = "proposed_grids"
@@ -94,11 +116,23 @@ def team_sizes(teams: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def incident_bound(today: pd.DataFrame, factor: float = INCIDENT_FACTOR) -> float:
+    """Incidents a team member may take in the window: ``factor`` times the median of
+    ``today``'s incidents per member (a table from ``grids``; grids with no member left out).
+    Multiply by a grid's members for ``redivide``'s ``incident_ceiling``."""
+    if not factor > 0:
+        raise InvalidInput(f"the incidents factor must be positive (got {factor})")
+    per_member = today["incidents_per_member"].dropna()
+    if per_member.empty:
+        raise InvalidInput("no grid with team members: no incidents per member to bound")
+    return float(factor * per_member.median())
+
+
 @dataclass(frozen=True)
 class Division:
     """``labels``: the region (0..p-1) of each compound, indexed like the input; ``bridges``:
     compound pairs joined across a gap to make a village's graph connected; ``split``: regions
-    of the heuristic cut to honour the ceiling; ``over``: compounds alone over the ceiling;
+    of the heuristic cut to honour the ceilings; ``over``: compounds alone over a ceiling;
     ``below``: regions left under the floor (a village too small, or no neighbour could take
     them within the ceiling)."""
 
@@ -122,18 +156,27 @@ def redivide(
     contiguity: str = "rook",
     seed: int = 0,
     iterations: int = 99,
+    incident_ceiling: float | None = None,
 ) -> Division:
     """Regions of contiguous compounds with ``households`` between ``floor`` (default half
-    the ceiling) and ``ceiling``, within each ``by`` group (None: one group).
+    the ceiling) and ``ceiling``, within each ``by`` group (None: one group), and at most
+    ``incident_ceiling`` ``incidents`` each (None: incidents not bounded; for a team of m
+    members, m times ``incident_bound``).
 
     ``method``: ``maxp`` (spopt's max-p construction: ``iterations`` randomised constructions,
     the most compact of those reaching the most regions) or ``greedy``. ``contiguity``:
     ``rook`` (a shared edge) or ``queen`` (a shared point)."""
     floor = ceiling / 2 if floor is None else floor
-    _check(frame, ceiling, floor, by, method, contiguity)
+    _check(frame, ceiling, floor, by, method, contiguity, incident_ceiling)
     metres = LOCAL.to_metres(frame.geometry.to_crs(4326).values)
     xy = shapely.get_coordinates(shapely.centroid(metres))
     h = frame["households"].to_numpy(float)
+    # Loads and their ceilings, households first: a region is cut while over any of them.
+    loads = h[:, None]
+    caps = np.array([ceiling], dtype=float)
+    if incident_ceiling is not None:
+        loads = np.column_stack([h, frame["incidents"].to_numpy(float)])
+        caps = np.array([ceiling, incident_ceiling], dtype=float)
     adjacency = _adjacency(metres, contiguity)
     groups = (
         np.zeros(len(frame), dtype=int) if by is None else pd.factorize(frame[by], sort=True)[0]
@@ -149,20 +192,20 @@ def redivide(
         sub, joined = _bridged(sub, metres[pos])
         bridges += [(frame.index[pos[a]], frame.index[pos[b]]) for a, b in joined]
         local = _solve(sub, xy[pos], h[pos], floor, method, seed, iterations)
-        local, cut = _cut(local, sub, xy[pos], h[pos], ceiling)
-        local = _merge(local, sub, h[pos], floor, ceiling)
+        local, cut = _cut(local, sub, xy[pos], loads[pos], caps)
+        local = _merge(local, sub, loads[pos], floor, caps)
         split += cut
         offset = labels.max() + 1
         labels[pos] = offset + local
         sums = np.bincount(local, weights=h[pos])
-        over += [frame.index[p] for p in pos if h[p] > ceiling]
+        over += [frame.index[p] for p in pos if (loads[p] > caps).any()]
         below += [int(offset + r) for r in np.flatnonzero(sums < floor)]
     return Division(
         pd.Series(labels, index=frame.index, name="region"), bridges, split, over, below
     )
 
 
-def _check(frame, ceiling, floor, by, method, contiguity) -> None:
+def _check(frame, ceiling, floor, by, method, contiguity, incident_ceiling) -> None:
     if method not in METHODS:
         raise InvalidInput(f"unknown method {method!r}: one of {', '.join(METHODS)}")
     if contiguity not in CONTIGUITY:
@@ -174,6 +217,13 @@ def _check(frame, ceiling, floor, by, method, contiguity) -> None:
     h = frame["households"]
     if h.isna().any() or (h < 0).any():
         raise InvalidInput("households must be known and non-negative for every compound")
+    if incident_ceiling is not None:
+        if not incident_ceiling > 0:
+            raise InvalidInput(f"the incidents ceiling must be positive (got {incident_ceiling})")
+        if "incidents" not in frame or frame["incidents"].isna().any():
+            raise InvalidInput("an incidents ceiling needs the incidents of every compound")
+        if (frame["incidents"] < 0).any():
+            raise InvalidInput("incidents must be non-negative for every compound")
     if by is not None and frame[by].isna().any():
         raise InvalidInput(f"every compound needs its {by}")
 
@@ -222,7 +272,9 @@ def _solve(sub, xy, h, floor, method, seed, iterations) -> np.ndarray:
         return _greedy(sub, xy, h, floor)
     import libpysal
 
-    # spopt's own functions (pinned < 0.9): its MaxPHeuristic would also run the annealing.
+    # spopt's private construction phase (pinned in pyproject.toml, checked by
+    # test_spopt_private_maxp_functions_are_still_there): the public MaxPHeuristic cannot run
+    # without its annealing, which did not end on some villages (the module docstring).
     import spopt.region.maxp as maxp
 
     neighbours = {i: sub.indices[sub.indptr[i] : sub.indptr[i + 1]].tolist() for i in range(n)}
@@ -278,15 +330,17 @@ def _greedy(sub, xy, h, floor) -> np.ndarray:
     return labels
 
 
-def _cut(labels, sub, xy, h, ceiling) -> tuple[np.ndarray, int]:
-    """Each region over ``ceiling`` cut into the fewest parts within it that are connected in
-    a minimum spanning tree of the region (edges weighted by centroid distance): bottom-up,
-    a compound keeps its children's remainders and, while over the ceiling, cuts off the
-    heaviest child's subtree (Kundu & Misra 1977)."""
+def _cut(labels, sub, xy, loads, caps) -> tuple[np.ndarray, int]:
+    """Each region over a ceiling (``loads``: one column a load, ``caps`` their ceilings) cut
+    into parts within them that are connected in a minimum spanning tree of the region (edges
+    weighted by centroid distance): bottom-up, a compound keeps its children's remainders and,
+    while over a ceiling, cuts off the heaviest child's subtree (heaviest: the largest share of
+    a ceiling). With one ceiling that is Kundu & Misra (1977), the fewest parts; with two it is
+    their rule applied to the tighter of the two shares, valid but not proven fewest."""
     labels = labels.copy()
-    sums = np.bincount(labels, weights=h)
+    sums = np.stack([np.bincount(labels, weights=col) for col in loads.T], axis=1)
     cut = 0
-    for region in np.flatnonzero(sums > ceiling):
+    for region in np.flatnonzero((sums > caps).any(axis=1)):
         nodes = np.flatnonzero(labels == region)
         if len(nodes) == 1:
             continue
@@ -295,15 +349,15 @@ def _cut(labels, sub, xy, h, ceiling) -> tuple[np.ndarray, int]:
         dist = np.hypot(*(xy[nodes[graph.row]] - xy[nodes[graph.col]]).T) + 1e-6
         tree = minimum_spanning_tree(sparse.csr_matrix((dist, (graph.row, graph.col)), graph.shape))
         order, parent = breadth_first_order(tree + tree.T, 0, directed=False)
-        rest = h[nodes].astype(float)
+        rest = loads[nodes].astype(float)
         children: dict[int, list[int]] = {}
         for v in order[1:]:
             children.setdefault(int(parent[v]), []).append(int(v))
         roots = {0}
         for v in order[::-1]:
-            kept = sorted(children.get(int(v), []), key=lambda c: (-rest[c], c))
+            kept = sorted(children.get(int(v), []), key=lambda c: (-(rest[c] / caps).max(), c))
             rest[v] += sum(rest[c] for c in kept)
-            while rest[v] > ceiling and kept:
+            while (rest[v] > caps).any() and kept:
                 c = kept.pop(0)
                 roots.add(c)
                 rest[v] -= rest[c]
@@ -315,21 +369,22 @@ def _cut(labels, sub, xy, h, ceiling) -> tuple[np.ndarray, int]:
     return pd.factorize(labels)[0], cut
 
 
-def _merge(labels, sub, h, floor, ceiling) -> np.ndarray:
-    """Regions under ``floor`` joined, smallest first, to the smallest adjacent region they
-    fit with under ``ceiling``."""
+def _merge(labels, sub, loads, floor, caps) -> np.ndarray:
+    """Regions under ``floor`` households (the first column of ``loads``) joined, smallest
+    first, to the smallest adjacent region they fit with under every ceiling ``caps``."""
     labels = labels.copy()
     while True:
-        sums = np.bincount(labels, weights=h)
+        sums = np.stack([np.bincount(labels, weights=col) for col in loads.T], axis=1)
+        h = sums[:, 0]
         moved = False
-        for r in np.argsort(sums, kind="stable"):
-            if sums[r] >= floor or not (labels == r).any():
+        for r in np.argsort(h, kind="stable"):
+            if h[r] >= floor or not (labels == r).any():
                 continue
             rows = sub[labels == r]
             near = set(labels[rows.indices].tolist()) - {int(r)}
-            fits = [q for q in near if sums[q] + sums[r] <= ceiling]
+            fits = [q for q in near if (sums[q] + sums[r] <= caps).all()]
             if fits:
-                labels[labels == r] = min(fits, key=lambda q: (sums[q], q))
+                labels[labels == r] = min(fits, key=lambda q: (h[q], q))
                 moved = True
                 break
         if not moved:
@@ -359,11 +414,14 @@ def grids(
     return table
 
 
-def spread(table: pd.DataFrame, per_worker: float = PER_WORKER) -> pd.Series:
+def spread(
+    table: pd.DataFrame, per_worker: float = PER_WORKER, per_member: float | None = None
+) -> pd.Series:
     """How even the workload is: grids, grid workers, min/median/max and coefficient of
     variation (population standard deviation over mean) of households per grid worker and
-    of incidents per member, and the grids over ``per_worker`` households a worker (a grid
-    with no worker counts as over)."""
+    of incidents per member, the grids over ``per_worker`` households a worker (a grid
+    with no worker counts as over) and, with ``per_member`` given, the grids over that many
+    incidents a member (a grid with no member counts as over)."""
     out = {"grids": len(table), "workers": int(table["workers"].sum())}
     for column, short in (
         ("households_per_worker", "hh/worker"),
@@ -377,13 +435,25 @@ def spread(table: pd.DataFrame, per_worker: float = PER_WORKER) -> pd.Series:
     out["over bound"] = int(
         ((table["households_per_worker"] > per_worker) | (table["workers"] == 0)).sum()
     )
+    if per_member is not None:
+        out["over incidents bound"] = int(
+            ((table["incidents_per_member"] > per_member) | (table["members"] == 0)).sum()
+        )
     return pd.Series(out)
 
 
-def compare(today: pd.DataFrame, proposed: pd.DataFrame, per_worker: float = PER_WORKER):
+def compare(
+    today: pd.DataFrame,
+    proposed: pd.DataFrame,
+    per_worker: float = PER_WORKER,
+    per_member: float | None = None,
+) -> pd.DataFrame:
     """``spread`` of today's grids and of the proposal side by side."""
     return pd.DataFrame(
-        {"today": spread(today, per_worker), "proposed": spread(proposed, per_worker)}
+        {
+            "today": spread(today, per_worker, per_member),
+            "proposed": spread(proposed, per_worker, per_member),
+        }
     )
 
 
