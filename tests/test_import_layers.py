@@ -19,6 +19,7 @@ from tests.utils.databases import snapshot
 from tests.utils.offices import (
     gcj02,
     import_file,
+    metres_apart,
     points_on,
     polygons,
     rejected,
@@ -267,6 +268,23 @@ def test_villages_from_seats_tile_each_town(seeded, fresh_empty, tmp_path) -> No
         within = shapely.contains_xy(m[nearest], px, py)
         assert within.mean() > 0.999, code  # (a point on an edge may go either way)
     assert [x for x in violations if (x.level, x.kind) in _TOWN_TILING] == []
+
+    # The surveyed polygons, imported later, replace the derived ones: the same villages (by
+    # code), now with their real boundaries and no longer marked derived.
+    with psycopg.connect(libpq_conninfo(seeded)) as conn:
+        real = polygons(conn, "villages")
+    gpd.GeoDataFrame(
+        {"code": real["code"], "name": real["name"]}, geometry=list(real["geom"]), crs=4326
+    ).to_file(tmp_path / "villages.gpkg")
+    later = import_file(fresh_empty, "villages", tmp_path / "villages.gpkg")
+    assert later.written and later.rejected == 0
+    assert (later.inserted, later.updated) == (0, len(seats))
+    with psycopg.connect(libpq_conninfo(fresh_empty)) as conn:
+        now = polygons(conn, "villages")
+        still = conn.execute("SELECT count(*) FILTER (WHERE derived) FROM citybrain.villages")
+        assert still.fetchone()[0] == 0
+    assert now["code"].tolist() == real["code"].tolist()
+    assert metres_apart(now["geom"], real["geom"]).max() < 0.001
 
 
 def test_seed_keeps_the_imported_levels(seeded, fresh_empty, tmp_path) -> None:

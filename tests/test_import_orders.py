@@ -108,7 +108,7 @@ def _orders(places) -> tuple[pd.DataFrame, dict]:
     )
     bad = pd.DataFrame(
         {
-            "工单编号": ["GD2026000005", "GDX1", "GDX2", "GDX3", "GDX4", "GDX5"],
+            "工单编号": ["GD2026000005", "GDX1", "GDX2", "GDX3", "GDX4", "GDX5", "GDX6"],
             "来电时间": [
                 "2026-10-02 09:00:00",
                 "2026-10-02 09:00:00",
@@ -116,17 +116,26 @@ def _orders(places) -> tuple[pd.DataFrame, dict]:
                 "2026-10-02 09:00:00",
                 "2026-10-02 09:00:00",
                 "2026-10-02 09:00:00",
+                "2026-10-02 09:00:00",
             ],
-            "诉求类型": ["治安管理", "治安管理", "治安管理", "教育培训", "治安管理", "治安管理"],
-            "诉求内容": ["重复工单", "县外", "时间不明", "未知类别", "无地址", "先办结后来电"],
-            "事发地址": ["", "", "", "", "", ""],
-            "经度": [120.9, 121.9, 120.9, 120.9, None, 120.9],
-            "纬度": [30.85, 30.85, 30.85, 30.85, None, 30.85],
-            "工单状态": ["已受理"] * 5 + ["已办结"],
-            "办结时间": [""] * 5 + ["2026-10-01 09:00:00"],
-            "来电人": [""] * 6,
-            "来电号码": [""] * 6,
-            "满意度": [""] * 6,
+            "诉求类型": ["治安管理"] * 3 + ["教育培训"] + ["治安管理"] * 3,
+            "诉求内容": [
+                "重复工单",
+                "县外",
+                "时间不明",
+                "未知类别",
+                "无地址",
+                "先办结后来电",
+                "地址不在本县",
+            ],
+            "事发地址": ["", "", "", "", "", "", "火星基地一号楼"],  # names no place of the county
+            "经度": [120.9, 121.9, 120.9, 120.9, None, 120.9, None],
+            "纬度": [30.85, 30.85, 30.85, 30.85, None, 30.85, None],
+            "工单状态": ["已受理"] * 5 + ["已办结", "已受理"],
+            "办结时间": [""] * 5 + ["2026-10-01 09:00:00", ""],
+            "来电人": [""] * 7,
+            "来电号码": [""] * 7,
+            "满意度": [""] * 7,
         }
     )
     expected_bad = [
@@ -136,6 +145,7 @@ def _orders(places) -> tuple[pd.DataFrame, dict]:
         (n + 65, "诉求类型", "unknown value: use one of "),
         (n + 66, "geometry", "no location: no coordinates, geometry or address"),
         (n + 67, "办结时间", "earlier than the step before it"),
+        (n + 68, "事发地址", "no coordinates, and the address names no compound"),
     ]
     return pd.concat([frame, bad], ignore_index=True), {"bad": expected_bad, "n": n}
 
@@ -167,7 +177,7 @@ def test_work_orders(fresh_county, places, tmp_path) -> None:
     report = import_file(
         fresh_county, "incidents", path, crs="gcj02", mapping_file=mapping, keep_going=True
     )
-    assert report.written and report.inserted == n + 60 and report.rejected == 6
+    assert report.written and report.inserted == n + 60 and report.rejected == 7
     with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
         got = rows(
             conn,

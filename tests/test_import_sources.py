@@ -62,14 +62,16 @@ def test_gbk_shapefile_in_gauss_kruger(fresh_empty, towns, tmp_path, epsg, zone_
 
 
 @pytest.mark.skipif(not TOWNS_FILE.exists(), reason=f"{TOWNS_FILE} not found")
-def test_real_towns_as_an_office_shapefile(fresh_empty, tmp_path) -> None:
+@pytest.mark.parametrize("epsg", [4549, 4528])  # 4528: the zone (40) prefixed to eastings
+def test_real_towns_as_an_office_shapefile(fresh_empty, tmp_path, epsg) -> None:
     import geopandas as gpd
 
     real = gpd.read_file(TOWNS_FILE)
     frame = pd.DataFrame({"乡镇名称": real["name"]})  # names only: codes from the county's list
-    shp = gbk_shapefile(tmp_path / "towns.shp", frame, to_crs(real.geometry, 4549), 4549)
+    shp = gbk_shapefile(tmp_path / "towns.shp", frame, to_crs(real.geometry, epsg), epsg)
     report = import_file(fresh_empty, "towns", shp)
     assert report.written and report.rejected == 0 and report.repaired_rows == 0
+    assert report.encoding == "GBK" and report.crs == f"EPSG:{epsg}"
     with psycopg.connect(libpq_conninfo(fresh_empty)) as conn:
         got = polygons(conn, "towns")
     expected = real.assign(code=real["name"].map(_town_codes())).sort_values("code")
