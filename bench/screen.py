@@ -21,17 +21,8 @@ from datetime import datetime
 from playwright.sync_api import sync_playwright
 
 from bench.common import END, bench_database, serve
+from tests.utils.browser import ARGS  # Debian's headless Chromium, as the browser tests run it
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--enable-unsafe-swiftshader",
-    "--use-angle=swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 COUNTY = (120.90, 30.88, 10)  # lon, lat, zoom: the whole county on a 1920x1080 screen
 
 
