@@ -61,7 +61,6 @@ def _database_url(migrate: bool = False) -> str:
         # own, a member of citybrain_server) serves a database its owner has migrated.
         if current_revision(engine) != head_revision():
             upgrade(engine)
-        cluster.ensure_server_login(settings)
     return url
 
 
@@ -683,7 +682,10 @@ def serve(
             f"port {port} is also CITYBRAIN_DISPATCH_PORT: give the dispatch process another "
             "port (or 0 for none)"
         )
+    from citybrain.db import cluster
+
     _database_url(migrate=True)
+    cluster.ensure_server_login(settings)  # the login of the request connections (owns nothing)
     os.environ["CITYBRAIN_PORT"] = str(port)  # the processes' settings name the public port
     run(
         host or settings.host,
