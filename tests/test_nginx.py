@@ -341,7 +341,7 @@ def test_compose_holds_no_secret(compose: dict) -> None:
             if re.search(r"PASSWORD|KEYS", key):
                 assert re.fullmatch(r"\$\{[A-Z_]+:[-?][^}]*\}", str(value)), (name, key)
     urls = re.findall(r"postgresql\+psycopg://\w+:(.*?)@\w+:\d+/", text)
-    assert len(urls) == 5 and all(re.fullmatch(r"\$\{[A-Z_]+:[-?][^}]*\}", p) for p in urls), urls
+    assert len(urls) == 6 and all(re.fullmatch(r"\$\{[A-Z_]+:[-?][^}]*\}", p) for p in urls), urls
     example = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
     read = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", text))
