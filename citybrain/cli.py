@@ -120,6 +120,18 @@ def db_status() -> None:
     raise typer.Exit(0 if st.running else 1)
 
 
+@db_app.command("url")
+def db_url(
+    libpq: Annotated[
+        bool, typer.Option("--libpq", help="postgresql://... for psql, QGIS, GDAL, R")
+    ] = False,
+) -> None:
+    """Print the database's URL, password included, for a notebook's create_engine or another
+    program (keep it out of shared files: it is a secret)."""
+    url = get_settings().direct_sqlalchemy_url
+    typer.echo(url.replace("postgresql+psycopg://", "postgresql://", 1) if libpq else url)
+
+
 @db_app.command("migrate")
 def db_migrate(revision: str = "head") -> None:
     """Apply the alembic migrations (brings the database up first)."""
@@ -150,6 +162,7 @@ def alerts_run(
     for the same lock)."""
     from zoneinfo import ZoneInfo
 
+    from citybrain import clock
     from citybrain.brain.config import load_detectors
     from citybrain.brain.detect import Run
     from citybrain.db.connection import connect
@@ -167,7 +180,9 @@ def alerts_run(
         )
     try:
         now = (
-            instant(at, ZoneInfo(settings.timezone), "--at") if at else datetime.now().astimezone()
+            instant(at, ZoneInfo(settings.timezone), "--at")
+            if at
+            else clock.now(settings).astimezone(ZoneInfo(settings.timezone))
         )
     except InvalidInput as exc:
         raise typer.BadParameter(str(exc.detail)) from exc
@@ -217,6 +232,7 @@ def alerts_list(
                     "since": None,
                     "active": None,
                     "snoozed": None,
+                    "now": None,
                     "xmin": None,
                     "ymin": None,
                     "xmax": None,
@@ -243,7 +259,7 @@ def alerts_list(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Argument(help="viewer, dispatcher or admin")],
+    role: Annotated[str, typer.Argument(help="display, viewer, dispatcher or admin")],
     name: Annotated[str, typer.Option(help="what the audit trail calls its holder")],
 ) -> None:
     """Make a key: printed once (192 random bits); only its hash is kept."""
@@ -351,6 +367,11 @@ def seed(
     for name, count in summary.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+    for level, parents in summary.filled.items():
+        console.print(
+            f"filled: no {level} were imported in {', '.join(parents)}; generated there and "
+            "marked derived (import the real ones and seed --keep again to use them)"
+        )
 
 
 def _layer_help(layer: str | None) -> str:
@@ -673,6 +694,7 @@ def serve(
     """Serve the map, the OGC API and the dispatch API: ``--workers`` public processes on the
     port, and one for callers with a key on CITYBRAIN_DISPATCH_PORT (8001) that public load
     cannot slow down."""
+    from citybrain.api.runas import drop_root
     from citybrain.api.server import run
 
     settings = get_settings()
@@ -687,6 +709,7 @@ def serve(
     _database_url(migrate=True)
     cluster.ensure_server_login(settings)  # the login of the request connections (owns nothing)
     os.environ["CITYBRAIN_PORT"] = str(port)  # the processes' settings name the public port
+    drop_root(settings)  # as root: serve as CITYBRAIN_SERVE_USER, which holds no owner's secret
     run(
         host or settings.host,
         port,

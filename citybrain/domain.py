@@ -5,6 +5,7 @@ roles and kinds. Everything that the database constrains and the API validates c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 COUNTY_CODE = "330421"
@@ -200,6 +201,31 @@ def why_team_cannot_take(
     if active >= capacity:
         return f"is at capacity ({active} of {capacity} active)"
     return None
+
+
+class AccessRole(StrEnum):
+    """What a caller may do, lowest first (the access table in the README): anonymous callers
+    and public displays see what a public screen shows; viewers read case files; dispatchers
+    write and see reporters; admins import."""
+
+    anonymous = "anonymous"
+    display = "display"  # a public hall's screen: anonymous reads even where those are off
+    viewer = "viewer"
+    dispatcher = "dispatcher"
+    admin = "admin"
+
+
+KEY_ROLES = tuple(r for r in AccessRole if r != AccessRole.anonymous)  # roles a key may hold
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes a step of a case or an alert, and when (business time, ``citybrain.clock``):
+    what the audit trail records."""
+
+    name: str
+    role: str
+    at: datetime
 
 
 class Role(StrEnum):

@@ -50,6 +50,13 @@ class Busy(CitybrainError):
     code = "busy"
 
 
+class TooMany(CitybrainError):
+    """One caller holds or asks too much (its share of live streams, its login attempts):
+    retry after ``Retry-After``."""
+
+    code = "too_many_requests"
+
+
 class NotReady(CitybrainError):
     """The process cannot serve yet (``/readyz``): its database, schema or indexes."""
 
@@ -72,6 +79,7 @@ STATUS_CODES: dict[type[CitybrainError], int] = {
     Conflict: 409,
     LengthRequired: 411,
     TooLarge: 413,
+    TooMany: 429,
     DatabaseUnavailable: 503,
     Busy: 503,
     NotReady: 503,

@@ -292,12 +292,15 @@ def bulk_mode(conn: psycopg.Connection, table: str) -> Iterator[None]:
 
 
 def wants_bulk_mode(conn: psycopg.Connection, table: str, rows: int) -> bool:
-    """Rebuilding pays off when the batch is big and at least as large as the table."""
-    estimate = conn.execute(
-        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+    """Rebuilding pays off when the batch is big and at least as large as the table; it
+    alters the table, which only its owner may (an import through the API, as the importer
+    role, loads row by row)."""
+    estimate, owns = conn.execute(
+        "SELECT greatest(reltuples, 0)::bigint, pg_has_role(current_user, relowner, 'USAGE') "
+        "FROM pg_class WHERE oid = %s::regclass",
         [f"{SCHEMA}.{table}"],
-    ).fetchone()[0]
-    return rows >= 50_000 and rows >= estimate
+    ).fetchone()
+    return owns and rows >= 50_000 and rows >= estimate
 
 
 def reset_sequence(conn: psycopg.Connection, table: str) -> None:

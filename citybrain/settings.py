@@ -5,17 +5,24 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from citybrain.domain import KEY_ROLES
 
 MIN_KEY_CHARS = 20  # a bootstrap key: ~120 bits if random; made keys have 192
 # The embedded cluster's login for the server's request connections: owns nothing, a member of
 # the server role only (citybrain.db.cluster.ensure_server_login).
 SERVER_LOGIN = "citybrain_app"
+# Its login for imports through the API (POST /imports): a member of citybrain_importer, which
+# may write the layers and owns nothing (migration 0017).
+IMPORT_LOGIN = "citybrain_import"
 
 
 def _default_layers_dir() -> Path:
@@ -74,6 +81,18 @@ class Settings(BaseSettings):
         "its own such login (citybrain_app, made by `citybrain db migrate`, password in "
         "server.password beside the superuser's); else CITYBRAIN_DATABASE_URL",
     )
+    import_database_url: str | None = Field(
+        default=None,
+        description="the login POST /imports writes as (a member of citybrain_importer, "
+        "migration 0017). Default: in the embedded cluster its own such login (citybrain_import, "
+        "password in import.password); else CITYBRAIN_DIRECT_DATABASE_URL",
+    )
+    serve_user: str = Field(
+        default="citybrain-web",
+        description="the system user `citybrain serve` runs as when started as root (made if "
+        "missing): it reads its own logins' passwords, never the superuser's, nor the cluster's "
+        "data",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
     pg_port: int = Field(default=55432, description="port of the embedded PostgreSQL cluster")
     pg_version: int | None = Field(
@@ -102,6 +121,17 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(
         default="Asia/Shanghai", description="time zone of dates and times given without one"
+    )
+    clock_at: datetime | None = Field(
+        default=None,
+        description="run the service as of this instant, time passing from there (a training "
+        "county on archived data, a demonstration, the tests' county): windows, today's counts, "
+        "time limits and stamps all read this clock (citybrain.clock); unset: the wall clock",
+    )
+    clock_since: datetime | None = Field(
+        default=None,
+        description="the wall-clock instant at which the clock read CITYBRAIN_CLOCK_AT "
+        "(default: when each process first reads it; give it so that several processes agree)",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -176,6 +206,24 @@ class Settings(BaseSettings):
     max_body_kb: int = Field(
         default=1024, ge=1, description="largest request body but an import's, in KB"
     )
+    max_header_kb: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="largest request line and headers, in KB (431 past it, counted as they "
+        "arrive: nothing larger is read)",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="longest a request's line and headers may take to arrive (408 after)",
+    )
+    body_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a request body must bring at least 1 KB in every this many seconds "
+        "until it is complete (408 otherwise): slow links pass, a dripped body does not",
+    )
     max_offset: int = Field(default=100_000, ge=0, description="deepest OGC items page")
     max_heatmap_cells: int = Field(
         default=250_000, ge=1, description="cells in one heatmap answer (a year at res 11: ~153k)"
@@ -198,13 +246,26 @@ class Settings(BaseSettings):
     max_event_streams: int = Field(
         default=500, ge=1, description="live streams (/events) one server process holds"
     )
+    max_event_streams_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="live streams one client holds on one server process: one key (by its "
+        "name), or one address without a key (a wall of screens behind one address: raise it)",
+    )
     import_max_mb: int = Field(
         default=200, ge=1, description="largest body POST /imports/{layer} reads, in MB"
     )
+    import_max_memory_mb: int = Field(
+        default=2048,
+        ge=64,
+        description="memory, in MB, an import sent to POST /imports/{layer} may take in the "
+        "process of its own it runs in (beyond the ~300 MB its libraries take); one that needs "
+        "more is refused (413) and writes nothing. `citybrain import` has no such limit",
+    )
     api_keys: SecretStr = Field(
         default=SecretStr(""),
-        description="comma-separated role:key pairs (roles: viewer, dispatcher, admin) that "
-        "bootstrap access; keys of their own are made with `citybrain keys create`",
+        description="comma-separated role:key pairs (roles: display, viewer, dispatcher, "
+        "admin) that bootstrap access; keys of their own are made with `citybrain keys create`",
     )
     rate_limit: str = Field(
         default="100/second;3000/minute",
@@ -216,9 +277,23 @@ class Settings(BaseSettings):
         description="requests one API key may make, per server process (empty: no limit)",
     )
     forwarded_allow_ips: str = Field(
-        default="127.0.0.1",
-        description="proxies whose X-Forwarded-For names the client (comma-separated; '*' "
-        "trusts all; empty trusts none)",
+        default="",
+        description="proxies whose X-Forwarded-For names the client (comma-separated addresses "
+        "or networks; '*' trusts all; empty, the default, trusts none: any local process could "
+        "otherwise claim to be a thousand clients). Name the deployment's own proxy here",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the service's public base URL, e.g. https://screen.county.gov.cn/citybrain: "
+        "links in answers (the style, TileJSON, OGC links) and redirects are built from it; "
+        "unset: from the request's own host, once it is checked against CITYBRAIN_ALLOWED_HOSTS",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="host names requests may address (comma-separated; '*.example.cn' takes its "
+        "subdomains, '*' any host); any other gets 400 invalid_host, health checks and /metrics "
+        "excepted. Empty: the loopback names and CITYBRAIN_HOST. CITYBRAIN_PUBLIC_URL's host is "
+        "always allowed",
     )
     server_role: str = Field(
         default="citybrain_server",
@@ -239,10 +314,10 @@ class Settings(BaseSettings):
             filter(None, (p.strip() for p in value.get_secret_value().split(","))), start=1
         ):
             role, sep, key = pair.partition(":")
-            if not sep or role not in ("viewer", "dispatcher", "admin"):
+            if not sep or role not in KEY_ROLES:
                 raise ValueError(
-                    f"CITYBRAIN_API_KEYS: pair {i} is not role:key with a role of viewer, "
-                    "dispatcher or admin"
+                    f"CITYBRAIN_API_KEYS: pair {i} is not role:key with a role of "
+                    + ", ".join(KEY_ROLES)
                 )
             if len(key.strip()) < MIN_KEY_CHARS:
                 raise ValueError(
@@ -272,6 +347,30 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(
+                f"CITYBRAIN_PUBLIC_URL {value!r} is not a base URL: write e.g. "
+                "https://screen.county.gov.cn or https://screen.county.gov.cn/citybrain"
+            )
+        return value.strip().split("#")[0].rstrip("/")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: str) -> str:
+        for host in (h.strip() for h in value.split(",") if h.strip()):
+            if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9_.-]+|\[?[0-9A-Fa-f:.]+\]?", host):
+                raise ValueError(
+                    f"CITYBRAIN_ALLOWED_HOSTS: {host!r} is not a host name (no scheme, port or "
+                    "path: e.g. screen.county.gov.cn, *.county.gov.cn, 10.1.2.3)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _ports_differ(self) -> Settings:
         if self.dispatch_port and self.dispatch_port == self.port:
@@ -281,7 +380,9 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("database_url", "direct_database_url", "server_database_url")
+    @field_validator(
+        "database_url", "direct_database_url", "server_database_url", "import_database_url"
+    )
     @classmethod
     def _psycopg_driver(cls, value: str | None) -> str | None:
         return _with_driver(value) if value else value
@@ -337,6 +438,39 @@ class Settings(BaseSettings):
     def server_password_file(self) -> Path:
         """The embedded cluster's server login's password (made by ``db migrate``; 0600)."""
         return self.data_dir / "server.password"
+
+    @property
+    def import_password_file(self) -> Path:
+        """The embedded cluster's import login's password (made by ``db migrate``; 0600)."""
+        return self.data_dir / "import.password"
+
+    @property
+    def import_sqlalchemy_url(self) -> str:
+        """The login ``POST /imports`` writes as: ``CITYBRAIN_IMPORT_DATABASE_URL``; in the
+        embedded cluster its own import login (``IMPORT_LOGIN``); else the direct URL."""
+        if self.import_database_url:
+            return self.import_database_url
+        if self.embedded:
+            try:
+                password = self.import_password_file.read_text().strip()
+            except OSError:
+                return self.direct_sqlalchemy_url
+            return (
+                f"postgresql+psycopg://{IMPORT_LOGIN}:{password}@127.0.0.1:{self.pg_port}/citybrain"
+            )
+        return self.direct_sqlalchemy_url
+
+    @property
+    def server_direct_sqlalchemy_url(self) -> str:
+        """The server's own sessions on the primary itself (the live events' LISTEN, the alert
+        runner's lock, start-up checks): ``CITYBRAIN_DIRECT_DATABASE_URL``; else, straight to
+        PostgreSQL, the request connections' login (the server holds no owner's password);
+        else the database URL."""
+        if self.direct_database_url:
+            return self.direct_database_url
+        if self.pooler == "none" and (self.server_database_url or self.embedded):
+            return self.request_sqlalchemy_url
+        return self.sqlalchemy_url
 
     @property
     def request_sqlalchemy_url(self) -> str:

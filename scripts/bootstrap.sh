@@ -3,6 +3,17 @@
 # Idempotent: reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As root, the venv is made from Debian's own Python when it is 3.11 or newer: `citybrain serve`
+# started as root serves as an unprivileged user (CITYBRAIN_SERVE_USER), who must be able to
+# run the interpreter (a pyenv or conda Python under /root is root's alone).
+if [ -z "${PYTHON:-}" ] && [ "$(id -u)" = 0 ] && [ -x /usr/bin/python3 ] \
+    && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  PYTHON=/usr/bin/python3
+  # (a venv made from another interpreter before, a pyenv Python under /root, is made again)
+  if [ -f .venv/pyvenv.cfg ] && ! grep -qx "home = /usr/bin" .venv/pyvenv.cfg; then
+    rm -rf .venv
+  fi
+fi
 PYTHON=${PYTHON:-python3}
 
 if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -32,6 +33,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # The servers the tests start run no alert detectors unless a test asks (they would write
     # alerts into the county that the other tests read; tests/test_alerts.py runs them).
     os.environ["CITYBRAIN_ALERTS_RUN"] = "false"
+    # Time is the tests' to control: the county is seeded up to SEED_END, and every process of
+    # the run (this one, its servers, its commands, parallel workers) runs on a clock that
+    # reads SEED_END when the run starts (citybrain.clock). The suite passes on any day, and
+    # under faketime.
+    os.environ.setdefault("CITYBRAIN_CLOCK_AT", SEED_END.isoformat())
+    os.environ.setdefault("CITYBRAIN_CLOCK_SINCE", datetime.now(UTC).isoformat())
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -23,7 +23,7 @@ from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.services.alert_runner import AlertRunner, run_detector
 from citybrain.synth import build_county
 from tests.utils.cli import citybrain
-from tests.utils.county import N_INCIDENTS, SEED, SEED_END, point_in
+from tests.utils.county import N_INCIDENTS, SEED, SEED_END, now, point_in
 from tests.utils.databases import create_database, sibling
 from tests.utils.events import Stream
 from tests.utils.keys import auth
@@ -316,7 +316,7 @@ def test_lifecycle_permissions_audit_layer_and_dispatch(fresh_county: str) -> No
                 ).status_code
                 == 422
             )
-            later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            later = (now() + timedelta(hours=1)).isoformat()
             r = api.post(f"/alerts/{two}/snooze", headers=auth("dispatcher"), json={"until": later})
             assert r.status_code == 200
             shown = [a["id"] for a in api.get("/alerts", params={"snoozed": "false"}).json()]

@@ -6,16 +6,26 @@ import httpx
 
 from citybrain.db.migrate import head_revision
 from tests.utils.county import N_INCIDENTS
+from tests.utils.keys import auth
 
 
 def test_healthz(client: httpx.Client) -> None:
-    r = client.get("/healthz")
+    r = client.get("/healthz", headers=auth("viewer"))
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["database"] is True
     assert body["postgis"].startswith("3.")
     assert body["schema_revision"] == head_revision()
     assert body["incidents"] == N_INCIDENTS
+
+
+def test_healthz_tells_the_public_only_that_it_is_up(client: httpx.Client) -> None:
+    """Versions and counts are for keyed callers: anonymous callers, public displays and a
+    key the server does not hold (counted as anonymous, never refused here) learn only that
+    the service and its database answer."""
+    for headers in ({}, auth("display"), {"Authorization": "Bearer not-a-key-000000000000"}):
+        r = client.get("/healthz", headers=headers)
+        assert r.status_code == 200 and r.json() == {"status": "ok", "database": True}
 
 
 def test_unknown_path_is_json_404(client: httpx.Client) -> None:

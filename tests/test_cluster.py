@@ -54,6 +54,7 @@ def test_embedded_cluster_lifecycle() -> None:
         assert cli("migrate").returncode == 0  # again: the same login, the same password
         assert Path(data, "server.password").read_text() == password
         _serves_as_a_login_that_owns_nothing(data, int(env["CITYBRAIN_PG_PORT"]))
+        _the_log_keeps_no_row_values(data, int(env["CITYBRAIN_PG_PORT"]))
     finally:
         down = cli("down")
     assert down.returncode == 0 and "stopped" in down.stderr
@@ -91,6 +92,36 @@ def _serves_as_a_login_that_owns_nothing(data: str, port: int) -> None:
             [SERVER_LOGIN],
         ).fetchone()
         assert roles == (SERVER_LOGIN, False, False, False, ["citybrain_server"])
+
+
+def _the_log_keeps_no_row_values(data: str, port: int) -> None:
+    """The cluster's log is its owner's alone (0600, in a directory others cannot list), and
+    a refused row leaves its error there without its values: a reporter's phone in a row that
+    breaks a check is in the client's error, not in the log."""
+    import time
+
+    from citybrain.settings import Settings
+
+    assert oct(os.stat(data).st_mode & 0o777) == "0o711"
+    (log,) = Path(data).glob("pg*.log")
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    settings = Settings(data_dir=data, pg_port=port, database_url=None)
+    phone = "13912345678"
+    with psycopg.connect(settings.sqlalchemy_url.replace("+psycopg", ""), autocommit=True) as c:
+        with pytest.raises(psycopg.errors.CheckViolation) as refused:
+            c.execute(
+                "INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
+                "reported_at, updated_at, reporter_phone, geom) VALUES ('治安', 'hotline', 9, "
+                "'reported', 'village', now(), now(), %s, "
+                "ST_SetSRID(ST_MakePoint(120.9, 30.85), 4326))",
+                [phone],
+            )
+        assert phone in str(refused.value.diag.message_detail)  # the client is told
+    deadline = time.monotonic() + 10
+    while "violates check constraint" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = log.read_text()
+    assert "violates check constraint" in text and phone not in text
 
 
 def _asks_for_the_password(data: str, port: int) -> None:

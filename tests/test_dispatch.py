@@ -13,7 +13,7 @@ import pytest
 
 from citybrain.domain import CATEGORIES, initial_tier
 from citybrain.services.routing import Router
-from tests.utils.county import point_in
+from tests.utils.county import now, point_in
 from tests.utils.keys import auth
 
 VIEWER = auth("viewer")  # dispatch advice is not for anonymous callers
@@ -98,10 +98,10 @@ def test_own_team_first_then_by_eta(rw: httpx.Client, rw_conn: psycopg.Connectio
     team_id, skills = _grid_team(rw_conn)
     rw_conn.execute("UPDATE citybrain.teams SET status = 'available' WHERE id = %s", [team_id])
     rw_conn.execute(
-        "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = now() "
+        "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = %s "
         "WHERE team_id = %s "
         "AND status IN ('dispatched', 'on_site')",
-        [team_id],
+        [now(), team_id],
     )
     category = skills[0]
     body = rw.post(
@@ -325,9 +325,9 @@ def test_recommend_and_assign_agree_on_every_team_state(
                     assert problem == "team " + assigned.json()["detail"].split(" ", 2)[2]
     finally:
         rw_conn.execute(
-            "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = now() "
+            "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = %s "
             "WHERE id = ANY(%s) AND status = 'dispatched'",
-            [made],
+            [now(), made],
         )
         rw_conn.execute(
             "UPDATE citybrain.teams SET status = %s, capacity = %s, skills = %s WHERE id = %s",

@@ -3,6 +3,7 @@ or a rejected row, never a traceback, a 500, or a write it should not make."""
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 
@@ -17,6 +18,7 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import InvalidInput
 from citybrain.exporter import export_layer
 from citybrain.settings import Settings
+from tests.utils.cli import citybrain
 from tests.utils.databases import snapshot
 from tests.utils.keys import API_KEYS, auth
 from tests.utils.offices import import_file, points_on, polygons, rejected
@@ -92,6 +94,52 @@ def test_empty_points_and_odd_values_are_rejected_rows(fresh_county, tmp_path, g
         (4, "geometry", "no location: no coordinates, geometry or address"),
     ]
     assert report.inserted == 1
+
+
+def test_a_word_among_coordinates_is_a_reported_row(fresh_county, tmp_path, grid_points):
+    """Issue 28: a word in a column of numbers and angles (the slow path that reads each cell)
+    ended the command with a traceback instead of a row of the report."""
+    lon, lat = grid_points["lon"], grid_points["lat"]
+    deg, minutes = int(lon[1]), int((lon[1] % 1) * 60)
+    seconds = round((lon[1] - deg - minutes / 60) * 3600, 4)
+    path = tmp_path / "cams.csv"
+    path.write_text(
+        "点位编号,点位名称,类型,经度,纬度\n"
+        f"C-1,东门,球机,{lon[0]},{lat[0]}\n"
+        f'C-2,西门,枪机,"{deg}°{minutes}\'{seconds}""",{lat[1]}\n'
+        f"C-3,南门,枪机,abc,{lat[2]}\n",
+        encoding="utf-8",
+    )
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        before = snapshot(conn)
+    report = tmp_path / "report.csv"
+    run = citybrain(fresh_county, "import", "cameras", str(path), "--report", str(report))
+    assert "Traceback" not in run.stdout + run.stderr and run.returncode == 1, run.stderr
+    with report.open(encoding="utf-8-sig", newline="") as f:
+        entries = [(e["row"], e["field"], e["reason"], e["value"]) for e in csv.DictReader(f)]
+    assert entries == [("4", "经度", "not a number", "abc")]
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        assert snapshot(conn) == before
+    # The angle beside the word was read all the same.
+    assert import_file(fresh_county, "cameras", path, keep_going=True).inserted == 2
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        got = conn.execute("SELECT ST_X(geom) FROM citybrain.cameras WHERE code = 'C-2'")
+        assert got.fetchone()[0] == pytest.approx(deg + minutes / 60 + seconds / 3600, abs=1e-12)
+
+
+def test_a_heading_a_hair_west_of_north_is_north(fresh_county, tmp_path, grid_points):
+    """-1e-20 modulo 360 is 360.0 in floating point, which the schema refuses (heading < 360):
+    the whole import was refused, naming no row."""
+    path = tmp_path / "cams.csv"
+    path.write_text(
+        f"code,name,kind,heading,lon,lat\nC-1,a,dome,-1e-20,{grid_points['lon'][0]},"
+        f"{grid_points['lat'][0]}\n",
+        encoding="utf-8",
+    )
+    assert import_file(fresh_county, "cameras", path).inserted == 1
+    with psycopg.connect(libpq_conninfo(fresh_county)) as conn:
+        got = conn.execute("SELECT heading FROM citybrain.cameras WHERE code = 'C-1'")
+        assert got.fetchone()[0] == 0.0
 
 
 def test_towns_without_names_are_refused(fresh_empty, tmp_path) -> None:

@@ -20,7 +20,7 @@ import pytest
 from pyproj import Transformer
 
 from citybrain.services.heatmap.tiles import zoom_resolution
-from tests.utils.county import SEED_END
+from tests.utils.county import SEED_END, now
 from tests.utils.keys import auth
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -197,12 +197,12 @@ def test_a_window_ending_now_is_the_same_everywhere(client, incidents, params) -
     res = zoom_resolution(z)
     county = list(mercantile.tiles(120.70, 30.70, 121.10, 31.05, z))
     for _ in range(3):  # asked within one minute (else again: the window moved on)
-        before = datetime.now(TZ)
+        before = now().astimezone(TZ)
         heat = client.get("/heatmap/incidents", params={"res": res, **params}).json()
         tiles: Counter = Counter()
         for t in county:
             tiles.update(clusters(client, t, **params))
-        after = datetime.now(TZ)
+        after = now().astimezone(TZ)
         if before.replace(second=0, microsecond=0) == after.replace(second=0, microsecond=0):
             break
     t0 = datetime.fromisoformat(heat["window"]["start"])
@@ -252,12 +252,21 @@ def test_high_zooms_show_each_incident_of_the_window(client, incidents) -> None:
 
 
 def test_default_window_is_the_last_day_and_open_cases(client, incidents) -> None:
-    """Without parameters the layer shows the last 24 hours and what is open: here (the test
-    county ends on 2026-11-01) only the open incidents."""
+    """Without parameters the layer shows the last 24 hours (ending at the end of this minute,
+    by the service's clock) and what is open."""
     z = 11
     t = mercantile.tile(*CENTRE, z)
-    rows = cells_and_centres(incidents[incidents["status"].isin(OPEN)], zoom_resolution(z))
-    assert clusters(client, t) == dict(Counter(in_tile(rows, t)["cell"]))
+    for _ in range(3):  # asked within one minute (else again: the window moved on)
+        before = now()
+        got = clusters(client, t)
+        after = now()
+        if before.replace(second=0, microsecond=0) == after.replace(second=0, microsecond=0):
+            break
+    end = before.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    window = shown(incidents, end - timedelta(hours=24), end)
+    assert (window["status"].isin(OPEN) == False).any()  # noqa: E712 (the day's closed ones too)
+    rows = cells_and_centres(window, zoom_resolution(z))
+    assert got == dict(Counter(in_tile(rows, t)["cell"]))
 
 
 def test_a_new_incident_shows_at_once(rw, rw_conn) -> None:
@@ -281,8 +290,8 @@ def test_a_new_incident_shows_at_once(rw, rw_conn) -> None:
     new_id = r.json()["id"]
     rw_conn.execute(
         "UPDATE citybrain.incidents SET status = 'closed', "
-        "reported_at = now() - interval '60 days', closed_at = now() WHERE id = %s",
-        [new_id],
+        "reported_at = %s - interval '60 days', closed_at = %s WHERE id = %s",
+        [now(), now(), new_id],
     )
     assert clusters(rw, t, **params).get(cell, 0) == before
 

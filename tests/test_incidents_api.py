@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.utils.county import point_in
+from tests.utils.county import now, point_in
 from tests.utils.keys import auth
 from tests.utils.server import LiveServer
 
@@ -45,9 +45,9 @@ def _free_team(conn: psycopg.Connection, category: str = "治安") -> int:
         [category],
     ).fetchone()[0]
     conn.execute(
-        "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = now() "
+        "UPDATE citybrain.incidents SET status = 'resolved', resolved_at = %s "
         "WHERE team_id = %s AND status IN ('dispatched', 'on_site')",
-        [team],
+        [now(), team],
     )
     conn.execute(
         "UPDATE citybrain.teams SET status = 'available', capacity = 3 WHERE id = %s", [team]
@@ -164,15 +164,15 @@ def test_idempotency_key(rw: httpx.Client, rw_conn: psycopg.Connection) -> None:
     headers = {**DISPATCHER, "Idempotency-Key": "retry-me-1"}
     recent = (  # counted before and after: the writable copy is shared by the tests
         "SELECT count(*) FROM citybrain.incidents WHERE micro_grid_id = 2222 "
-        "AND category = '消防' AND reported_at > now() - interval '1 hour'"
+        "AND category = '消防' AND reported_at > %s - interval '1 hour'"
     )
-    before = rw_conn.execute(recent).fetchone()[0]
+    before = rw_conn.execute(recent, [now()]).fetchone()[0]
     first = rw.post("/incidents", json=payload, headers=headers)
     again = rw.post("/incidents", json=payload, headers=headers)
     assert first.status_code == 201 and again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
-    assert rw_conn.execute(recent).fetchone()[0] == before + 1
+    assert rw_conn.execute(recent, [now()]).fetchone()[0] == before + 1
     other = rw.post("/incidents", json={**payload, "severity": 2}, headers=headers)
     assert other.status_code == 409
 

@@ -82,7 +82,7 @@ READS = {
     "/incidents/1": "viewer",
     "/incidents/1/events": "viewer",
 }
-ORDER = ("anonymous", "viewer", "dispatcher", "admin")
+ORDER = ("anonymous", "display", "viewer", "dispatcher", "admin")
 
 
 @pytest.mark.parametrize("path,least", READS.items())
@@ -92,8 +92,52 @@ def test_reads_by_role(client: httpx.Client, path: str, least: str | None) -> No
         r = client.get(path, headers=headers)
         allowed = least is None or ORDER.index(role) >= ORDER.index(least)
         assert (r.status_code == 200) == allowed, (path, role, r.status_code)
-        if not allowed:
+        if not allowed and role == "anonymous":
             assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+        elif not allowed:
+            assert r.status_code == 403 and r.json()["code"] == "forbidden", (path, role)
+
+
+def test_a_public_display_sees_what_an_anonymous_caller_sees(seeded, client) -> None:
+    """A public hall's screen on a server closed to anonymous callers: with its display key it
+    gets, answer for answer, what an anonymous caller gets where anonymous reads are open, and
+    no case file (the proxy the README once suggested added a viewer key, which reads them)."""
+    closed = Settings(
+        database_url=seeded, api_keys=API_KEYS_SETTING, anonymous_reads=False, rate_limit=""
+    )
+    public = [path for path, least in READS.items() if least is None]
+    public += ["/collections", "/collections/teams/items?limit=5", "/categories"]
+    with LiveServer(closed) as live, live.client() as api:
+        for path in public:
+            assert api.get(path).status_code == 401, path
+            shown = api.get(path, headers=auth("display"))
+            open_ = client.get(path)
+            assert shown.status_code == open_.status_code == 200, path
+            if path.endswith(".mvt"):
+                assert shown.content == open_.content, path
+            else:
+                assert _without_times(shown.json()) == _without_times(open_.json()), path
+        for path, least in READS.items():
+            if least is not None:
+                r = api.get(path, headers=auth("display"))
+                assert r.status_code == 403, path
+        body = {"lon": 120.9119, "lat": 30.8502, "category": "治安"}
+        advice = api.post("/dispatch/recommend", json=body, headers=auth("display"))
+        assert advice.status_code == 403
+        assert api.get("/metrics", headers=auth("display")).status_code == 401
+
+
+def _without_times(body):
+    """An answer without the instants that say when it was made (two servers, two moments)."""
+    if isinstance(body, dict):
+        return {
+            k: _without_times(v)
+            for k, v in body.items()
+            if k not in ("generated_at", "timeStamp") and not k.startswith("href")
+        }
+    if isinstance(body, list):
+        return [_without_times(v) for v in body]
+    return body
 
 
 def test_team_members_names_need_a_viewer(client: httpx.Client) -> None:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from pyproj import Transformer
 
+from tests.utils.county import now
 from tests.utils.events import Stream
 from tests.utils.keys import auth
 from tests.utils.metrics import requests, scrape
@@ -42,10 +43,13 @@ TO_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
 @pytest.fixture(scope="module")
 def nodes(rw_url: str) -> Iterator[list[Serve]]:
     """Two API nodes (each ``citybrain serve``: a public and a dispatch process) on the
-    writable county, with access logs (the client address each one saw)."""
+    writable county, with access logs (the client address each one saw), trusting the
+    X-Forwarded-For of nginx on the loopback as the deployment names its nginx (nothing is
+    trusted by default)."""
+    behind_nginx = {"CITYBRAIN_ACCESS_LOG": "true", "CITYBRAIN_FORWARDED_ALLOW_IPS": "127.0.0.1"}
     with (
-        Serve(rw_url, workers=1, CITYBRAIN_ACCESS_LOG="true") as a,
-        Serve(rw_url, workers=1, CITYBRAIN_ACCESS_LOG="true") as b,
+        Serve(rw_url, workers=1, **behind_nginx) as a,
+        Serve(rw_url, workers=1, **behind_nginx) as b,
     ):
         yield [a, b]
 
@@ -181,8 +185,8 @@ def test_a_write_is_never_hidden(nodes, proxy, web, rw_conn: psycopg.Connection)
     # Closed and reported long ago: out of the window, by a write no API node took part in.
     rw_conn.execute(
         "UPDATE citybrain.incidents SET status = 'closed', "
-        "reported_at = now() - interval '120 days', closed_at = now() WHERE id = %s",
-        [new_id],
+        "reported_at = %s - interval '120 days', closed_at = %s WHERE id = %s",
+        [now(), now(), new_id],
     )
     gone = web.get(url, params=params)
     assert gone.headers["x-cache-status"] == "EXPIRED"
@@ -227,9 +231,9 @@ def test_a_freshness_time_would_hide_a_write(nodes, rw_conn: psycopg.Connection)
             (new_id,) = rw_conn.execute(
                 "INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
                 "reported_at, updated_at, geom) SELECT category, source, severity, 'reported', "
-                "tier, now(), now(), ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
+                "tier, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326) "
                 "FROM citybrain.incidents LIMIT 1 RETURNING id",
-                [LON - 0.003, LAT],
+                [now(), now(), LON - 0.003, LAT],
             ).fetchone()
             after = c.get(url, params=params)
         with httpx.Client(base_url=nodes[0].url, timeout=30) as direct:

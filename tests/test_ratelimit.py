@@ -1,8 +1,10 @@
 """Rate limits per client address (no key) and per key: 429 with ``Retry-After`` past the
 limit, health checks never limited, a key the server does not hold counted as its address,
-and ``X-Forwarded-For`` believed only from a trusted proxy."""
+and ``X-Forwarded-For`` believed only from a proxy the settings name (by default none)."""
 
 from __future__ import annotations
+
+import random
 
 import httpx
 import pydantic
@@ -46,8 +48,8 @@ def test_addresses_and_keys_have_their_own_limits(seeded: str) -> None:
 
 def test_a_trusted_proxy_names_the_client(seeded: str) -> None:
     behind = {"X-Forwarded-For": "10.20.30.40"}
-    # uvicorn's default: the loopback proxy is trusted, so each named client counts alone
-    with _server(seeded) as live, live.client() as api:
+    # A proxy on the loopback, named in the settings: each client it names counts alone
+    with _server(seeded, forwarded_allow_ips="127.0.0.1") as live, live.client() as api:
         assert _codes(api, 6) == [200] * 5 + [429]
         assert _codes(api, 6, headers=behind) == [200] * 5 + [429]
         assert _codes(api, 1, headers={"X-Forwarded-For": "10.20.30.41"}) == [200]
@@ -58,6 +60,22 @@ def test_a_trusted_proxy_names_the_client(seeded: str) -> None:
     ):
         assert _codes(api, 5) == [200] * 5
         assert _codes(api, 1, headers=behind) == [429]
+
+
+def test_by_default_no_forwarded_address_is_believed(seeded: str) -> None:
+    """Any local process could otherwise be a crowd: 300 requests from 127.0.0.1, each naming
+    another client in X-Forwarded-For, are one client, limited at the anonymous limit."""
+    assert Settings().forwarded_allow_ips == ""
+    draw = random.Random(29)
+    with _server(seeded, rate_limit="100/minute") as live, live.client() as api:
+        codes = [
+            api.get(
+                "/conformance",
+                headers={"X-Forwarded-For": ".".join(str(draw.randint(1, 254)) for _ in range(4))},
+            ).status_code
+            for _ in range(300)
+        ]
+    assert codes == [200] * 100 + [429] * 200
 
 
 def test_limits_can_be_lifted_and_bad_ones_are_refused(seeded: str) -> None:

@@ -1,6 +1,8 @@
 """The big screen in a real headless Chromium (Debian's), with every request outside this
 machine blocked: layers render, live incidents arrive within 2 s, the drill-down card opens,
-and the live stream survives a server restart. A screenshot goes to test-output/."""
+and the live stream survives a server restart; the screen and the API's documentation pages
+work under their Content-Security-Policy without a violation. A screenshot goes to
+test-output/."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ import httpx
 import psycopg
 
 from citybrain.settings import Settings
-from tests.utils.browser import OUTPUT, open_screen, rendered, wait_idle
-from tests.utils.county import point_in
+from tests.utils.browser import OUTPUT, open_page, open_screen, rendered, violations, wait_idle
+from tests.utils.county import now, point_in
 from tests.utils.keys import API_KEYS_SETTING, auth
 from tests.utils.layers import LAYERS as GROUPS
 from tests.utils.server import LiveServer
@@ -81,6 +83,7 @@ def test_the_big_screen(browser, rw_server, rw_conn: psycopg.Connection) -> None
     wait_idle(page)
     page.screenshot(path=str(OUTPUT / "big-screen.png"))
     assert outside == [], outside  # nothing left this machine
+    assert violations(page) == []  # the policy refused nothing the screen does
     page.close()
 
 
@@ -136,8 +139,9 @@ def test_a_bulk_write_reloads_the_screen(browser, rw_server, rw_conn) -> None:
         for r in rw_conn.execute(
             "INSERT INTO citybrain.incidents (category, source, severity, status, tier, "
             "reported_at, updated_at, geom) SELECT category, source, severity, 'reported', tier, "
-            "now(), now(), geom FROM citybrain.incidents WHERE id % 89 = 0 ORDER BY id LIMIT 60 "
-            "RETURNING id"
+            "%s, %s, geom FROM citybrain.incidents WHERE id %% 89 = 0 ORDER BY id LIMIT 60 "
+            "RETURNING id",
+            [now(), now()],
         )
     ]
     page.wait_for_function("window.citybrain.state.bulks === 1", timeout=5000)
@@ -189,4 +193,28 @@ def test_one_window_drives_incidents_and_heatmap(browser, server) -> None:
     )
     assert shown and all("h3" in p and p["count"] >= 1 for p in shown)  # clusters per cell
     assert outside == []
+    page.close()
+
+
+def test_the_api_documentation_pages(browser, server) -> None:
+    """/docs and /redoc draw the API from this server's own copies of Swagger UI and ReDoc,
+    with every other host blocked and no policy violation (issue 28)."""
+    page, outside = open_page(browser, server.url, "/docs")
+    locate = page.locator(".opblock-summary-path[data-path='/locate']")
+    locate.wait_for(timeout=60_000)
+    assert page.locator(".info .title").inner_text().startswith("citybrain")
+    assert page.locator(".opblock-summary-path").count() > 20  # the operation list
+    locate.click()  # opens: its parameters drawn from the definition
+    page.locator(".opblock.is-open .parameters-container").wait_for(timeout=10_000)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "docs-swagger.png"))
+    assert outside == [] and violations(page) == [], (outside, violations(page))
+    page.close()
+
+    page, outside = open_page(browser, server.url, "/redoc")
+    page.locator("h2", has_text="Where is this point?").wait_for(timeout=60_000)  # /locate
+    assert page.locator("h1").first.inner_text().startswith("citybrain")
+    assert page.locator("[data-section-id]").count() > 20  # an entry per operation
+    page.screenshot(path=str(OUTPUT / "docs-redoc.png"))
+    assert outside == [] and violations(page) == [], (outside, violations(page))
     page.close()

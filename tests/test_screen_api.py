@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.utils.county import point_in
+from tests.utils.county import now, point_in
 from tests.utils.events import Stream
 from tests.utils.keys import auth
 from tests.utils.reports import report
@@ -146,8 +146,8 @@ def test_event_stream(rw: httpx.Client, rw_server, rw_conn) -> None:
 
 _COPY = (
     "INSERT INTO citybrain.incidents (category, source, severity, status, tier, reported_at, "
-    "updated_at, geom) SELECT category, source, severity, 'reported', tier, now(), now(), geom "
-    "FROM citybrain.incidents WHERE id %% 97 = 0 ORDER BY id LIMIT %s RETURNING id"
+    "updated_at, geom) SELECT category, source, severity, 'reported', tier, %(now)s, %(now)s, "
+    "geom FROM citybrain.incidents WHERE id %% 97 = 0 ORDER BY id LIMIT %(n)s RETURNING id"
 )
 
 
@@ -155,8 +155,8 @@ def test_bulk_writes_arrive_as_one_summary(rw_server, rw_conn) -> None:
     """A statement that writes at most 50 incidents announces each; a larger one (an import,
     a batch update by any program) sends one ``bulk`` event with its count and extent."""
     stream = Stream(rw_server.url, lambda got: sum(e == "bulk" for e, _ in got) == 2)
-    few = [r[0] for r in rw_conn.execute(_COPY, [3])]
-    many = [r[0] for r in rw_conn.execute(_COPY, [60])]
+    few = [r[0] for r in rw_conn.execute(_COPY, {"now": now(), "n": 3})]
+    many = [r[0] for r in rw_conn.execute(_COPY, {"now": now(), "n": 60})]
     rw_conn.execute("UPDATE citybrain.incidents SET severity = 1 WHERE id = ANY(%s)", [many])
     got = stream.join()
     xs, ys = zip(

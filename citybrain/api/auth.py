@@ -13,15 +13,17 @@ trail, team members) and asks for dispatch advice (recommendations, a team's rou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from citybrain.api.state import state_of
+from citybrain.domain import AccessRole, Actor
 from citybrain.errors import Forbidden, Unauthorized
 
-ROLES = ("anonymous", "viewer", "dispatcher", "admin")
+ROLES = tuple(AccessRole)  # lowest first
 # Open whatever the setting: the process and database checks a load balancer asks.
 ALWAYS_OPEN = ("/healthz", "/livez", "/readyz")
 
@@ -35,12 +37,21 @@ class Principal:
         return ROLES.index(self.role) >= ROLES.index(role)
 
     @property
+    def is_public(self) -> bool:
+        """Sees what a public screen shows, and nothing more (anonymous callers, displays)."""
+        return not self.at_least("viewer")
+
+    @property
     def reads_case_files(self) -> bool:
         return self.at_least("viewer")
 
     @property
     def sees_personal_data(self) -> bool:
         return self.at_least("dispatcher")
+
+    def acting(self, at: datetime) -> Actor:
+        """This principal taking a step at ``at`` (business time), for the audit trail."""
+        return Actor(self.actor, self.role, at)
 
 
 ANONYMOUS = Principal("anonymous", "anonymous")
@@ -88,6 +99,17 @@ async def principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
+# Who is asking where an unknown key must not stop the answer (health checks): as anonymous.
+CallerDep = Annotated[Principal, Depends(caller)]
+
+
+def client_of(request: Request, who: Principal) -> str:
+    """Whom a request counts against (rate limits, stream shares): its key by name, or without
+    one its client address (the TCP peer, or the one a trusted proxy names)."""
+    if who.role != "anonymous":
+        return f"key:{who.actor}"
+    client = request.scope.get("client")
+    return f"address:{client[0] if client else 'unknown'}"
 
 
 def require(role: str):

@@ -8,6 +8,7 @@ dependency in a thread pool, a hand-off that costs more than the work on a hot p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from citybrain.api.reads import WRITES, note_write_position, read_connection
 from citybrain.api.state import AppState, state_of
+from citybrain.clock import clock_of
 from citybrain.layers import Layer
 from citybrain.services.events import EventHub
 from citybrain.services.features import Extents
@@ -86,3 +88,11 @@ TilesDep = Annotated[TileService, _part("tiles")]
 ExtentsDep = Annotated[Extents, _part("extents")]
 KpisDep = Annotated[Kpis, _part("kpis")]
 EventsDep = Annotated[EventHub, _part("events")]
+
+
+async def current_time(request: Request) -> datetime:
+    """Business time now, by the service's clock (``citybrain.clock``)."""
+    return clock_of(state_of(request).settings).now()
+
+
+NowDep = Annotated[datetime, Depends(current_time)]

@@ -23,6 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from citybrain import __version__
 from citybrain.api.admission import Gate
 from citybrain.api.auth import KeysRequired
+from citybrain.api.headers import SecurityHeaders
+from citybrain.api.hosts import TrustedHosts
 from citybrain.api.observe import RequestId, RequestMetrics, sample_forever
 from citybrain.api.ratelimit import RateLimit
 from citybrain.api.reads import Reads, replay
@@ -30,6 +32,7 @@ from citybrain.api.responses import errors
 from citybrain.api.routers import (
     alerts,
     dispatch,
+    docs,
     features,
     health,
     heatmap,
@@ -43,6 +46,7 @@ from citybrain.api.routers import (
 )
 from citybrain.api.state import AppState
 from citybrain.brain.config import load_detectors
+from citybrain.clock import clock_of
 from citybrain.db.pools import check_request_connections, direct_conninfo, request_pool
 from citybrain.db.replicas import ReadNodes
 from citybrain.errors import CitybrainError, status_code
@@ -168,6 +172,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
             detectors if settings.alerts_run and lane == "public" else {},
             state.events,
             tick_s=settings.alerts_tick_s,
+            clock=clock_of(settings),
         )
         await runner.start()
         async with state.pool.connection() as conn:
@@ -194,11 +199,13 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         summary="一图观全域、一屏管全局: county governance map service (PostGIS + H3)",
         lifespan=lifespan,
         responses=errors(400, 404, 413, 422, 429, 503),
+        docs_url=None,  # served from this server's own copies: api.routers.docs
+        redoc_url=None,
     )
 
     # add_middleware puts each in front of the ones before: a request meets RequestId,
-    # RequestMetrics (and Server-Timing), then RateLimit, BodyLimit and KeysRequired, then the
-    # routes.
+    # RequestMetrics (and Server-Timing), SecurityHeaders, then RateLimit, TrustedHosts,
+    # BodyLimit and KeysRequired, then the routes.
     if lane == "dispatch":
         app.add_middleware(
             KeysRequired,
@@ -209,7 +216,9 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         app.add_middleware(KeysRequired)
     app.add_middleware(Reads, max_body=settings.max_body_kb * 1024)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    app.add_middleware(TrustedHosts, settings=settings)  # (refusals count towards limits)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)
+    app.add_middleware(SecurityHeaders, settings=settings)  # on every answer, errors included
     app.add_middleware(RequestMetrics)  # outside the limits: their 413s, 429s are counted too
     app.add_middleware(RequestId)  # outermost: every answer and log line has the request's id
 
@@ -270,6 +279,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
     # heatmap before tiles: /tiles/heatmap/... is not a layer's tile
     for module in (
         pages,
+        docs,
         features,
         heatmap,
         tiles,

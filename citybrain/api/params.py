@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import SettingsDep
+from citybrain.api.deps import NowDep, SettingsDep
 from citybrain.crs import CRS, to_wgs84
 from citybrain.errors import InvalidInput
 from citybrain.services import cql, refcrs
@@ -75,13 +75,16 @@ def window_dependency(default_last: str):
 
     async def read(
         settings: SettingsDep,
+        now: NowDep,
         start: StartQ = None,
         end: EndQ = None,
         last: LastQ = None,
         category: CategoryQ = None,
         status: StatusQ = None,
     ) -> Window:
-        return window(ZoneInfo(settings.timezone), start, end, last, category, status, default_last)
+        return window(
+            ZoneInfo(settings.timezone), start, end, last, category, status, default_last, now
+        )
 
     return Depends(read)
 

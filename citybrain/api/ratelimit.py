@@ -21,7 +21,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from citybrain.api.auth import ALWAYS_OPEN, caller
+from citybrain.api.auth import ALWAYS_OPEN, caller, client_of
 
 
 def parse(setting: str) -> list[RateLimitItem]:
@@ -40,8 +40,8 @@ class RateLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in ALWAYS_OPEN:
             return await self.app(scope, receive, send)
-        who = await caller(Request(scope))
-        kind, name = ("key", who.actor) if who.role != "anonymous" else ("address", _address(scope))
+        request = Request(scope)
+        kind, name = client_of(request, await caller(request)).split(":", 1)
         windows = self.windows[kind]
         full = next((w for w in windows if not self.limiter.test(w, kind, name)), None)
         if full is None:
@@ -59,11 +59,6 @@ class RateLimit:
             headers={"Retry-After": str(wait)},
         )
         await response(scope, receive, send)
-
-
-def _address(scope) -> str:
-    client = scope.get("client")
-    return client[0] if client else "unknown"
 
 
 def _say(window: RateLimitItem) -> str:

@@ -123,15 +123,29 @@ def run(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _supervise(plan: list[Process], host: str, access_log: bool, forwarded: str) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_worker, args=(host, p, access_log, forwarded), daemon=False)
-        for p in plan
-    ]
-    for proc in procs:
-        proc.start()
+# Workers that end this many times within RESTART_WINDOW_S: a misconfiguration (a port taken, a
+# database refused), not a crash to ride out by starting them again.
+RESTARTS = 5
+RESTART_WINDOW_S = 60
 
+
+def _supervise(plan: list[Process], host: str, access_log: bool, forwarded: str) -> None:
+    import logging.config
+    from collections import deque
+
+    from citybrain.api.logs import log_config
+    from citybrain.settings import get_settings
+
+    logging.config.dictConfig(log_config(get_settings().log_format))
+    log = logging.getLogger("citybrain.server")
+    ctx = multiprocessing.get_context("spawn")
+
+    def start(process: Process) -> multiprocessing.process.BaseProcess:
+        proc = ctx.Process(target=_worker, args=(host, process, access_log, forwarded))
+        proc.start()
+        return proc
+
+    procs = [start(p) for p in plan]
     asked: list[int] = []  # the signal that asked the service to stop, if one did
 
     def stop(*_: object) -> None:
@@ -145,10 +159,29 @@ def _supervise(plan: list[Process], host: str, access_log: bool, forwarded: str)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # One worker failing means the service is not what was asked for: stop all, exit non-zero,
-    # and let the supervisor (systemd, docker) restart it.
-    sentinels = {proc.sentinel: proc for proc in procs}
-    multiprocessing.connection.wait(list(sentinels))
+    # A worker that ends on its own (killed, out of memory, a crash) is replaced while the
+    # others serve; RESTARTS ends within RESTART_WINDOW_S stop them all with the last one's
+    # exit status, for the supervisor above (systemd, docker) to report.
+    ended: deque[float] = deque(maxlen=RESTARTS)
+    failed = 0
+    while not asked and not failed:
+        multiprocessing.connection.wait([proc.sentinel for proc in procs])
+        for i, proc in enumerate(procs):
+            if asked or failed or proc.exitcode is None:
+                continue
+            mark_process_dead(proc.pid)  # its live gauges (pool, streams) no longer count
+            ended.append(time.monotonic())
+            what = f"the {plan[i].lane} process on port {plan[i].port} (pid {proc.pid})"
+            how = _ended(proc.exitcode)
+            if len(ended) == RESTARTS and ended[-1] - ended[0] < RESTART_WINDOW_S:
+                log.error(
+                    "%s %s: %d ends within %d s, stopping", what, how, RESTARTS, RESTART_WINDOW_S
+                )
+                failed = abs(proc.exitcode or 0) or 1
+            else:
+                log.warning("%s %s: starting another", what, how)
+                proc.close()  # (its sentinel's descriptor)
+                procs[i] = start(plan[i])
     stop()
     # Each process has GRACE_S for its connections, then closes its pool; one still alive well
     # after that is stuck, and a supervisor waiting on it would hold the port: killed.
@@ -159,8 +192,19 @@ def _supervise(plan: list[Process], host: str, access_log: bool, forwarded: str)
         if proc.is_alive():
             proc.kill()
             proc.join()
-        mark_process_dead(proc.pid)  # its live gauges (pool, streams) no longer count
-    # Stopped when asked (SIGTERM, Ctrl-C): success; a worker that failed on its own: its code.
+        mark_process_dead(proc.pid)
+    if failed:
+        sys.exit(failed)
+    # Stopped when asked (SIGTERM, Ctrl-C): success.
     if asked and all(proc.exitcode in (0, -signal.SIGTERM) for proc in procs):
         sys.exit(0)
     sys.exit(max(abs(proc.exitcode or 0) for proc in procs))
+
+
+def _ended(exitcode: int) -> str:
+    if exitcode >= 0:
+        return f"exited with status {exitcode}"
+    try:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    except ValueError:  # a real-time signal: no name
+        return f"was killed by signal {-exitcode}"

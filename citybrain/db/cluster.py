@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import DatabaseUnavailable, InvalidInput
-from citybrain.settings import SERVER_LOGIN, Settings
+from citybrain.settings import IMPORT_LOGIN, SERVER_LOGIN, Settings
 
 PG_ROOT = Path("/usr/lib/postgresql")
 DEFAULT_PG_VERSION = 15  # Debian 12's PostgreSQL
@@ -46,7 +46,16 @@ SERVER_CONFIG = {
     # WAL it has not received; this bounds what a stopped standby can hold on the primary's
     # disk (past it the standby needs a new base backup).
     "max_slot_wal_keep_size": "'10GB'",
+    # No row values in the log: an error's DETAIL ("Failing row contains (...)": a whole
+    # incident, a reporter's phone) and the statement that failed stay out of it; the client
+    # that sent the row still gets both.
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
 }
+# The cluster's directory: its owner may list and write it; others may only pass through it to
+# a file they are given (the server's login's password), never list it or read its log.
+DATA_DIR_MODE = 0o711
+LOG_MODE = 0o600
 
 
 @dataclass
@@ -105,6 +114,18 @@ def _apt_install(packages: list[str]) -> None:
         subprocess.run(cmd, env=env, check=True)
 
 
+# The extensions citybrain's database needs, each with the Debian package (PostgreSQL's apt
+# repository names them alike) that carries it for a PostgreSQL major version: PostGIS for
+# everything, pgRouting for road routes (GET /teams/{id}/route; without it routes fall back to
+# straight lines). The embedded cluster installs them; docker-compose.yml's database image
+# (deploy/db.Dockerfile) must carry them too (tests/test_compose.py checks it).
+EXTENSIONS = {
+    "postgis": "postgresql-{major}-postgis-3",
+    "pgrouting": "postgresql-{major}-pgrouting",
+}
+REQUIRED_EXTENSIONS = ("postgis",)
+
+
 def ensure_packages(settings: Settings) -> int:
     """Make sure PostgreSQL and PostGIS (and pgRouting, if it can be had) are installed.
 
@@ -115,10 +136,11 @@ def ensure_packages(settings: Settings) -> int:
     missing = []
     if version not in versions:
         missing += [f"postgresql-{version}"]
-    if not _has_extension(version, "postgis"):
-        missing += [f"postgresql-{version}-postgis-3"]
-    if not _has_extension(version, "pgrouting"):
-        missing += [f"postgresql-{version}-pgrouting"]
+    missing += [
+        package.format(major=version)
+        for name, package in EXTENSIONS.items()
+        if not _has_extension(version, name)
+    ]
     if missing and settings.install_packages:
         try:
             _apt_install(missing)
@@ -204,6 +226,7 @@ class EmbeddedCluster:
 
     def _prepare_dirs(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.settings.data_dir, DATA_DIR_MODE)
         owner = self._owner()
         if owner is not None:
             os.chown(self.settings.data_dir, owner.pw_uid, owner.pw_gid)
@@ -345,7 +368,8 @@ class EmbeddedCluster:
         self._write_config()
         if not self.running():
             _log(f"starting PostgreSQL on 127.0.0.1:{self.port} (log: {self.logfile})")
-            self.logfile.touch()
+            self.logfile.touch(mode=LOG_MODE)
+            os.chmod(self.logfile, LOG_MODE)  # (a log made before, as 0644, too)
             owner = self._owner()
             if owner is not None:
                 os.chown(self.logfile, owner.pw_uid, owner.pw_gid)
@@ -364,6 +388,8 @@ class EmbeddedCluster:
             )
         else:  # running already: what citybrain.conf says now takes effect where it can
             self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "reload"], check=False)
+            if self.logfile.exists():
+                os.chmod(self.logfile, LOG_MODE)
         self._no_trust()
 
     def down(self) -> bool:
@@ -401,16 +427,19 @@ def _ensure_database_and_extensions(settings: Settings) -> None:
         available = {
             r[0]
             for r in conn.execute(
-                "SELECT name FROM pg_available_extensions WHERE name IN ('postgis', 'pgrouting')"
+                "SELECT name FROM pg_available_extensions WHERE name = ANY(%s)", [list(EXTENSIONS)]
             )
         }
-        if "postgis" not in available:
-            raise DatabaseUnavailable(
-                f"PostGIS is not installed on the server of {dbname}; install PostGIS 3 there"
-            )
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        if "pgrouting" in available:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+        for name in EXTENSIONS:
+            if name in available:
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name))
+                )
+            elif name in REQUIRED_EXTENSIONS:
+                raise DatabaseUnavailable(
+                    f"{name} is not installed on the server of {dbname}: install "
+                    f"{EXTENSIONS[name].format(major='<version>')} there"
+                )
 
 
 def up(settings: Settings) -> str:
@@ -456,8 +485,27 @@ def ensure_server_login(settings: Settings) -> None:
         return
     if settings.embedded:
         password = secret_in(settings.server_password_file)
+        importing = secret_in(settings.import_password_file)
         with psycopg.connect(libpq_conninfo(settings.sqlalchemy_url), autocommit=True) as c:
             make_server_login(c, settings, SERVER_LOGIN, password)
+            make_import_login(c, IMPORT_LOGIN, importing)
+
+
+def make_import_login(conn: psycopg.Connection, login: str, password: str) -> None:
+    """Make ``login`` (run by the owner), or give it ``password`` again: the login of imports
+    through the API, a member of ``citybrain_importer`` only (migration 0017), acting as it."""
+    name = sql.Identifier(login)
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login]).fetchone()
+    if exists:
+        conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(password)))
+        conn.execute(sql.SQL("GRANT citybrain_importer TO {}").format(name))
+    else:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE citybrain_importer").format(
+                name, sql.Literal(password)
+            )
+        )
+    conn.execute(sql.SQL("ALTER ROLE {} SET role = 'citybrain_importer'").format(name))
 
 
 def ensure_up(settings: Settings) -> str:

@@ -46,6 +46,7 @@ from citybrain.domain import (
     ACTIVE_STATUSES,
     HEAT_RESOLUTIONS,
     HIERARCHY,
+    KEY_ROLES,
     LOCATION_QUALITIES,
     OPEN_STATUSES,
     AlertKind,
@@ -525,7 +526,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint("name ~ '^[A-Za-z0-9_.@-]{1,64}$'", name="ck_api_keys_name"),
-        CheckConstraint("role IN ('viewer', 'dispatcher', 'admin')", name="ck_api_keys_role"),
+        CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text, unique=True, nullable=False)

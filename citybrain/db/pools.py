@@ -72,9 +72,10 @@ def request_conninfo(settings: Settings, url: str | None = None, name: str = "ci
 
 
 def direct_conninfo(settings: Settings, name: str, bounded: bool = False) -> str:
-    """A connection to the primary itself, never through the pooler (``LISTEN``, session
-    locks); ``bounded``: and with the request connections' role and deadline."""
-    url = settings.direct_sqlalchemy_url
+    """A server's connection to the primary itself, never through the pooler (``LISTEN``,
+    session locks), as ``Settings.server_direct_sqlalchemy_url`` says; ``bounded``: and with
+    the request connections' role and deadline."""
+    url = settings.server_direct_sqlalchemy_url
     if bounded:
         return libpq_conninfo(url, application_name=name, options=session_options(settings))
     return libpq_conninfo(url, application_name=name)

@@ -27,6 +27,9 @@ from citybrain.importer.spec import CAMERA_DEFAULTS
 # A child must have at least this share of its area in the parent its code names.
 MIN_SHARE_IN_PARENT = 0.5
 MAX_CAMERA_RANGE_M = 500  # the schema's ck_cameras_range_max
+# A unique index holds keys of at most 2,704 bytes; a code or work-order number is a few dozen
+# characters, so a longer one is a cell pasted into the wrong column (200 fit in any encoding).
+MAX_KEY_CHARS = 200
 
 
 def required(prep: Prepared, report: Report) -> None:
@@ -51,6 +54,13 @@ def keys(prep: Prepared, report: Report) -> None:
         prep.frame[key] = pd.Series(pd.NA, index=prep.frame.index, dtype="string")
     values = prep.frame[key]
     prep.reject(report, values.isna(), key, f"missing {key}: every row needs one")
+    prep.reject(
+        report,
+        values.str.len().gt(MAX_KEY_CHARS).fillna(False).astype(bool),
+        key,
+        f"longer than {MAX_KEY_CHARS} characters: not a {key}",
+        values,
+    )
     present = values.notna() & ~pd.Series(prep.bad, index=values.index)
     dup = (present & values.duplicated(keep="first")).to_numpy()
     if not dup.any():
@@ -117,9 +127,10 @@ def points_inside(prep: Prepared, county: County, report: Report) -> None:
     where = np.full(len(lon), None, dtype=object)
     if county.outline is not None:
         pts = shapely.points(lon[outside], lat[outside])
-        metres = shapely.distance(
-            LOCAL.to_metres(pts), LOCAL.to_metres(np.array([county.outline.boundary]))
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # (1e308 degrees: inf metres out)
+            metres = shapely.distance(
+                LOCAL.to_metres(pts), LOCAL.to_metres(np.array([county.outline.boundary]))
+            )
         where[outside] = [
             f"{lo:.6f}, {la:.6f} ({d:,.0f} m outside)"
             for lo, la, d in zip(lon[outside], lat[outside], metres, strict=True)
@@ -382,7 +393,9 @@ def camera_values(prep: Prepared, report: Report) -> None:
             "owner": pd.Series(["unknown"] * n, dtype="string"),
         },
     )
-    frame["heading"] = frame["heading"].astype(float) % 360.0
+    # (A tiny negative heading is 360.0 modulo 360 in floating point: the schema wants < 360.)
+    heading = frame["heading"].astype(float) % 360.0
+    frame["heading"] = heading.where(heading < 360.0, 0.0)
     prep.reject(
         report,
         ~frame["fov"].astype(float).between(1e-9, 360),

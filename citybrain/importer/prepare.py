@@ -114,7 +114,28 @@ def parse_columns(
                 _why(column),
                 raw.iloc[index],
             )
+    _reject_nul(table, chosen, report, bad)
     return out, chosen, bad
+
+
+def _reject_nul(
+    table: SourceTable, chosen: dict[str, str], report: Report, bad: pd.DataFrame
+) -> None:
+    """A NUL in any cell, the columns no citybrain column takes too (they are kept as JSON),
+    rejects its row; a cell already reported as unreadable is not reported twice."""
+    for source in table.frame.columns:
+        raw = table.frame[source].reset_index(drop=True)
+        fed = [t for t, s in chosen.items() if s == source and t in bad]
+        nul = values.holds_nul(raw).to_numpy() & ~bad[fed].any(axis=1).to_numpy(dtype=bool)
+        for index in np.flatnonzero(nul):
+            shown = values.as_text(raw.iloc[[index]]).iloc[0].replace("\x00", "\\x00")
+            report.reject(
+                int(table.rows[index]),
+                source,
+                "holds a NUL character (\\x00), which text cannot: is the file damaged?",
+                shown,
+            )
+        bad[f"{source} (NUL)"] = nul
 
 
 def _parse(column: Column, raw: pd.Series, extra: dict[str, str], timezone: str):

@@ -1,5 +1,7 @@
-"""Reading a source file as county offices hand it over: any vector format GDAL reads
-(Shapefile, GeoPackage, GeoJSON, zipped or not), CSV and XLSX lists, GeoParquet.
+"""Reading a source file as county offices hand it over: Shapefiles (their parts or zipped),
+GeoPackages and GeoJSON through GDAL, CSV and XLSX lists and GeoParquet through our own readers.
+Which of these a file is, its bytes say (``formats``: never GDAL's guess, which would follow a
+VRT to any file or URL); zips and workbooks unpack within a budget of real bytes.
 
 Text encodings are found, never guessed into mojibake: a Shapefile whose ``.dbf`` declares
 nothing (no ``.cpg``, no code page byte) is read byte for byte and decoded as UTF-8 if that is
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +24,9 @@ import pyarrow.csv as pacsv
 from pyproj import CRS
 
 from citybrain.errors import InvalidInput
+from citybrain.importer import formats
 from citybrain.importer.values import as_text
 
-TEXT_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv"}
-SHEET_FORMATS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx"}
-PARQUET_FORMATS = {".parquet": "parquet", ".geoparquet": "parquet"}
 # GDAL's default for a .dbf that declares no encoding (then every byte is one character).
 UNDECLARED = "ISO-8859-1"
 
@@ -69,38 +70,83 @@ def decode_bytes(raw: bytes, encoding: str | None, what: str) -> tuple[str, str]
             return raw.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:
             raise InvalidInput(f"{what} cannot be read as {encoding}: {exc}") from exc
-    for candidate in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(candidate), "UTF-8" if candidate == "utf-8-sig" else "GBK"
-        except UnicodeDecodeError:
+    try:
+        return raw.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    _refuse_mixed(raw, what)
+    try:
+        return raw.decode("gb18030"), "GBK"
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{what} is neither UTF-8 nor GBK text: pass --encoding (e.g. --encoding big5)"
+        ) from None
+
+
+def _refuse_mixed(raw: bytes, what: str) -> None:
+    """A file that is not UTF-8 as a whole but has lines of Chinese that are (a UTF-8 list an
+    office pasted a GBK row into): GB 18030 would read it without an error, every UTF-8 line
+    as mojibake. Refused, naming a line of each."""
+    utf8 = gbk = None
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.isascii():
             continue
-    raise InvalidInput(
-        f"{what} is neither UTF-8 nor GBK text: pass --encoding (e.g. --encoding big5)"
-    )
+        try:
+            line.decode("utf-8")
+            utf8 = utf8 or number
+        except UnicodeDecodeError:
+            gbk = gbk or number
+        if utf8 and gbk:
+            raise InvalidInput(
+                f"{what} mixes encodings: line {utf8} is UTF-8 and line {gbk} is not (GBK?); "
+                "save the whole file in one encoding"
+            )
 
 
 def read_source(
-    path: Path, encoding: str | None = None, sheet: str | None = None, name: str | None = None
+    path: Path,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    name: str | None = None,
+    max_unpacked_mb: int | None = None,
 ) -> SourceTable:
-    """Read ``path`` (its format from its suffix; anything else is tried with GDAL)."""
+    """Read ``path``, of a format its bytes must agree with its suffix on
+    (``formats.ALLOWED``); a zip or workbook may unpack to ``formats.unpack_budget``."""
     if not path.exists():
         raise InvalidInput(f"no such file: {path}")
-    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise formats.refuse(str(path), "not a file")
     label = name or path.name
+    budget = formats.unpack_budget(max_unpacked_mb)
+    kind = formats.identify(path, label)
     digest = file_hash(path)
-    if suffix in TEXT_FORMATS:
-        table = _read_csv(path, encoding, label)
-    elif suffix in SHEET_FORMATS:
-        table = _read_sheet(path, sheet, label)
-    elif suffix in PARQUET_FORMATS:
-        table = _read_parquet(path, label)
+    if kind == "zip":
+        with tempfile.TemporaryDirectory(prefix="citybrain-unzip-") as folder:
+            inner = formats.unpack(path, Path(folder), label, budget)
+            inner_kind = formats.identify(inner, f"{label}: {inner.name}")
+            table = _read(inner, inner_kind, encoding, sheet, label, budget)
     else:
-        table = _read_vector(path, encoding, label)
+        table = _read(path, kind, encoding, sheet, label, budget)
     table.sha256 = digest
     if len(table) == 0:
         raise InvalidInput(f"{label} holds no rows")
     _check_headers(table.frame, label)
     return table
+
+
+def _read(
+    path: Path, kind: str, encoding: str | None, sheet: str | None, label: str, budget: int
+) -> SourceTable:
+    if kind == "csv":
+        return _read_csv(path, encoding, label)
+    if kind == "xlsx":
+        formats.check_workbook(path, label, budget)
+        return _read_sheet(path, sheet, label)
+    if kind == "parquet":
+        return _read_parquet(path, label)
+    if kind == "shp":
+        formats.check_parts(path, label)
+    return _read_vector(path, kind, encoding, label)
 
 
 def _check_headers(frame: pd.DataFrame, label: str) -> None:
@@ -143,7 +189,19 @@ def _read_csv(path: Path, encoding: str | None, label: str) -> SourceTable:
 
 def _read_sheet(path: Path, sheet: str | None, label: str) -> SourceTable:
     try:  # header=None: the first row as it is (pandas would rename a repeated header)
-        book = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=object, header=None)
+        # keep_default_na=False: a cell holding "NA", "null" or "None" is that text (as in a
+        # CSV), not an empty cell; empty cells stay empty.
+        book = pd.read_excel(
+            path,
+            sheet_name=None,
+            engine="calamine",
+            dtype=object,
+            header=None,
+            keep_default_na=False,
+            na_values=[""],
+        )
+    except MemoryError:
+        raise
     except Exception as exc:  # calamine raises its own types for broken files
         raise InvalidInput(f"{label} is not a readable spreadsheet: {exc}") from exc
     if sheet is None:
@@ -183,13 +241,16 @@ def _read_parquet(path: Path, label: str) -> SourceTable:
     return SourceTable(label, "", "parquet", frame, np.arange(1, len(frame) + 1))
 
 
-def _read_vector(path: Path, encoding: str | None, label: str) -> SourceTable:
-    import pyogrio
-
+def _read_vector(path: Path, kind: str, encoding: str | None, label: str) -> SourceTable:
+    pyogrio = formats.gdal()
     try:
         info = pyogrio.read_info(path, encoding=encoding)
+    except MemoryError:
+        raise
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InvalidInput(f"{label} is not a file GDAL can read: {exc}") from exc
+    if info.get("driver") != formats.DRIVERS[kind]:  # (the only drivers loaded: never seen)
+        raise formats.refuse(label, f"GDAL reads it as {info.get('driver')}")
     raw = encoding is None and info.get("encoding") == UNDECLARED
     # Times stay text: GDAL would parse them itself, to the millisecond only.
     opts: dict = {"DATE_AS_STRING": "YES"} if info.get("driver") == "GeoJSON" else {}
@@ -199,6 +260,8 @@ def _read_vector(path: Path, encoding: str | None, label: str) -> SourceTable:
     except UnicodeDecodeError:  # a .cpg that lies: read the bytes and look
         raw = True
         gdf = pyogrio.read_dataframe(path, encoding=UNDECLARED, **opts)
+    except MemoryError:
+        raise
     except Exception as exc:
         raise InvalidInput(f"{label} cannot be read: {exc}") from exc
     used = info.get("encoding")

@@ -24,6 +24,12 @@ Parsed = tuple[pd.Series, pd.Series]  # values, bad (True where a present cell i
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 # Excel serial dates from 1954 to 2119: numbers outside are not dates.
 _EXCEL_RANGE = (20_000, 80_000)
+# Instants a county's records can hold: outside is a typo or a number taken for a date (and
+# Python's datetime, which carries a time to the database, has no year before 1).
+TIME_RANGE = (pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC"))
+# A time written as text names its year in full: without one (12:00, now, 1,5) pandas would
+# fill in today or the year 1.
+_FULL_YEAR = r"[0-9]{4}"
 
 
 def _blank(series: pd.Series) -> pd.Series:
@@ -48,7 +54,9 @@ def as_text(series: pd.Series) -> pd.Series:
     """Cells as trimmed text (``NA`` when empty). Whole numbers read as numbers by Excel or
     GDAL keep no ``.0`` (a code 330421001 stays 330421001)."""
     if pd.api.types.is_float_dtype(series.dtype):
-        whole = series.notna() & np.isfinite(series) & (series == np.round(series))
+        # Whole numbers a float holds exactly: beyond 2**53 it is no code, and int64 overflows.
+        exact = series.notna() & (series.abs() < 2**53)
+        whole = exact & (series == np.round(series))
         out = series.astype(object)
         out[whole] = series[whole].astype(np.int64).astype(str)
         out[series.notna() & ~whole] = series[series.notna() & ~whole].map(repr)
@@ -63,6 +71,15 @@ def as_text(series: pd.Series) -> pd.Series:
         series = series.map(_cell_text, na_action="ignore")
     text = series.astype("string").str.strip()
     return text.mask(text.eq(""))
+
+
+def holds_nul(series: pd.Series) -> pd.Series:
+    """Cells holding a NUL character, which no text (nor JSON) in the database can: a damaged
+    file, or binary pasted into a cell."""
+    if not (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)):
+        return pd.Series(False, index=series.index)
+    nul = as_text(series).str.contains("\x00", regex=False)
+    return nul.fillna(False).astype(bool)
 
 
 def _cell_text(value) -> str:
@@ -117,15 +134,15 @@ def parse_float(series: pd.Series, values: dict[str, str] | None = None) -> Pars
     text = mapped(series, values or {})
     arrow = _arrow_text(text)
     try:  # the common case: every cell a plain number (in C, via Arrow)
-        out = pd.Series(
-            pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False), index=text.index
-        )
+        numbers = pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, TypeError, AttributeError):
-        out = pd.to_numeric(text, errors="coerce").astype(float)
-        rest = text.notna() & out.isna()
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        rest = text.notna().to_numpy(dtype=bool) & np.isnan(numbers)
         if rest.any():
-            out[rest] = text[rest].astype(object).map(_dms).astype(float)
-    return _finite(out, text.notna())
+            # (Arrow-backed columns convert to read-only arrays: never written in place.)
+            numbers = numbers.copy()
+            numbers[rest] = text[rest].astype(object).map(_dms).to_numpy(dtype=float)
+    return _finite(pd.Series(numbers, index=text.index, dtype=float), text.notna())
 
 
 def _finite(values: pd.Series, present: pd.Series) -> Parsed:
@@ -183,12 +200,13 @@ _CHINESE_DATE = [("年", "-"), ("月", "-"), ("日", " "), ("时", ":"), ("点",
 def parse_time(series: pd.Series, timezone: str) -> Parsed:
     """Instants as UTC. Text in ISO 8601 or the usual local spellings (``2026/11/20 8:15``,
     ``2026年11月20日 8时15分``), datetimes from XLSX, Excel serial day numbers; a time without
-    a zone is in ``timezone`` (the one rule: CITYBRAIN_TIMEZONE)."""
+    a zone is in ``timezone`` (the one rule: CITYBRAIN_TIMEZONE). Text without its year in full
+    and instants outside ``TIME_RANGE`` are bad cells."""
     out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
     present = ~_blank(series)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         stamps = series if series.dt.tz is not None else series.dt.tz_localize(timezone)
-        return stamps.dt.tz_convert("UTC").astype(out.dtype), pd.Series(False, index=series.index)
+        return _in_range(stamps.dt.tz_convert("UTC").astype(out.dtype), present)
     is_stamp = (
         series.map(lambda v: isinstance(v, datetime | pd.Timestamp)).astype(bool)
         if series.dtype == object
@@ -216,6 +234,7 @@ def parse_time(series: pd.Series, timezone: str) -> Parsed:
     todo = present & out.isna() & numeric.isna()
     if todo.any():
         text = as_text(series[todo])
+        text = text[text.str.contains(_FULL_YEAR).fillna(False).astype(bool)]
         # The common spelling first, in C: 2026-11-20 08:15:00 (local time).
         plain = pd.to_datetime(text, format="%Y-%m-%d %H:%M:%S", errors="coerce")
         hit = plain.notna()
@@ -242,8 +261,12 @@ def parse_time(series: pd.Series, timezone: str) -> Parsed:
             if not aware:
                 parsed = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
             out[part.index] = parsed.dt.tz_convert("UTC").astype(out.dtype)
-    bad = present & out.isna()
-    return out, bad.astype(bool)
+    return _in_range(out, present)
+
+
+def _in_range(stamps: pd.Series, present: pd.Series) -> Parsed:
+    stamps = stamps.where(stamps.between(*TIME_RANGE, inclusive="left"))
+    return stamps, (present & stamps.isna()).astype(bool)
 
 
 _SPLIT = re.compile(r"[,，、;；|/\s]+")

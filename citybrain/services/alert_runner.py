@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
 from citybrain.brain.config import Detector
 from citybrain.brain.detect import Run
+from citybrain.clock import Clock
 from citybrain.metrics import ALERTS_RAISED, DETECTOR_RUNS
 from citybrain.services import alerts
 from citybrain.services.events import EventHub
@@ -101,8 +102,10 @@ class AlertRunner:
         hub: EventHub | None,
         tick_s: float = 5.0,
         debounce_s: float = 1.0,
+        clock: Clock | None = None,
     ):
         self.conninfo, self.detectors, self.hub = conninfo, detectors, hub
+        self.clock = clock or Clock()
         self.tick_s, self.debounce_s = tick_s, debounce_s
         self.leader = False
         self._conn: psycopg.Connection | None = None
@@ -175,7 +178,7 @@ class AlertRunner:
             ).fetchone()[0]
             if not self.leader:
                 return
-        now = datetime.now(UTC)
+        now = self.clock.now()
         for detector in due(self._conn, self.detectors.values(), now, changed):
             try:
                 ran = run_detector(self._conn, detector, now)

@@ -24,7 +24,7 @@ from shapely.geometry import shape
 
 from citybrain.brain.data import area_column
 from citybrain.brain.detect import Finding
-from citybrain.domain import ALERT_ACTIONS, OPEN_ALERT_STATUSES, AlertStatus
+from citybrain.domain import ALERT_ACTIONS, OPEN_ALERT_STATUSES, Actor, AlertStatus
 from citybrain.errors import Conflict, InvalidInput, NotFound
 from citybrain.sql import compose, load
 
@@ -114,6 +114,7 @@ def record(
                     load("alerts/event"),
                     {
                         "alert_id": alert_id,
+                        "at": now,
                         "actor": f"detector:{detector}",
                         "role": SYSTEM_ROLE,
                         "action": "raise",
@@ -129,7 +130,7 @@ def record(
                 seen.add(same)
         gone = [i for i in active if i not in seen]
         if gone:
-            conn.execute(load("alerts/subside"), {"ids": gone})
+            conn.execute(load("alerts/subside"), {"ids": gone, "now": now})
     return raised
 
 
@@ -164,8 +165,7 @@ async def _step(
     alert_id: int,
     action: str,
     decide,
-    actor: str,
-    role: str,
+    actor: Actor,
     note: str | None,
 ) -> dict[str, Any]:
     """One step of an alert's lifecycle in one transaction: lock the alert, ``decide(status,
@@ -179,14 +179,20 @@ async def _step(
         to_status, snoozed_until = decide(status, snoozed)
         await conn.execute(
             load("alerts/act"),
-            {"id": alert_id, "to_status": to_status, "snoozed_until": snoozed_until},
+            {
+                "id": alert_id,
+                "to_status": to_status,
+                "snoozed_until": snoozed_until,
+                "at": actor.at,
+            },
         )
         await conn.execute(
             load("alerts/event"),
             {
                 "alert_id": alert_id,
-                "actor": actor,
-                "role": role,
+                "at": actor.at,
+                "actor": actor.name,
+                "role": actor.role,
                 "action": action,
                 "from_status": status,
                 "to_status": to_status,
@@ -201,8 +207,7 @@ async def act(
     conn: AsyncConnection,
     alert_id: int,
     action: str,
-    actor: str,
-    role: str,
+    actor: Actor,
     note: str | None = None,
 ) -> dict[str, Any]:
     """``ack``, ``dispatch`` or ``close`` an alert (domain.ALERT_ACTIONS), in the audit trail."""
@@ -216,15 +221,14 @@ async def act(
             )
         return str(to_status), snoozed
 
-    return await _step(conn, alert_id, action, decide, actor, role, note)
+    return await _step(conn, alert_id, action, decide, actor, note)
 
 
 async def snooze(
     conn: AsyncConnection,
     alert_id: int,
     until: datetime | None,
-    actor: str,
-    role: str,
+    actor: Actor,
     note: str | None = None,
 ) -> dict[str, Any]:
     """Hide an open alert from the screens until ``until`` (None: wake it now)."""
@@ -232,8 +236,8 @@ async def snooze(
     def decide(status: str, _: datetime | None) -> tuple[str, datetime | None]:
         if status not in OPEN_ALERT_STATUSES:
             raise Conflict(f"alert {alert_id} is {status}: only open alerts can be snoozed")
-        if until is not None and until <= datetime.now(until.tzinfo):
+        if until is not None and until <= actor.at:
             raise InvalidInput("until must be in the future")
         return status, until
 
-    return await _step(conn, alert_id, "snooze", decide, actor, role, note)
+    return await _step(conn, alert_id, "snooze", decide, actor, note)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -45,6 +46,8 @@ class EventHub:
         self.on_back = on_back
         self.subscribers: set[asyncio.Queue[Event]] = set()  # the open event streams
         self.watchers: set[asyncio.Queue[Event]] = set()  # the server's own (alert detectors)
+        self._clients: dict[asyncio.Queue[Event], str] = {}
+        self._per_client: Counter[str] = Counter()
         self.connected = asyncio.Event()
         # Set when replicas serve reads: each event carries ``lsn``, read on a connection of
         # the listener's own beside the listening one.
@@ -109,17 +112,29 @@ class EventHub:
                 queue.put_nowait(RESYNC_OVERFLOW)
             queue.put_nowait(event)  # (after a resync, news is still news)
 
-    def subscribe(self) -> asyncio.Queue[Event]:
+    def subscribe(self, client: str = "") -> asyncio.Queue[Event]:
+        """A stream for ``client`` (who holds it: a key's name or an address; counted in
+        ``streams_of``)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.subscribers.add(queue)
+        self._clients[queue] = client
+        self._per_client[client] += 1
         SSE_SUBSCRIBERS.inc()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
         if queue in self.subscribers:
             self.subscribers.discard(queue)
+            client = self._clients.pop(queue)
+            self._per_client[client] -= 1
+            if not self._per_client[client]:
+                del self._per_client[client]
             SSE_SUBSCRIBERS.dec()
         self.watchers.discard(queue)
+
+    def streams_of(self, client: str) -> int:
+        """The streams ``client`` holds open on this process."""
+        return self._per_client.get(client, 0)
 
     def watch(self) -> asyncio.Queue[Event]:
         """A queue of every event for the server itself (not counted as a stream)."""

@@ -10,6 +10,7 @@ reached, and appends to the audit trail ``incident_events``.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from citybrain.domain import (
     STATUS_TIMESTAMPS,
     STATUS_UPDATES,
     TRANSITIONS,
+    Actor,
     Status,
     Tier,
     initial_tier,
@@ -64,7 +66,7 @@ async def history(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any
     ).fetchall()
 
 
-async def _event(conn: AsyncConnection, actor: tuple[str, str], **fields: Any) -> None:
+async def _event(conn: AsyncConnection, actor: Actor, **fields: Any) -> None:
     row = {
         "from_status": None,
         "to_status": None,
@@ -74,7 +76,9 @@ async def _event(conn: AsyncConnection, actor: tuple[str, str], **fields: Any) -
         "note": None,
         **fields,
     }
-    await conn.execute(load("incidents/event"), {"actor": actor[0], "role": actor[1], **row})
+    await conn.execute(
+        load("incidents/event"), {"actor": actor.name, "role": actor.role, "at": actor.at, **row}
+    )
 
 
 def _request_hash(report: dict[str, Any]) -> str:
@@ -85,7 +89,7 @@ def _request_hash(report: dict[str, Any]) -> str:
 
 async def report(
     conn: AsyncConnection,
-    actor: tuple[str, str],
+    actor: Actor,
     report: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> tuple[int, bool]:
@@ -105,7 +109,7 @@ async def report(
                 await conn.execute(
                     "INSERT INTO citybrain.idempotency_keys (actor, key, request_hash) "
                     "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
-                    [actor[0], idempotency_key, digest],
+                    [actor.name, idempotency_key, digest],
                 )
             ).fetchone()
             if claimed is None:
@@ -113,7 +117,7 @@ async def report(
                     await conn.execute(
                         "SELECT request_hash, incident_id FROM citybrain.idempotency_keys "
                         "WHERE actor = %s AND key = %s",
-                        [actor[0], idempotency_key],
+                        [actor.name, idempotency_key],
                     )
                 ).fetchone()
                 if first[0] != digest:
@@ -121,7 +125,11 @@ async def report(
                         f"Idempotency-Key {idempotency_key!r} was used for a different report"
                     )
                 return first[1], False
-        params = {**report, "tier": str(initial_tier(report["category"], report["severity"]))}
+        params = {
+            **report,
+            "tier": str(initial_tier(report["category"], report["severity"])),
+            "now": actor.at,
+        }
         row = await (await conn.execute(load("incidents/insert"), params)).fetchone()
         incident_id, micro_grid_id = row
         if micro_grid_id is None:
@@ -133,7 +141,7 @@ async def report(
             await conn.execute(
                 "UPDATE citybrain.idempotency_keys SET incident_id = %s "
                 "WHERE actor = %s AND key = %s",
-                [incident_id, actor[0], idempotency_key],
+                [incident_id, actor.name, idempotency_key],
             )
         await _event(
             conn,
@@ -163,26 +171,29 @@ def _check(current: str, target: Status) -> None:
         )
 
 
-async def _move(conn: AsyncConnection, incident_id: int, target: Status, **columns: Any) -> None:
-    """Set the status, stamp its time if this is the first time, and set ``columns``."""
+async def _move(
+    conn: AsyncConnection, incident_id: int, target: Status, at: datetime, **columns: Any
+) -> None:
+    """Set the status, stamp its time (``at``) if this is the first time, and set
+    ``columns``."""
     stamp = sql.Identifier(STATUS_TIMESTAMPS[target])
     sets = [
         sql.SQL("status = %(status)s"),
-        sql.SQL("{} = coalesce({}, now())").format(stamp, stamp),
-        sql.SQL("updated_at = now()"),
+        sql.SQL("{} = coalesce({}, %(at)s)").format(stamp, stamp),
+        sql.SQL("updated_at = %(at)s"),
     ]
     sets += [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in columns]
     await conn.execute(
         sql.SQL("UPDATE citybrain.incidents SET {} WHERE id = %(id)s").format(
             sql.SQL(", ").join(sets)
         ),
-        {"status": str(target), "id": incident_id, **columns},
+        {"status": str(target), "id": incident_id, "at": at, **columns},
     )
 
 
 async def assign(
     conn: AsyncConnection,
-    actor: tuple[str, str],
+    actor: Actor,
     incident_id: int,
     team_id: int,
     note: str | None = None,
@@ -209,7 +220,7 @@ async def assign(
         )
         if why is not None:
             raise Conflict(f"team {team_id} {why}", team_id=team_id)
-        await _move(conn, incident_id, Status.dispatched, team_id=team_id)
+        await _move(conn, incident_id, Status.dispatched, actor.at, team_id=team_id)
         await _event(
             conn,
             actor,
@@ -226,7 +237,7 @@ async def assign(
 
 
 async def set_status(
-    conn: AsyncConnection, actor: tuple[str, str], incident_id: int, status: str, note: str | None
+    conn: AsyncConnection, actor: Actor, incident_id: int, status: str, note: str | None
 ) -> None:
     """Move an incident along its workflow: on_site, resolved, closed."""
     try:
@@ -241,7 +252,7 @@ async def set_status(
     async with conn.transaction():
         inc = await _lock(conn, incident_id)
         _check(inc["status"], target)
-        await _move(conn, incident_id, target)
+        await _move(conn, incident_id, target, actor.at)
         await _event(
             conn,
             actor,
@@ -256,9 +267,7 @@ async def set_status(
             await conn.execute(load("incidents/team_load"), {"id": inc["team_id"]})
 
 
-async def escalate(
-    conn: AsyncConnection, actor: tuple[str, str], incident_id: int, note: str | None
-) -> None:
+async def escalate(conn: AsyncConnection, actor: Actor, incident_id: int, note: str | None) -> None:
     """Hand the case one tier up (village → town → county); it leaves its team."""
     async with conn.transaction():
         inc = await _lock(conn, incident_id)
@@ -266,7 +275,7 @@ async def escalate(
         if inc["tier"] == Tier.county:
             raise Conflict(f"incident {incident_id} is already at the county tier", status="county")
         tier = str(Tier(inc["tier"]).up())
-        await _move(conn, incident_id, Status.escalated, tier=tier, team_id=None)
+        await _move(conn, incident_id, Status.escalated, actor.at, tier=tier, team_id=None)
         await _event(
             conn,
             actor,

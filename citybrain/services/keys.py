@@ -20,9 +20,10 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from citybrain.domain import KEY_ROLES
 from citybrain.errors import Conflict, InvalidInput, NotFound
 
-ROLES = ("viewer", "dispatcher", "admin")
+ROLES = KEY_ROLES
 NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 PREFIX = "cb_"  # makes a leaked key easy to recognise (and to search logs and repositories for)
 REFRESH_S = 1.0

@@ -50,6 +50,11 @@ class Kpis:
         return answer
 
 
+async def categories(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The county's incident categories with their time limits (the list, not recent data)."""
+    return await _rows(conn, "stats/category_list", {})
+
+
 async def latest(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
     """The newest incidents, public fields only."""
     return await _rows(conn, "stats/latest", {"limit": limit})

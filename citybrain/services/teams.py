@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -20,10 +21,14 @@ async def team(conn: AsyncConnection, team_id: int) -> dict[str, Any]:
     return row
 
 
-async def move(conn: AsyncConnection, team_id: int, lon: float, lat: float) -> dict[str, Any]:
-    """The team is at (lon, lat) now; 400 outside the county (nothing is written)."""
+async def move(
+    conn: AsyncConnection, team_id: int, lon: float, lat: float, at: datetime
+) -> dict[str, Any]:
+    """The team is at (lon, lat) at ``at``; 400 outside the county (nothing is written)."""
     async with conn.transaction():
-        cur = await conn.execute(load("teams/move"), {"id": team_id, "lon": lon, "lat": lat})
+        cur = await conn.execute(
+            load("teams/move"), {"id": team_id, "lon": lon, "lat": lat, "at": at}
+        )
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no team {team_id}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from citybrain.errors import InvalidInput
@@ -54,12 +54,13 @@ def window(
     categories: list[str] | None,
     statuses: list[str] | None,
     default_last: str,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Window:
-    """``start``/``end`` or ``last`` (``24h``, ``7d``, ...; ending at ``end`` or now)."""
+    """``start``/``end`` or ``last`` (``24h``, ``7d``, ...; ending at ``end`` or ``now``, the
+    service's clock)."""
     if last is not None and start is not None:
         raise InvalidInput("give start or last, not both")
-    end_at = instant(end, tz, "end") if end else end_of_minute(now or datetime.now(UTC))
+    end_at = instant(end, tz, "end") if end else end_of_minute(now)
     if start is not None:
         start_at = instant(start, tz, "start")
     else:

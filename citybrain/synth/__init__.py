@@ -14,6 +14,7 @@ import shapely
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
+from citybrain import clock
 from citybrain.crs import LOCAL
 from citybrain.db.connection import connect
 from citybrain.db.models import POINT_TABLES
@@ -40,6 +41,15 @@ TABLES = (*LEVELS, "h3_coverage", *POINT_TABLES, "road_vertices", "roads")
 
 def _hex_ewkb(geoms: np.ndarray) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+
+
+class Seeded(dict[str, int]):
+    """Rows written per table, and ``filled``: per kept level, the parents whose rows were
+    generated because the county imported none of them (``seed --keep``)."""
+
+    def __init__(self, filled: dict[str, list[str]] | None = None) -> None:
+        super().__init__()
+        self.filled = filled or {}
 
 
 @dataclass
@@ -92,8 +102,9 @@ def busy_when_full(teams: pd.DataFrame, incidents: pd.DataFrame) -> pd.DataFrame
 
 
 def default_end() -> datetime:
-    """The end of the incident year when none is given: the start of the current hour."""
-    return datetime.now().astimezone().replace(minute=0, second=0, microsecond=0)
+    """The end of the incident year when none is given: the start of the current hour (by the
+    service's clock, ``citybrain.clock``)."""
+    return clock.now().astimezone().replace(minute=0, second=0, microsecond=0)
 
 
 def with_lonlat(frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,11 +163,13 @@ def build_county(
     progress: bool = False,
     keep: Sequence[str] = (),
     outbreaks: int = 0,
-) -> dict[str, int]:
+) -> Seeded:
     """Replace the database's contents with a synthetic county; return row counts per table.
 
     ``keep``: levels (from the top: towns, villages, ...) and point layers (cameras,
     facilities) to keep as they are - a county's own data - generating the rest around them.
+    Where a kept level has no rows in a parent (villages imported for eight towns of nine),
+    the parent's rows are generated, marked derived, and named in the answer's ``filled``.
     Everything is written in one transaction: a failure leaves the previous contents intact.
     """
     end = end or default_end()
@@ -192,7 +205,7 @@ def build_county(
             name: level.wgs if level.wgs is not None else LOCAL.to_wgs84(level.geoms)
             for name, level in h.levels().items()
         }
-        counts: dict[str, int] = {}
+        counts = Seeded(filled=h.filled)
         with connect(url) as conn:
             conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute(

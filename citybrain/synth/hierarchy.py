@@ -92,6 +92,9 @@ class Hierarchy:
     micro_grids: Level
     density: Density
     town_of_micro: np.ndarray = field(repr=False)  # town index (0..8) of each micro-grid
+    # seed --keep: per kept level, the parents none of whose rows were imported (a pilot
+    # county with villages for some towns only): their rows were generated, marked derived.
+    filled: dict[str, list[str]] = field(default_factory=dict)
 
     def levels(self) -> dict[str, Level]:
         return {
@@ -232,16 +235,18 @@ class _Builder:
         self.rows: dict[str, list[dict]] = {k: [] for k in LEVELS[1:]}
         self.geoms: dict[str, list] = {k: [] for k in LEVELS[1:]}
         self.town_of_micro: list[int] = []
+        self.filled: dict[str, list[str]] = {k: [] for k in kept}
 
     def _emit(self, level: str, row: dict, geom, kept_index: int | None = None) -> None:
         if kept_index is not None:
             row = {**self.kept[level].frame.iloc[kept_index].to_dict(), **row, "_kept": kept_index}
+        elif level in self.kept:  # generated where the county imported none: derived
+            row = {**row, "derived": True}
         self.rows[level].append(row)
         self.geoms[level].append(geom)
 
     def town(self, ti: int, town: Town, polygon, n_cells: int, seat: np.ndarray) -> None:
-        if "villages" in self.kept:
-            self._kept_children("villages", town.code, town.population, n_cells, ti)
+        if self._kept_children("villages", town.code, town.population, n_cells, ti):
             return
         cells, edges, cent, pop = _cells_in(
             town.population, polygon, n_cells, self.density, self.rng
@@ -275,16 +280,18 @@ class _Builder:
             )
             self.village(ti, v_code, v_name, is_comm, (cells, edges, cent, pop), members)
 
-    def _kept_children(self, level, parent_code, population, n_cells, ti) -> None:
+    def _kept_children(self, level, parent_code, population, n_cells, ti) -> bool:
         """The kept rows of ``level`` in a parent: each subdivided in its share of the
-        parent's residents (by the density) and of its micro-grids."""
+        parent's residents (by the density) and of its micro-grids. False when the level is
+        not kept, or none of the parent's rows was imported: then they are generated (and
+        the parent listed in ``filled``)."""
+        if level not in self.kept:
+            return False
         kept = self.kept[level]
         rows = kept.children_of(parent_code)
         if not len(rows):
-            raise InvalidInput(
-                f"seed --keep: {parent_code} has no {level} to keep; import them or keep "
-                "fewer levels"
-            )
+            self.filled[level].append(parent_code)
+            return False
         mass = np.array([density_mass(kept.geoms[i], self.density, self.rng) for i in rows])
         share = mass / mass.sum()
         for seq, (i, part) in enumerate(zip(rows, share, strict=True)):
@@ -307,10 +314,10 @@ class _Builder:
                 self.grid(ti, row["code"], v["name"], prefix, arrays, members, people, n, g=seq)
             else:
                 self.compound(ti, row["code"], row["name"], arrays, members, people, n)
+        return True
 
     def village(self, ti, v_code, v_name, is_comm, arrays, members, people=None, n=None) -> None:
-        if "grids" in self.kept:
-            self._kept_children("grids", v_code, people, n, ti)
+        if self._kept_children("grids", v_code, people, n, ti):
             return
         cells, edges, cent, pop = arrays
         k_g = int(min(len(members), max(2, round(pop[members].sum() / PEOPLE_PER_GRID))))
@@ -327,8 +334,7 @@ class _Builder:
 
     def grid(self, ti, g_code, v_name, group_prefix, arrays, members, people=None, n=None, g=0):
         """``group_prefix``: villager groups are named after their village (None: compounds)."""
-        if "compounds" in self.kept:
-            self._kept_children("compounds", g_code, people, n, ti)
+        if self._kept_children("compounds", g_code, people, n, ti):
             return
         cells, edges, cent, pop = arrays
         k_c = int(max(1, round(len(members) / MICRO_GRIDS_PER_COMPOUND)))
@@ -348,8 +354,7 @@ class _Builder:
             self.compound(ti, c_code, c_name, arrays, c_members)
 
     def compound(self, ti, c_code, c_name, arrays, members, people=None, n=None) -> None:
-        if "micro_grids" in self.kept:
-            self._kept_children("micro_grids", c_code, people, n, ti)
+        if self._kept_children("micro_grids", c_code, people, n, ti):
             return
         cells, _, _, pop = arrays
         for m_seq, m in enumerate(members, start=1):
@@ -420,12 +425,19 @@ def build_hierarchy(
         frame.insert(0, "id", np.arange(1, len(frame) + 1))
         frame[PARENT_COL[name]] = frame.pop("parent").map(parent_ids).astype(np.int64)
         wgs = None
-        if name in kept:
-            wgs = kept[name].wgs[frame.pop("_kept").to_numpy(dtype=np.int64)]
+        if name in kept:  # kept rows as loaded; rows generated where none was imported
+            index = frame.pop("_kept")
+            wgs = np.empty(len(frame), dtype=object)
+            mine = index.notna().to_numpy()
+            wgs[mine] = kept[name].wgs[index[mine].to_numpy(dtype=np.int64)]
+            if not mine.all():
+                wgs[~mine] = LOCAL.to_wgs84(g[~mine])
+            frame["derived"] = frame["derived"].astype(bool)
         levels[name] = Level(frame, g, wgs)
         if name == "micro_grids":
             town_of_micro = town_of_micro[order]
-    return Hierarchy(**levels, density=density, town_of_micro=town_of_micro)
+    filled = {level: codes for level, codes in build.filled.items() if codes}
+    return Hierarchy(**levels, density=density, town_of_micro=town_of_micro, filled=filled)
 
 
 def _kept_towns(level: KeptLevel) -> dict[str, MultiPolygon]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 API_KEYS = {
+    "display": "display-test-key-0001",
     "viewer": "viewer-test-key-0001",
     "dispatcher": "dispatcher-test-key-0001",
     "admin": "admin-test-key-000001",

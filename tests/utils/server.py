@@ -39,6 +39,7 @@ class LiveServer:
 
     def __init__(self, settings: Settings, port: int | None = None, lane: str = "public"):
         from citybrain.api.main import create_app
+        from citybrain.api.protocol import uvicorn_options
         from citybrain.api.server import proxies
 
         self.port = port or free_port()
@@ -52,6 +53,7 @@ class LiveServer:
             lifespan="on",
             timeout_graceful_shutdown=2,  # event streams never end by themselves
             **proxies(settings.forwarded_allow_ips),
+            **uvicorn_options(settings),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
 from citybrain.api.auth import DispatcherDep, ViewerDep
-from citybrain.api.deps import ConnDep, ReadConnDep, SettingsDep
+from citybrain.api.deps import ConnDep, NowDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ
 from citybrain.api.responses import AuditEvent, errors
 from citybrain.domain import AlertKind, AlertStatus
@@ -93,6 +93,7 @@ class SnoozeIn(NoteIn):
 async def listing(
     conn: ReadConnDep,
     settings: SettingsDep,
+    now: NowDep,
     status: Annotated[list[AlertStatus] | None, Query(description="repeatable")] = None,
     kind: AlertKind | None = None,
     detector: Annotated[str | None, Query(max_length=64)] = None,
@@ -115,6 +116,7 @@ async def listing(
         since=instant(since, ZoneInfo(settings.timezone), "since") if since else None,
         active=active,
         snoozed=snoozed,
+        now=now,
         xmin=box[0],
         ymin=box[1],
         xmax=box[2],
@@ -144,10 +146,14 @@ def _action(action: str, summary: str):
         responses=errors(404),
     )
     async def act(
-        alert_id: AlertId, conn: ConnDep, who: DispatcherDep, body: NoteIn | None = None
+        alert_id: AlertId,
+        conn: ConnDep,
+        who: DispatcherDep,
+        now: NowDep,
+        body: NoteIn | None = None,
     ) -> dict[str, Any]:
         note = body.note if body else None
-        return await svc.act(conn, alert_id, action, who.actor, who.role, note)
+        return await svc.act(conn, alert_id, action, who.acting(now), note)
 
     return act
 
@@ -158,6 +164,6 @@ close = _action("close", "Close an alert")
 
 
 @router.post("/{alert_id}/snooze", response_model=AlertDetail, responses=errors(404))
-async def snooze(alert_id: AlertId, body: SnoozeIn, conn: ConnDep, who: DispatcherDep):
+async def snooze(alert_id: AlertId, body: SnoozeIn, conn: ConnDep, who: DispatcherDep, now: NowDep):
     """Hide an open alert from the screens until a time (it still updates meanwhile)."""
-    return await svc.snooze(conn, alert_id, body.until, who.actor, who.role, body.note)
+    return await svc.snooze(conn, alert_id, body.until, who.acting(now), body.note)

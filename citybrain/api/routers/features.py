@@ -6,7 +6,6 @@ OGC client can read them."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -15,8 +14,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg import AsyncConnection
 
 from citybrain.api.deps import ExtentsDep, HeavyTurn, LayersDep, ReadConnDep, SettingsDep
+from citybrain.api.hosts import base_url
 from citybrain.api.params import BBoxQ, FilterDep, names, sort_keys
 from citybrain.api.responses import JSON, GeoJSON
+from citybrain.clock import clock_of
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 from citybrain.services import bbox as boxes
@@ -97,10 +98,6 @@ async def shape_query(
 ShapeDep = Annotated[svc.Shape, Depends(shape_query)]
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _collection_layer(layers: dict[str, Layer], collection_id: str) -> Layer:
     layer = layers.get(collection_id)
     if layer is None:
@@ -109,7 +106,7 @@ def _collection_layer(layers: dict[str, Layer], collection_id: str) -> Layer:
 
 
 def landing(request: Request) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     return {
         "title": "citybrain 城市大脑",
         "description": "一图观全域、一屏管全局: the county's governance layers as OGC API - "
@@ -169,7 +166,7 @@ async def conformance() -> JSON:
 async def _collection(
     request: Request, conn: AsyncConnection, extents: Extents, layer: Layer
 ) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     here = f"{base}/collections/{layer.id}"
     return {
         "id": layer.id,
@@ -205,7 +202,7 @@ async def _collection(
 async def collections(
     request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep
 ) -> JSON:
-    base = _base(request)
+    base = base_url(request)
     return JSON(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
@@ -271,7 +268,7 @@ async def items(
         tz=settings.timezone,
     )
     found = await svc.items(conn, layer, query, deepest=settings.max_offset)
-    base = f"{_base(request)}/collections/{layer.id}/items"
+    base = f"{base_url(request)}/collections/{layer.id}/items"
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
 
     def link(rel: str, off: int) -> dict[str, str]:
@@ -284,7 +281,7 @@ async def items(
     links = [
         link("self", offset),
         {
-            "href": f"{_base(request)}/collections/{layer.id}",
+            "href": f"{base_url(request)}/collections/{layer.id}",
             "rel": "collection",
             "type": "application/json",
         },
@@ -299,7 +296,7 @@ async def items(
             "features": found.features,
             "numberMatched": found.matched,
             "numberReturned": len(found.features),
-            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "timeStamp": clock_of(settings).now().isoformat(timespec="seconds"),
             "links": links,
         },
         headers={"Content-Crs": f"<{shape.crs.uri}>"},
@@ -342,7 +339,7 @@ async def item(
     feature = await svc.item(conn, layer, int(feature_id), shape)
     if feature is None:
         raise NotFound(f"no feature {feature_id} in {layer.id}")
-    base = _base(request)
+    base = base_url(request)
     feature["links"] = [
         {
             "href": f"{base}/collections/{layer.id}/items/{feature_id}",
@@ -367,7 +364,7 @@ async def queryables(
     layer = _collection_layer(layers, collection_id)
     kinds = await svc.queryables(conn, layer)
     geometry = await svc.geometry_type(conn, layer)
-    here = f"{_base(request)}/collections/{layer.id}/queryables"
+    here = f"{base_url(request)}/collections/{layer.id}/queryables"
     return JSON(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",

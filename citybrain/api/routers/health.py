@@ -10,9 +10,9 @@ from __future__ import annotations
 import psycopg
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from citybrain.api.auth import PrincipalDep
+from citybrain.api.auth import CallerDep, PrincipalDep
 from citybrain.api.deps import ConnDep, HeatDep, PoolDep, RoadsDep, SettingsDep, StateDep
 from citybrain.api.observe import sample
 from citybrain.api.responses import errors
@@ -28,14 +28,24 @@ router = APIRouter(tags=["health"])
 class Health(BaseModel):
     status: str
     database: bool
-    postgis: str
-    schema_revision: str | None
-    incidents: int
+    postgis: str | None = Field(None, description="callers with a key above display")
+    schema_revision: str | None = Field(None, description="callers with a key above display")
+    incidents: int | None = Field(None, description="callers with a key above display")
 
 
-@router.get("/healthz", response_model=Health, summary="Service and database health")
-async def healthz(conn: ConnDep) -> Health:
+@router.get(
+    "/healthz",
+    response_model=Health,
+    response_model_exclude_unset=True,
+    summary="Service and database health",
+)
+async def healthz(conn: ConnDep, who: CallerDep) -> Health:
+    """Whether the service and its database answer, for anyone; the PostGIS version, schema
+    revision and incident count only for callers with a key above ``display`` (versions tell
+    an attacker what to try; counts are not a public screen's)."""
     postgis, revision, incidents = await svc.health(conn)
+    if who.is_public:
+        return Health(status="ok", database=True)
     return Health(
         status="ok", database=True, postgis=postgis, schema_revision=revision, incidents=incidents
     )
@@ -88,9 +98,9 @@ async def metrics(settings: SettingsDep, state: StateDep, who: PrincipalDep) -> 
     # public screen shows: by default only callers with a key (any role) read them.
     if settings.metrics_access == "off":
         raise NotFound("metrics are switched off (CITYBRAIN_METRICS_ACCESS=off)")
-    if settings.metrics_access == "key" and who.role == "anonymous":
+    if settings.metrics_access == "key" and who.is_public:
         raise Unauthorized(
-            "/metrics needs an API key (any role); CITYBRAIN_METRICS_ACCESS=anonymous opens it",
+            "/metrics needs an API key above display; CITYBRAIN_METRICS_ACCESS=anonymous opens it",
             headers={"WWW-Authenticate": "Bearer"},
         )
     sample(state.pool, state.lane)  # this process's gauges as of now

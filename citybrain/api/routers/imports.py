@@ -3,14 +3,15 @@
 The body is ``multipart/form-data``: ``file`` (one file, a zipped Shapefile, or a Shapefile's
 parts as several ``file`` parts) and the command's options as fields. ``dry_run`` is on unless
 the request says ``false``. The key is checked before the body is read, and the body's size is
-bounded (``CITYBRAIN_IMPORT_MAX_MB``).
+bounded (``CITYBRAIN_IMPORT_MAX_MB``). The import runs in a process of its own with bounded
+memory (``CITYBRAIN_IMPORT_MAX_MEMORY_MB``, ``importer.isolated``), and reads the file as
+``citybrain import`` does: its bytes decide its format (``importer.formats``).
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,8 @@ from citybrain.api.auth import AdminDep, Principal
 from citybrain.api.deps import StateDep
 from citybrain.api.reads import note_position_now
 from citybrain.api.responses import JSON, error, errors
-from citybrain.errors import Conflict, InvalidInput, LengthRequired, TooLarge
+from citybrain.errors import CitybrainError, Conflict, InvalidInput, LengthRequired, TooLarge
+from citybrain.importer import formats
 from citybrain.importer.repair import TOLERANCE_M
 from citybrain.importer.report import Report
 from citybrain.importer.spec import LAYERS
@@ -75,7 +77,10 @@ BODY = {
     response_class=JSON,
     responses={
         **errors(400, 401, 403),
-        413: error("the body is larger than CITYBRAIN_IMPORT_MAX_MB"),
+        413: error(
+            "the body is larger than CITYBRAIN_IMPORT_MAX_MB, a zip or workbook unpacks to more "
+            "than four times that, or the import needed more than CITYBRAIN_IMPORT_MAX_MEMORY_MB"
+        ),
         411: error("the body's length was not given"),
         409: error("another import is running in this server process"),
         422: error("rows were rejected: nothing was written; the report is in `report`"),
@@ -103,7 +108,7 @@ async def _import(request: Request, who: Principal, settings, layer: str) -> JSO
     form = await request.form(max_files=20, max_fields=100)
     try:
         with tempfile.TemporaryDirectory(prefix="citybrain-import-") as tmp:
-            source, name = await _save(form, Path(tmp), settings.import_max_mb)
+            source, name = await _save(form, Path(tmp))
             options = Options(
                 crs=_text(form, "crs"),
                 encoding=_text(form, "encoding"),
@@ -115,14 +120,7 @@ async def _import(request: Request, who: Principal, settings, layer: str) -> JSO
                 tolerance_m=_number(form, "tolerance", TOLERANCE_M),
             )
             report = await run_in_threadpool(
-                _run,
-                settings.direct_sqlalchemy_url,  # the owner, on the primary (not a pooler)
-                layer,
-                source,
-                options,
-                who.actor,
-                settings.timezone,
-                name,
+                _run, settings, layer, source, options, who.actor, name
             )
     finally:
         await form.close()
@@ -142,18 +140,30 @@ async def _import(request: Request, who: Principal, settings, layer: str) -> JSO
     )
 
 
-def _run(url, layer, source, options, actor, timezone, name) -> Report:
-    from citybrain.db.connection import connect
-    from citybrain.importer.run import run_import
+def _run(settings, layer, source, options, actor, name) -> Report:
+    from citybrain.importer import isolated
 
     outcome = "failed"
+    budget_mb = formats.UNPACK_GROWTH * settings.import_max_mb
     try:
-        with connect(url) as conn:
-            report = run_import(conn, layer, source, options, actor, timezone, source_name=name)
+        # A bomb or a file that is not what its name says is refused here, in a moment,
+        # without a process started for it.
+        formats.screen(source, name, formats.unpack_budget(budget_mb))
+        report = isolated.run_import(
+            settings.import_sqlalchemy_url,  # the import login (or the owner), on the primary
+            layer,
+            source,
+            options,
+            actor,
+            settings.timezone,
+            name,
+            max_unpacked_mb=budget_mb,
+            max_memory_mb=settings.import_max_memory_mb,
+        )
         outcome = "written" if report.written else "dry_run" if options.dry_run else "rejected"
         return report
-    except InvalidInput:
-        outcome = "refused"  # the source as a whole (unreadable, no location, unknown CRS)
+    except CitybrainError:
+        outcome = "refused"  # the source as a whole (unreadable, too large, no location, ...)
         raise
     finally:
         IMPORTS.labels(layer, outcome).inc()
@@ -167,28 +177,11 @@ def _check_length(request: Request, max_mb: int) -> None:
         raise TooLarge(f"the body is larger than {max_mb} MB (CITYBRAIN_IMPORT_MAX_MB)")
 
 
-# What an upload may be: files of these formats (never a GDAL format that points at other
-# files or URLs, such as a .vrt), or a Shapefile's parts, or a zip holding only these.
-SINGLE = {
-    ".csv",
-    ".txt",
-    ".tsv",
-    ".xlsx",
-    ".xlsm",
-    ".parquet",
-    ".geoparquet",
-    ".gpkg",
-    ".geojson",
-    ".json",
-    ".zip",
-}
-SHAPEFILE = {".shp", ".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml"}
-ZIP_GROWTH = 4  # a zip may unpack to at most this many times the upload limit
-
-
-async def _save(form, folder: Path, max_mb: int) -> tuple[Path, str]:
+async def _save(form, folder: Path) -> tuple[Path, str]:
     """The uploaded parts as files in ``folder`` (names reduced to safe characters); the one
-    to read (a Shapefile's ``.shp`` when several parts came)."""
+    to read (a Shapefile's ``.shp`` when several parts came). Names of formats citybrain does
+    not import are refused here, before anything is written; what the files hold is judged
+    when they are read."""
     parts = [p for p in form.getlist("file") if isinstance(p, UploadFile)]
     if not parts:
         raise InvalidInput("no file: send the source as the multipart field 'file'")
@@ -196,19 +189,14 @@ async def _save(form, folder: Path, max_mb: int) -> tuple[Path, str]:
     for part in parts:
         name = _SAFE.sub("_", Path(part.filename or "upload").name).strip("._") or "upload"
         path = folder / name
-        allowed = SHAPEFILE if len(parts) > 1 else SINGLE | {".shp"}
+        allowed = formats.SHAPEFILE_PARTS if len(parts) > 1 else formats.SUFFIXES
         if path.suffix.lower() not in allowed:
-            raise InvalidInput(
-                f"{name}: send CSV, XLSX, GeoPackage, GeoJSON, GeoParquet, a zipped Shapefile "
-                "or a Shapefile's parts"
-            )
+            raise formats.refuse(name, "not a format citybrain imports")
         with path.open("wb") as out:
             while chunk := await part.read(1 << 20):
                 out.write(chunk)
         saved.append(path)
     if len(saved) == 1:
-        if saved[0].suffix.lower() == ".zip":
-            _check_zip(saved[0], max_mb)
         return saved[0], Path(parts[0].filename or saved[0].name).name
     shp = [p for p in saved if p.suffix.lower() == ".shp"]
     if len(shp) != 1:
@@ -216,20 +204,6 @@ async def _save(form, folder: Path, max_mb: int) -> tuple[Path, str]:
             "several files were sent: they must be one Shapefile's parts (.shp, .dbf, ...)"
         )
     return shp[0], shp[0].name
-
-
-def _check_zip(path: Path, max_mb: int) -> None:
-    try:
-        with zipfile.ZipFile(path) as z:
-            members = z.infolist()
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"{path.name} is not a readable zip file: {exc}") from None
-    for m in members:
-        suffix = Path(m.filename).suffix.lower()
-        if not m.is_dir() and suffix not in (SINGLE - {".zip"}) | SHAPEFILE:
-            raise InvalidInput(f"{path.name} holds {m.filename}: not a file citybrain reads")
-    if sum(m.file_size for m in members) > ZIP_GROWTH * max_mb * 2**20:
-        raise TooLarge(f"{path.name} unpacks to more than {ZIP_GROWTH * max_mb} MB")
 
 
 async def _mapping(form, folder: Path) -> Path | None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
+from citybrain import clock
 from citybrain.api.auth import DispatcherDep, Principal, ViewerDep
-from citybrain.api.deps import ConnDep, ReadConnDep
+from citybrain.api.deps import ConnDep, NowDep, ReadConnDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import AuditEvent, error, errors
 from citybrain.domain import Source
@@ -35,7 +36,7 @@ class IncidentIn(PointIn):
             return value
         if value.tzinfo is None:
             raise ValueError("reported_at needs a time zone, e.g. 2026-11-26T09:30:00+08:00")
-        if value > datetime.now(UTC) + timedelta(minutes=5):
+        if value > clock.now() + timedelta(minutes=5):
             raise ValueError("reported_at is in the future")
         return value
 
@@ -106,6 +107,7 @@ async def report(
     body: IncidentIn,
     conn: ConnDep,
     who: DispatcherDep,
+    now: NowDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -115,7 +117,7 @@ async def report(
     point = body.wgs84()
     data = body.model_dump(exclude={"lon", "lat", "crs"})
     data.update(lon=point.lon, lat=point.lat, source=str(body.source))
-    incident_id, created = await svc.report(conn, (who.actor, who.role), data, idempotency_key)
+    incident_id, created = await svc.report(conn, who.acting(now), data, idempotency_key)
     response.headers["Location"] = f"/incidents/{incident_id}"
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -146,13 +148,11 @@ async def events(
     responses={409: error("wrong status, or the team cannot take it")},
 )
 async def assign(
-    incident_id: IncidentId, body: AssignIn, conn: ConnDep, who: DispatcherDep
+    incident_id: IncidentId, body: AssignIn, conn: ConnDep, who: DispatcherDep, now: NowDep
 ) -> dict[str, Any]:
     """Dispatch to a team. Atomic: a team never holds more than its capacity of active
     incidents; when dispatchers race for its last place, one wins and the others get 409."""
-    await svc.assign(
-        conn, (who.actor, who.role), incident_id, body.team_id, body.note, body.reassign
-    )
+    await svc.assign(conn, who.acting(now), incident_id, body.team_id, body.note, body.reassign)
     return await _answer(conn, incident_id, who)
 
 
@@ -163,10 +163,10 @@ async def assign(
     responses={409: error("not a valid next step")},
 )
 async def set_status(
-    incident_id: IncidentId, body: StatusIn, conn: ConnDep, who: DispatcherDep
+    incident_id: IncidentId, body: StatusIn, conn: ConnDep, who: DispatcherDep, now: NowDep
 ) -> dict[str, Any]:
     """reported → dispatched → on_site → resolved → closed; each step is stamped once."""
-    await svc.set_status(conn, (who.actor, who.role), incident_id, body.status, body.note)
+    await svc.set_status(conn, who.acting(now), incident_id, body.status, body.note)
     return await _answer(conn, incident_id, who)
 
 
@@ -177,8 +177,12 @@ async def set_status(
     responses={409: error("closed, or already at the county")},
 )
 async def escalate(
-    incident_id: IncidentId, conn: ConnDep, who: DispatcherDep, body: NoteIn | None = None
+    incident_id: IncidentId,
+    conn: ConnDep,
+    who: DispatcherDep,
+    now: NowDep,
+    body: NoteIn | None = None,
 ) -> dict[str, Any]:
     """Hand the case one tier up (village → town → county), releasing its team."""
-    await svc.escalate(conn, (who.actor, who.role), incident_id, body.note if body else None)
+    await svc.escalate(conn, who.acting(now), incident_id, body.note if body else None)
     return await _answer(conn, incident_id, who)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -46,11 +46,15 @@ class TeamRef(BaseModel):
 class Location(BaseModel):
     lon: float
     lat: float
+    depth: Literal["town", "village", "grid", "compound", "micro_grid"] = Field(
+        description="the finest level that holds the point (the levels below it are null: "
+        "a county whose lower levels are not drawn yet)"
+    )
     town: Ref
-    village: KindRef
-    grid: Ref
-    compound: KindRef
-    micro_grid: MicroGridRef
+    village: KindRef | None
+    grid: Ref | None
+    compound: KindRef | None
+    micro_grid: MicroGridRef | None
     team: TeamRef | None
 
 
@@ -58,12 +62,14 @@ class Location(BaseModel):
     "/locate",
     response_model=Location,
     summary="Where is this point?",
-    responses={404: error("the point is outside the county")},
+    responses={404: error("the point is outside the county: no town holds it")},
 )
 async def locate(point: PointDep, conn: ReadConnDep, who: PrincipalDep) -> JSON:
     """The chain town → village → grid → compound → micro-grid of a point, and the grid's team
     (its members' names for viewers and above, their roles only for anonymous callers).
-    A point on a shared edge or vertex belongs to the micro-grid with the lowest id."""
+    A point on a shared edge or vertex belongs to the micro-grid with the lowest id. Where the
+    county is not divided down to micro-grids yet, the chain goes as deep as the data does
+    (``depth``)."""
     chain = await locate_point(conn, point.lon, point.lat)
     chain["team"] = team_as_seen_by(who, chain["team"])
     return JSON({"lon": point.lon, "lat": point.lat, **chain})

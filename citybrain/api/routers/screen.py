@@ -3,38 +3,48 @@ newest incidents and a live event stream (``/events``, Server-Sent Events)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from citybrain.api.deps import EventsDep, KpisDep, ReadConnDep, SettingsDep
-from citybrain.api.responses import JSON
-from citybrain.errors import Busy
+from citybrain.api.auth import CallerDep, client_of
+from citybrain.api.deps import EventsDep, KpisDep, NowDep, ReadConnDep, SettingsDep
+from citybrain.api.responses import JSON, errors
+from citybrain.errors import Busy, TooMany
 from citybrain.services.areas import card
+from citybrain.services.stats import categories as category_list
 from citybrain.services.stats import latest as newest
 
 router = APIRouter(tags=["big screen"])
 
 
 @router.get("/stats", summary="KPIs: today, open now, on-time rates per town, categories")
-async def stats(conn: ReadConnDep, settings: SettingsDep, kpis: KpisDep) -> JSON:
+async def stats(conn: ReadConnDep, settings: SettingsDep, kpis: KpisDep, now: NowDep) -> JSON:
     """Incidents today (local day) and open now; per town over the last 30 days, the share of
     incidents dispatched and resolved within their category's time limits; the top categories
     of the last 30 days; the grids with most open incidents; cameras online."""
-    now = datetime.now(ZoneInfo(settings.timezone))
-    return JSON(await kpis.current(conn, now))
+    return JSON(await kpis.current(conn, now.astimezone(ZoneInfo(settings.timezone))))
 
 
 @router.get("/areas/{code}", summary="Card of a town, village, grid, compound or micro-grid")
 async def area(
-    code: Annotated[str, Path(max_length=40)], conn: ReadConnDep, settings: SettingsDep
+    code: Annotated[str, Path(max_length=40)],
+    conn: ReadConnDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> JSON:
     """People, teams (with members' roles), open incidents and the last 30 days' counts and
     on-time rates of an area, and its bounding box to zoom to."""
-    return JSON(await card(conn, code, datetime.now(ZoneInfo(settings.timezone))))
+    return JSON(await card(conn, code, now.astimezone(ZoneInfo(settings.timezone))))
+
+
+@router.get("/categories", summary="The county's incident categories and their time limits")
+async def categories(conn: ReadConnDep) -> JSON:
+    """Every category the county files incidents under (what filters offer), with its time
+    limits: minutes from report to dispatch, hours from report to resolution."""
+    return JSON({"categories": await category_list(conn)})
 
 
 @router.get("/incidents-latest", summary="The newest incidents (public fields)")
@@ -42,8 +52,14 @@ async def latest(conn: ReadConnDep, limit: Annotated[int, Query(ge=1, le=100)] =
     return JSON({"incidents": await newest(conn, limit)})
 
 
-@router.get("/events", summary="Live incidents (Server-Sent Events)")
-async def events(hub: EventsDep, settings: SettingsDep) -> EventSourceResponse:
+@router.get(
+    "/events",
+    summary="Live incidents (Server-Sent Events)",
+    responses=errors(429, 503),
+)
+async def events(
+    request: Request, hub: EventsDep, settings: SettingsDep, who: CallerDep
+) -> EventSourceResponse:
     """``event: incident`` with the public fields of every incident reported or changed, as its
     writer commits; for a statement that wrote more than 50, one ``event: bulk`` instead
     (``{"op": "insert"|"update", "count", "bbox"}``: reload what you show). A comment every
@@ -55,7 +71,15 @@ async def events(hub: EventsDep, settings: SettingsDep) -> EventSourceResponse:
             f"{most} live streams are open on this server process: try again shortly",
             headers={"Retry-After": "30"},
         )
-    queue = hub.subscribe()
+    client = client_of(request, who)
+    share = settings.max_event_streams_per_client
+    if hub.streams_of(client) >= share:
+        raise TooMany(
+            f"this {client.split(':')[0]} holds {share} live streams already "
+            "(CITYBRAIN_MAX_EVENT_STREAMS_PER_CLIENT): close one, or share one stream",
+            headers={"Retry-After": "30"},
+        )
+    queue = hub.subscribe(client)
 
     async def stream():
         try:

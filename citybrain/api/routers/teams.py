@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from citybrain.api.auth import DispatcherDep, PrincipalDep, ViewerDep, team_as_seen_by
-from citybrain.api.deps import ConnDep, ReadConnDep, RoadsDep
+from citybrain.api.deps import ConnDep, NowDep, ReadConnDep, RoadsDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
 from citybrain.domain import TeamStatus
@@ -45,9 +45,11 @@ async def read(team_id: TeamId, conn: ReadConnDep, who: PrincipalDep) -> dict[st
 
 
 @router.post("/{team_id}/position", response_model=Team, summary="A team moved")
-async def move(team_id: TeamId, body: PointIn, conn: ConnDep, who: DispatcherDep) -> dict[str, Any]:
+async def move(
+    team_id: TeamId, body: PointIn, conn: ConnDep, who: DispatcherDep, now: NowDep
+) -> dict[str, Any]:
     point = body.wgs84()
-    return await svc.move(conn, team_id, point.lon, point.lat)
+    return await svc.move(conn, team_id, point.lon, point.lat, now)
 
 
 @router.post("/{team_id}/status", response_model=Team, summary="Set a team's status")

@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 
 from citybrain.api.deps import ExtentsDep, LayersDep, ReadConnDep, SettingsDep
+from citybrain.api.hosts import base_url
 from citybrain.api.params import (
     CategoryQ,
     EndQ,
@@ -26,6 +27,7 @@ from citybrain.api.reads import read_connection
 from citybrain.api.responses import JSON
 from citybrain.api.state import state_of
 from citybrain.archive import on_archive
+from citybrain.clock import clock_of
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 from citybrain.services.cql import Filter
@@ -55,10 +57,6 @@ def _layer(layers: dict[str, Layer], layer_id: str) -> Layer:
     return layer
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 async def _answer(
     request: Request, layers: list[Layer], tile: Tile, shown: Window | None, where: Filter | None
 ) -> Response:
@@ -85,8 +83,9 @@ def _shown(request: Request, asked: tuple) -> Window:
     """The window a windowed layer shows, as ``asked`` (start, end, last, category, status;
     default: the last 24 hours), by the one rule (services.window: a window ending now ends
     at the end of this minute, so its tiles can be cached for a minute)."""
-    tz = ZoneInfo(state_of(request).settings.timezone)
-    return window(tz, *asked, DEFAULT_WINDOW)
+    settings = state_of(request).settings
+    now = clock_of(settings).now()
+    return window(ZoneInfo(settings.timezone), *asked, DEFAULT_WINDOW, now)
 
 
 DEFAULT_WINDOW = "24h"
@@ -159,7 +158,7 @@ async def layer_tilejson(
     request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep, layer_id: str
 ) -> JSON:
     layer = _layer(layers, layer_id)
-    url = f"{_base(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
+    url = f"{base_url(request)}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"
     return JSON(tilejson(layer.id, url, [layer], await extents.county(conn)))
 
 
@@ -167,7 +166,7 @@ async def layer_tilejson(
 async def composite_tilejson(
     request: Request, conn: ReadConnDep, layers: LayersDep, extents: ExtentsDep
 ) -> JSON:
-    url = f"{_base(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
+    url = f"{base_url(request)}/tiles/{{z}}/{{x}}/{{y}}.mvt"
     bounds = await extents.county(conn)
     return JSON(tilejson("citybrain", url, list(layers.values()), bounds))
 
@@ -183,7 +182,7 @@ async def style(
             "archive=true: no tile archive is configured; set CITYBRAIN_TILE_ARCHIVE_URL to "
             "where `citybrain tiles export` output is served"
         )
-    base = _base(request)
+    base = base_url(request)
     drawn: list[dict[str, Any]] = [
         {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}},
         {

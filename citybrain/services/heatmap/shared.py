@@ -53,8 +53,10 @@ LOCK_POLL_S = 0.05  # how often a process waiting for another's build looks agai
 def directory(root: Path, database: tuple, layout: str) -> Path:
     """The directory of one database's shared files under ``root``: ``database`` says which
     (system identifier, database oid, timeline) and ``layout`` what the files hold (the codes and
-    arrays of the code that reads them: a release that changes them starts afresh)."""
-    name = "/".join(map(str, (*database, layout, MAGIC.decode())))
+    arrays of the code that reads them: a release that changes them starts afresh). Each user
+    has its own (a directory is trusted only by the user who made it: a server that ran as root
+    before and as its own user now must not find root's)."""
+    name = "/".join(map(str, (*database, layout, MAGIC.decode(), os.geteuid())))
     return root / f"{PREFIX}{hashlib.sha256(name.encode()).hexdigest()[:20]}"
 
 

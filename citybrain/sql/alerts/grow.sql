@@ -8,5 +8,5 @@ UPDATE citybrain.alerts SET
     last_seen = %(now)s, active = true,
     incident_ids = ARRAY(SELECT DISTINCT unnest(incident_ids || %(incident_ids)s::bigint[])
                          ORDER BY 1),
-    updated_at = now()
+    updated_at = %(now)s
 WHERE id = %(id)s

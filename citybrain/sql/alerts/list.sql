@@ -11,7 +11,7 @@ WHERE (%(status)s::text[] IS NULL OR status = ANY (%(status)s::text[]))
   AND (%(since)s::timestamptz IS NULL OR last_seen >= %(since)s)
   AND (%(active)s::boolean IS NULL OR active = %(active)s)
   AND (%(snoozed)s::boolean IS NULL
-       OR (coalesce(snoozed_until > now(), false)) = %(snoozed)s)
+       OR (coalesce(snoozed_until > %(now)s::timestamptz, false)) = %(snoozed)s)
   AND (%(xmin)s::float8 IS NULL
        OR geom && ST_MakeEnvelope(%(xmin)s, %(ymin)s, %(xmax)s, %(ymax)s, 4326))
 ORDER BY first_seen DESC, id DESC

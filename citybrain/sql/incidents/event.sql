@@ -1,4 +1,5 @@
 INSERT INTO citybrain.incident_events
-    (incident_id, actor, role, action, from_status, to_status, from_tier, to_tier, team_id, note)
-VALUES (%(incident_id)s, %(actor)s, %(role)s, %(action)s, %(from_status)s, %(to_status)s,
+    (incident_id, at, actor, role, action, from_status, to_status, from_tier, to_tier, team_id,
+     note)
+VALUES (%(incident_id)s, %(at)s, %(actor)s, %(role)s, %(action)s, %(from_status)s, %(to_status)s,
         %(from_tier)s, %(to_tier)s, %(team_id)s, %(note)s)

@@ -188,6 +188,9 @@
   // --- KPI panels -----------------------------------------------------------------------------
   async function loadStats() {
     const s = await getJSON('/stats');
+    // The service's clock (a training county may run as of another time): the screen's clock
+    // shows it, not the wall's.
+    state.clockOffset = Date.parse(s.generated_at) - Date.now();
     $('k-today').textContent = s.today;
     $('k-open').textContent = s.open_now;
     $('k-wait').textContent = s.waiting_dispatch;
@@ -197,12 +200,18 @@
       `<td>${pct(t.resolved_on_time_pct)}</td></tr>`).join('');
     const top = s.categories[0]?.incidents || 1;
     $('categories').innerHTML = s.categories.map((c) =>
-      `<div class="bar"><span>${esc(c.category)}</span><i style="width:${(70 * c.incidents) / top}%"></i>${c.incidents}</div>`).join('');
+      `<div class="bar"><span>${esc(c.category)}</span><i></i>${c.incidents}</div>`).join('');
+    // Widths through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+    $('categories').querySelectorAll('.bar i').forEach((bar, n) => {
+      bar.style.width = `${(70 * s.categories[n].incidents) / top}%`;
+    });
     $('grids').innerHTML = s.busiest_grids.map((g) => `<li>${esc(g.name)} · ${g.open}</li>`).join('');
+  }
+
+  // The filter offers the county's categories, whether or not they happened lately.
+  async function loadCategories() {
     const select = $('heat-category');
-    if (select.options.length === 1) {
-      for (const c of s.categories) select.add(new Option(c.category, c.category));
-    }
+    for (const c of (await getJSON('/categories')).categories) select.add(new Option(c.name, c.name));
   }
 
   // --- ticker and live events -----------------------------------------------------------------
@@ -499,7 +508,9 @@
   }
 
   // --- start ----------------------------------------------------------------------------------
-  setInterval(() => { $('clock').textContent = new Date().toLocaleString('zh-CN', { hour12: false }); }, 1000);
+  setInterval(() => {
+    $('clock').textContent = new Date(Date.now() + (state.clockOffset || 0)).toLocaleString('zh-CN', { hour12: false });
+  }, 1000);
   map.on('load', () => {
     addOverlays();
     buildLayerSwitcher();
@@ -509,6 +520,7 @@
     refreshHeat();
     loadAlerts().catch(console.error);
     loadStats().catch(console.error);
+    loadCategories().catch(console.error);
     loadTicker().catch(console.error);
     connectEvents();
     setInterval(() => loadStats().catch(console.error), 30000);
