@@ -20,7 +20,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends gdal-bin chromi
         fonts-wqy-microhei nodejs npm && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-RUN pip install -e '.[dev]'
+RUN pip install -e '.[dev,planning]'
 COPY tests ./tests
 COPY scripts ./scripts
 RUN mkdir -p test-output && chown -R citybrain /app/test-output

@@ -28,9 +28,8 @@ from pathlib import Path
 import psycopg
 
 from bench.common import END, bench_database
+from citybrain.alerts import Run, load_detectors
 from citybrain.analysis.early_warning import DAY, Replay, load_history, replay, score
-from citybrain.brain.config import load_detectors
-from citybrain.brain.detect import Run
 from citybrain.db.connection import libpq_conninfo
 
 ALERTS = Path(__file__).resolve().parents[1] / "alerts"
@@ -135,7 +134,7 @@ def main() -> None:
 
 
 def load_areas(url: str, level: str):
-    from citybrain.brain.data import level_areas
+    from citybrain.alerts import level_areas
 
     with psycopg.connect(libpq_conninfo(url)) as conn:
         return level_areas(conn, level)

@@ -36,8 +36,8 @@ import psycopg
 
 from bench.common import bench_database, serve
 from citybrain.db.connection import libpq_conninfo
-from citybrain.services.heatmap.index import HeatIndex
-from citybrain.services.heatmap.tiles import zoom_resolution
+from citybrain.services.incident_index import IncidentIndex
+from citybrain.tiles.heatmap import zoom_resolution
 
 WINDOWS = {
     "24h": timedelta(hours=24),
@@ -115,7 +115,7 @@ def index_costs(url: str, repeat: int = 200) -> dict[str, float]:
         async with await psycopg.AsyncConnection.connect(
             libpq_conninfo(url), autocommit=True
         ) as conn:
-            index = HeatIndex()
+            index = IncidentIndex()
             t0 = time.perf_counter()
             await index.fresh(conn)
             load_s = time.perf_counter() - t0
@@ -124,14 +124,11 @@ def index_costs(url: str, repeat: int = 200) -> dict[str, float]:
                 t0 = time.perf_counter()
                 await index.fresh(conn)
                 checks.append((time.perf_counter() - t0) * 1000)
-            b = index.base
-            arrays = [b.id, b.t, b.cat, b.status, b.alive, b.by_id]
-            arrays += [*b.index.values(), *b.universe.values()]
             return {
                 "incidents": len(index),
                 "load_s": load_s,
                 "check_ms": statistics.median(checks),
-                "mib": sum(a.nbytes for a in arrays if a is not None) / 2**20,  # (alive: lazy)
+                "mib": index.nbytes / 2**20,
             }
 
     costs = asyncio.run(measure())

@@ -4,8 +4,8 @@ the greedy answer beside them gives up.
 * cameras (雪亮工程): ``camera_siting.mclp`` against ``greedy_mclp`` on the county's candidate
   sites (road vertices and compound gates, 8 headings each) for the last 30 days' incidents no
   camera sees;
-* service sites (文化礼堂): ``access.mclp`` / ``greedy_mclp`` (micro-grids newly within 15
-  minutes' walk of a hall) and ``access.pmedian`` / ``greedy_pmedian`` (total walking minutes,
+* service sites (文化礼堂): ``location.mclp`` / ``greedy_mclp`` (micro-grids newly within 15
+  minutes' walk of a hall) and ``location.pmedian`` / ``greedy_pmedian`` (total walking minutes,
   residents gathered into H3 cells of resolution 8), candidates each village's centre of
   population, today's halls kept;
 * not here: the max-p grid re-division, benchmarked by ``bench/regions.py``. Max-p has no
@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bench.common import bench_database
-from citybrain.analysis import access, camera_siting, load
+from citybrain.analysis import camera_siting, load, location, travel
 from citybrain.db.connection import get_engine
 
 WINDOW = timedelta(days=30)
@@ -89,21 +89,21 @@ def service_section(engine: Engine, args: argparse.Namespace) -> list[dict]:
     people = load.people(engine)
     halls = load.table("facilities", where="kind = :k", con=engine, k="cultural_hall")
     halls["lon"], halls["lat"] = halls.geometry.x, halls.geometry.y
-    walk = access.road_router(*load.road_network(engine), kmh=access.WALK_KMH)
+    walk = travel.road_router(*load.road_network(engine), kmh=travel.WALK_KMH)
     candidates = people.sort_values("population").groupby("village_id").tail(1)
-    cells = access.demand_cells(people, H3_RES)
+    cells = location.demand_cells(people, H3_RES)
 
-    def demand(points: pd.DataFrame) -> access.Demand:
-        return access.Demand(
+    def demand(points: pd.DataFrame) -> location.Demand:
+        return location.Demand(
             points["population"].to_numpy(float),
-            access.nearest_minutes(access.travel_minutes(walk, points, halls, access.WALK_KMH)),
-            access.travel_minutes(walk, points, candidates, access.WALK_KMH),
+            travel.nearest_minutes(travel.travel_minutes(walk, points, halls, travel.WALK_KMH)),
+            travel.travel_minutes(walk, points, candidates, travel.WALK_KMH),
             LIMIT_MIN,
         )
 
     problems = (
-        ("hall MCLP", demand(people), access.mclp, access.greedy_mclp, "micro-grids"),
-        ("hall p-median", demand(cells), access.pmedian, access.greedy_pmedian, "H3 r8 cells"),
+        ("hall MCLP", demand(people), location.mclp, location.greedy_mclp, "micro-grids"),
+        ("hall p-median", demand(cells), location.pmedian, location.greedy_pmedian, "H3 r8 cells"),
     )
     rows = []
     for name, d, exact_fn, greedy_fn, unit in problems:
@@ -132,7 +132,7 @@ def service_section(engine: Engine, args: argparse.Namespace) -> list[dict]:
                         if mclp
                         else f"{greedy.resident_minutes / d.total:.3f}"
                     ),
-                    "gap": access.gap(d, exact, greedy),
+                    "gap": location.gap(d, exact, greedy),
                 }
             )
             print(rows[-1], flush=True)

@@ -65,9 +65,8 @@ from bench.dispatch import CATEGORIES, endpoint_requests, run_wrk
 from bench.heatmap import WINDOWS, citybrain_ms, index_costs
 from bench.tiles import after_writes, incident_urls, run_pass, tiles
 from citybrain.db.connection import libpq_conninfo
-from citybrain.services.heatmap.shared import directory
+from citybrain.services.incident_index import shared_directory
 from citybrain.settings import Settings
-from citybrain.sql import load
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -194,12 +193,11 @@ def peak_rss() -> Iterator[dict]:
 
 
 def heat_shared_mib(url: str) -> float | None:
-    """MiB of this database's shared heat index files (``heatmap.shared``), held once per
-    machine whatever the number of processes; None when none exist."""
+    """MiB of this database's shared heat index files (``services.incident_index``), held once
+    per machine whatever the number of processes; None when none exist."""
     settings = Settings()
     with psycopg.connect(libpq_conninfo(url)) as conn:
-        system_identifier, oid = conn.execute(load("heatmap/identity")).fetchone()
-    path = directory(settings.heat_shared_dir, system_identifier, oid)
+        path = shared_directory(conn, settings.heat_shared_dir)
     if not path.is_dir():
         return None
     files = [f for f in path.iterdir() if f.is_file() and not f.is_symlink()]

@@ -15,11 +15,11 @@ COUNTY_NAME = "嘉善县"
 COUNTY_REGION = (120.60, 30.60, 121.20, 31.20)
 
 # Points store their H3 cell at the finest resolution (its ancestors are bit arithmetic on the
-# BIGINT id). Polygons store their coverage at COVERAGE_RES (see db/models.py).
+# BIGINT id). Polygons store their coverage at COVERAGE_RES (see db/models/).
 POINT_H3_RES = 15
 COVERAGE_RES = 11
 # Incidents carry their cell at each of these resolutions (incidents.h3_<res>): the
-# resolutions of heatmaps (services/heatmap/index.py).
+# resolutions of heatmaps (services/incident_index).
 HEAT_RESOLUTIONS = range(5, 12)
 
 
@@ -157,6 +157,11 @@ AWAITING_DISPATCH = (Status.reported, Status.escalated)  # no team on the way ye
 # ``attributes`` holds whatever an imported file carried besides citybrain's columns
 # (负责人, 联系电话, ...).
 PERSONAL = frozenset({"reporter_name", "reporter_phone", "attributes"})
+# An incident's case file: what is not a public fact of it (migration 0019: citybrain.case_files,
+# guarded by row-level security), beside its public facts in citybrain.incidents.
+CASE_FILE = ("description", "reporter_name", "reporter_phone", "attributes")
+# The levels an account's or a key's area may be at.
+AREA_LEVELS = ("county", "town", "village", "grid")
 
 
 class LocationQuality(StrEnum):
@@ -203,19 +208,79 @@ def why_team_cannot_take(
     return None
 
 
-class AccessRole(StrEnum):
-    """What a caller may do, lowest first (the access table in the README): anonymous callers
-    and public displays see what a public screen shows; viewers read case files; dispatchers
-    write and see reporters; admins import."""
+# --- access: who may do what (the access table in the README) ---------------------------------
+# People have one of member (网格员: their team's cases and their own reports), handler (a
+# department's staff: the cases sent to it), dispatcher (their area's cases: dispatch,
+# escalate, alerts), leader (reads their area, personal data masked) and admin. Machines keep
+# API keys: display (a public screen: what anonymous callers see), viewer (reads case files of
+# its area, as a leader), dispatcher and admin. Row-level security knows the roles of people;
+# a key acts in the database as the person role it stands for (ACTS_AS).
+
+
+class Role(StrEnum):
+    """Who is asking: a person's role, a key's, or nobody's."""
 
     anonymous = "anonymous"
-    display = "display"  # a public hall's screen: anonymous reads even where those are off
-    viewer = "viewer"
-    dispatcher = "dispatcher"
+    display = "display"  # keys: a public hall's screen
+    viewer = "viewer"  # keys: reads case files of its area
+    member = "member"  # 网格员
+    handler = "handler"  # 部门人员
+    leader = "leader"  # 领导
+    dispatcher = "dispatcher"  # 调度员
     admin = "admin"
 
 
-KEY_ROLES = tuple(r for r in AccessRole if r != AccessRole.anonymous)  # roles a key may hold
+PERSON_ROLES = (Role.member, Role.handler, Role.leader, Role.dispatcher, Role.admin)
+KEY_ROLES = (Role.display, Role.viewer, Role.dispatcher, Role.admin)
+PUBLIC_ROLES = (Role.anonymous, Role.display)  # what a public screen shows, nothing more
+
+# The person role a key acts as in the database (None: no case file at all).
+ACTS_AS: dict[Role, Role | None] = {
+    Role.anonymous: None,
+    Role.display: None,
+    Role.viewer: Role.leader,
+    **{r: r for r in PERSON_ROLES},
+}
+
+
+class Can(StrEnum):
+    """What a caller may do; each route asks for one (``api.auth.allowed``)."""
+
+    read_cases = "read case files (of its area, as row-level security decides)"
+    see_members = "see team members' names"
+    advise = "ask for dispatch advice (recommendations, a team's route)"
+    report = "report an incident"
+    dispatch = "dispatch, escalate and move cases; move teams"
+    act_alerts = "acknowledge, dispatch, close and snooze alerts"
+    see_personal = "see reporters' names and phones unmasked (each read logged)"
+    read_operations = "read /metrics and /healthz's versions and counts"
+    import_files = "import files"
+    manage_people = "create, disable and reset accounts"
+
+
+_CASE_READERS = {Role.viewer, Role.member, Role.handler, Role.leader, Role.dispatcher, Role.admin}
+CAPABILITIES: dict[Can, frozenset[Role]] = {
+    Can.read_cases: frozenset(_CASE_READERS),
+    Can.see_members: frozenset(_CASE_READERS),
+    Can.advise: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
+    Can.report: frozenset({Role.member, Role.dispatcher, Role.admin}),
+    Can.dispatch: frozenset({Role.dispatcher, Role.admin}),
+    Can.act_alerts: frozenset({Role.dispatcher, Role.admin}),
+    Can.see_personal: frozenset({Role.dispatcher, Role.handler, Role.admin}),
+    Can.read_operations: frozenset(_CASE_READERS),
+    Can.import_files: frozenset({Role.admin}),
+    Can.manage_people: frozenset({Role.admin}),
+}
+
+
+def can(role: str, what: Can) -> bool:
+    return role in CAPABILITIES[what]
+
+
+def who_can(what: Can) -> str:
+    """The roles that may, for messages: "dispatcher or admin"."""
+    names = [str(r) for r in Role if r in CAPABILITIES[what]]
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1]
 
 
 @dataclass(frozen=True)
@@ -228,7 +293,9 @@ class Actor:
     at: datetime
 
 
-class Role(StrEnum):
+class MemberRole(StrEnum):
+    """A grid team's members' roles (网格连心、组团服务)."""
+
     grid_worker = "grid_worker"  # 网格员
     auxiliary_police = "auxiliary_police"  # 辅警
     party_member = "party_member"  # 党员
@@ -260,7 +327,17 @@ class CentreLevel(StrEnum):
     station = "station"
 
 
-# Early warning (citybrain.brain): what raised an alert, and its lifecycle.
+class VillageKind(StrEnum):
+    village = "village"  # 村 (村委会)
+    community = "community"  # 社区 (居委会)
+
+
+class CompoundKind(StrEnum):
+    compound = "compound"  # 小区
+    villager_group = "villager_group"  # 村民小组
+
+
+# Early warning (citybrain.alerts): what raised an alert, and its lifecycle.
 class AlertKind(StrEnum):
     scan = "scan"  # prospective space-time permutation scan (Kulldorff 2005)
     ears = "ears"  # EARS C2/C3 against the same hours of earlier weeks

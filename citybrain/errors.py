@@ -1,7 +1,9 @@
-"""One exception tree for citybrain, and its mapping to HTTP status codes.
+"""One exception tree for citybrain.
 
-Services raise these; the API turns them into ``{"code": ..., "detail": ...}`` JSON bodies with the
-status from :data:`STATUS_CODES`; the CLI prints ``detail`` and exits non-zero.
+Services raise these; the API answers each with its status and a ``{"code": ..., "detail":
+...}`` body by the one table of ``citybrain.api.errors`` (kept there: it maps FastAPI's and
+psycopg's exceptions too, and this module stays free of the web framework); the CLI prints
+``detail`` and exits non-zero.
 """
 
 from __future__ import annotations
@@ -69,26 +71,3 @@ class LengthRequired(CitybrainError):
 
 class TooLarge(CitybrainError):
     code = "too_large"
-
-
-STATUS_CODES: dict[type[CitybrainError], int] = {
-    InvalidInput: 400,
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    LengthRequired: 411,
-    TooLarge: 413,
-    TooMany: 429,
-    DatabaseUnavailable: 503,
-    Busy: 503,
-    NotReady: 503,
-    CitybrainError: 500,
-}
-
-
-def status_code(exc: CitybrainError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return 500

@@ -2,7 +2,7 @@
 GeoPackage, GeoJSON, Shapefile (UTF-8 with a ``.cpg``), GeoParquet, CSV and XLSX - in WGS84 or
 any CRS (``gcj02`` for apps on Chinese basemaps).
 
-The columns are the ones ``citybrain import`` takes for the layer (``importer.spec``), so an
+The columns are the ones ``citybrain import`` takes for the layer (its file in ``layers/``), so an
 export imported again gives the same rows: parents by their codes, lists as text, times in ISO
 8601 with their offset, the source's own columns (``attributes``) back as columns (with
 ``personal``: they may hold names and phones). Incidents that citybrain made itself (no outside
@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,12 @@ import psycopg
 import shapely
 from psycopg import sql
 
-from citybrain.domain import HIERARCHY, PERSONAL, Role
+from citybrain.domain import CASE_FILE, MemberRole
 from citybrain.errors import InvalidInput
 from citybrain.importer import coords, values
-from citybrain.importer.spec import ROLE_LABELS, Layer, spec
 from citybrain.importer.write import own_prefix
+from citybrain.layers import Layer, check_against_database, importable
+from citybrain.layers.columns import ROLE_LABELS
 
 FORMATS = {
     "gpkg": ("GPKG", ".gpkg"),
@@ -42,9 +42,6 @@ XLSX_CELL_CHARS = 32_767
 XLSX_ROWS = 1_048_576
 _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|=|<|>|~)\s*(.*?)\s*$")
 _OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "LIKE"}
-
-# Per layer: the SQL expression of each exported column that is not a plain column.
-_JOINED = {child: (parent, key) for (parent, _), (child, key) in pairwise(HIERARCHY)}
 
 
 @dataclass
@@ -68,37 +65,42 @@ def format_of(target: Path, fmt: str | None) -> str:
 
 
 def _select(layer: Layer, own: str) -> tuple[sql.Composable, dict[str, sql.Composable]]:
-    """The layer's export query (without conditions) and each column's SQL expression."""
+    """The layer's export query (without conditions) and each column's SQL expression: a
+    column that refers to another table's row (a parent, a team) as that row's code."""
     t = sql.Identifier("t")
     exprs: dict[str, sql.Composable] = {}
     joins: list[sql.Composable] = []
-    for column in layer.columns:
+    attributes = sql.SQL("t.attributes")
+    if layer.case_file:  # its case file holds what is not a public fact
+        joins.append(sql.SQL("LEFT JOIN citybrain.case_files f ON f.incident_id = t.id"))
+        attributes = sql.SQL("f.attributes")
+    for column in layer.columns.values():
         name = column.name
-        if name == "parent":
-            parent, fk = _JOINED[layer.name]
+        if layer.case_file and name in CASE_FILE:
+            exprs[name] = sql.SQL("f.{}").format(sql.Identifier(name))
+        elif column.ref is not None:
+            alias = sql.Identifier(f"ref_{name}")
             joins.append(
-                sql.SQL("LEFT JOIN {} p ON p.id = t.{}").format(
-                    sql.Identifier("citybrain", parent), sql.Identifier(fk)
+                sql.SQL("LEFT JOIN {} {} ON {}.id = t.{}").format(
+                    sql.Identifier("citybrain", column.ref.table),
+                    alias,
+                    alias,
+                    sql.Identifier(column.ref.fk),
                 )
             )
-            exprs[name] = sql.SQL("p.code")
-        elif name == "grid":
-            joins.append(sql.SQL("LEFT JOIN citybrain.grids g ON g.id = t.grid_id"))
-            exprs[name] = sql.SQL("g.code")
-        elif name == "team":
-            joins.append(sql.SQL("LEFT JOIN citybrain.teams tm ON tm.id = t.team_id"))
-            exprs[name] = sql.SQL("tm.code")
+            exprs[name] = sql.SQL("{}.code").format(alias)
         elif name == "external_id":
             exprs[name] = sql.SQL("coalesce(t.external_id, {} || t.id)").format(sql.Literal(own))
         else:
             exprs[name] = sql.SQL("{}.{}").format(t, sql.Identifier(name))
     query = sql.SQL(
-        "SELECT {cols}, t.attributes, ST_AsBinary(t.geom) FROM {table} t {joins}"
+        "SELECT {cols}, {attributes} AS attributes, ST_AsBinary(t.geom) FROM {table} t {joins}"
     ).format(
         cols=sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(e, sql.Identifier(n)) for n, e in exprs.items()
         ),
-        table=sql.Identifier("citybrain", layer.name),
+        attributes=attributes,
+        table=sql.Identifier("citybrain", layer.table),
         joins=sql.SQL(" ").join(joins),
     )
     return query, exprs
@@ -111,15 +113,12 @@ def conditions(
     with ``*`` as the wildcard), ANDed, on the exported columns; values are bound."""
     parts: list[sql.Composable] = []
     params: list = []
-    kinds = {c.name: c.kind for c in layer.columns} | {
-        "derived": "bool",
-        "location_quality": "text",
-    }
+    kinds = {c.name: c.kind for c in layer.columns.values()}
     for item in where:
         m = _WHERE.match(item)
         if not m or m.group(1) not in exprs:
             raise InvalidInput(
-                f"--where {item!r}: write COLUMN OP VALUE with a column of {layer.name} "
+                f"--where {item!r}: write COLUMN OP VALUE with a column of {layer.id} "
                 f"({', '.join(exprs)}) and an operator of = != < <= > >= ~"
             )
         name, op, raw = m.groups()
@@ -164,9 +163,10 @@ def _value(kind: str, raw: str, item: str, timezone: str):
 
 
 def read_layer(
-    conn: psycopg.Connection, layer_name: str, where: list[str], timezone: str
+    conn: psycopg.Connection, layer_name: str | Layer, where: list[str], timezone: str
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    layer = spec(layer_name)
+    layer = importable(layer_name)
+    check_against_database({layer.id: layer}, conn)  # a layer file ahead of its migration
     query, exprs = _select(layer, own_prefix(conn))
     cond, params = conditions(layer, exprs, where, timezone)
     rows = conn.execute(query + cond + sql.SQL(" ORDER BY t.id"), params).fetchall()
@@ -180,7 +180,7 @@ def read_layer(
 
 def export_layer(
     conn: psycopg.Connection,
-    layer_name: str,
+    layer_name: str | Layer,
     target: Path,
     fmt: str | None = None,
     crs: str | None = None,
@@ -193,10 +193,10 @@ def export_layer(
     Personal data (reporters, the source's own columns) only when ``personal``."""
     fmt = format_of(target, fmt)
     out_crs = coords.parse(crs or "wgs84")
-    layer = spec(layer_name)
-    frame, geoms = read_layer(conn, layer_name, where or [], timezone)
+    layer = importable(layer_name)
+    frame, geoms = read_layer(conn, layer, where or [], timezone)
     notes: list[str] = []
-    held = [c for c in frame.columns if c in PERSONAL]
+    held = [c for c in frame.columns if c in layer.personal]
     if not personal and held:
         frame = frame.drop(columns=held)
         notes.append(f"left out as personal data: {', '.join(held)} (--personal writes them)")
@@ -217,7 +217,7 @@ def _cells(frame: pd.DataFrame, layer: Layer, timezone: str) -> pd.DataFrame:
     """Values as text where formats differ in what they can hold: lists, times with their
     offset (local time, CITYBRAIN_TIMEZONE)."""
     frame = frame.copy()
-    for column in layer.columns:
+    for column in layer.columns.values():
         if column.name not in frame:
             continue
         col = frame[column.name]
@@ -232,7 +232,7 @@ def _cells(frame: pd.DataFrame, layer: Layer, timezone: str) -> pd.DataFrame:
 
 
 def _members_text(members: list[dict]) -> str:
-    return "、".join(f"{m['name']}({ROLE_LABELS[Role(m['role'])]})" for m in members)
+    return "、".join(f"{m['name']}({ROLE_LABELS[MemberRole(m['role'])]})" for m in members)
 
 
 def _with_attributes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -311,7 +311,7 @@ def _write_vector(frame, geoms, target: Path, fmt: str, out_crs, layer, notes) -
     if out_crs.offset:
         notes.append(f"{out_crs.offset} has no EPSG code: the file declares no CRS")
     if fmt == "shp":
-        frame = frame.rename(columns={c.name: c.shp_name for c in layer.columns})
+        frame = frame.rename(columns={c.name: c.shp_name for c in layer.columns.values()})
         long = [
             c
             for c in frame.columns
@@ -337,4 +337,4 @@ def _write_vector(frame, geoms, target: Path, fmt: str, out_crs, layer, notes) -
         target.unlink()
     with warnings.catch_warnings():  # no CRS for gcj02/bd09 is said in the notes
         warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
-        pyogrio.write_dataframe(gdf, target, driver=driver, layer=layer.name, **options)
+        pyogrio.write_dataframe(gdf, target, driver=driver, layer=layer.id, **options)

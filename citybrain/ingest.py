@@ -26,8 +26,9 @@ from h3ronpy.vector import coordinates_to_cells
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from citybrain.db.models import POINT_TABLES, TILED_TABLES
+from citybrain.db.models import POINT_TABLES
 from citybrain.domain import COVERAGE_RES, HEAT_RESOLUTIONS, POINT_H3_RES
+from citybrain.layers import table_columns, tiled
 
 SCHEMA = "citybrain"
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -184,16 +185,21 @@ def load_points(
     bulk: bool | None = None,
 ) -> int:
     """Load point rows: ``frame`` holds ``lon``/``lat`` (WGS84) and the table's other columns.
+    The cells and micro-grid are written where the table has them (a layer of a county's own
+    may have neither: make_layer_table does not add them).
 
     ``bulk``: load in :func:`bulk_mode` (default: when the batch is big and at least as large
     as the table)."""
-    index = index or MicroGridIndex(conn)
+    have = set(table_columns(conn, table))
+    if "micro_grid_id" in have:
+        index = index or MicroGridIndex(conn)
     keep = [c for c in (columns or frame.columns) if c not in ("lon", "lat")]
 
     def prepare(chunk: pd.DataFrame) -> pd.DataFrame:
         lon = chunk["lon"].to_numpy(dtype=float)
         lat = chunk["lat"].to_numpy(dtype=float)
-        return chunk[keep].assign(**point_columns(lon, lat, index, table))
+        derived = point_columns(lon, lat, index, table)
+        return chunk[keep].assign(**{k: v for k, v in derived.items() if k in have})
 
     if bulk is None:
         bulk = wants_bulk_mode(conn, table, len(frame))
@@ -211,12 +217,12 @@ def cells_given(conn: psycopg.Connection) -> Iterator[None]:
     conn.execute("SELECT set_config('citybrain.cells_given', 'off', true)")
 
 
-def _derived(table: str) -> tuple[list[str], list[sql.Composable]]:
+def _derived(conn: psycopg.Connection, table: str) -> tuple[list[str], list[sql.Composable]]:
     """The insert triggers that keep data derived from ``table`` row by row, and the
     statements that bring that data up to date at once."""
     triggers: list[str] = []
     catch_up: list[sql.Composable] = []
-    if table in TILED_TABLES:
+    if tiled(conn, table):
         triggers.append(f"{table}_tiles_insert")
         catch_up.append(sql.SQL("SELECT citybrain.tiles_bump_table({})").format(sql.Literal(table)))
     if table == "incidents":  # one announcement for the load, as for any bulk write
@@ -236,7 +242,7 @@ def derived_paused(conn: psycopg.Connection, table: str) -> Iterator[None]:
     """Insert many rows into ``table`` without its per-statement derivations (tile versions,
     live-map announcements), then catch them up once: every tile of the table changes
     version, and the big screens hear of the load as one bulk insert."""
-    triggers, catch_up = _derived(table)
+    triggers, catch_up = _derived(conn, table)
     ident = sql.Identifier(SCHEMA, table)
     for name in triggers:
         conn.execute(

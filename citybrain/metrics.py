@@ -85,7 +85,7 @@ def sample_pool(name: str, pool: AsyncConnectionPool) -> None:
     POOL_WAITING.labels(name).set(stats.get("requests_waiting", 0))
 
 
-# --- the heat index (services.heatmap.index) --------------------------------------------------
+# --- the heat index (services.incident_index) -------------------------------------------------
 REPLICA_LAG = Gauge(
     "citybrain_replica_lag_seconds",
     "How far each read replica is behind the primary, as this process last measured",
@@ -144,7 +144,7 @@ HEAT_SHARED_MAPS = Counter(
     "Shared heat index bases a process mapped that another process had built",
 )
 
-# --- tiles (services.tiles.TileCache) ---------------------------------------------------------
+# --- tiles (tiles.service.TileCache) ----------------------------------------------------------
 TILE_HITS = Counter("citybrain_tile_cache_hits", "Tiles answered from a process's cache")
 TILE_MISSES = Counter("citybrain_tile_cache_misses", "Tiles not in a process's cache")
 TILE_BYTES = Gauge(
@@ -165,7 +165,7 @@ IMPORTS = Counter(
     ["layer", "outcome"],
 )
 
-# --- early warning (services.alert_runner) ----------------------------------------------------
+# --- early warning (alerts.runner) ------------------------------------------------------------
 DETECTOR_RUNS = Counter(
     "citybrain_detector_runs",
     "Detector runs by detector and outcome (ok, failed)",

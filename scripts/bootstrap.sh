@@ -30,6 +30,6 @@ fi
 stamp=.venv/.citybrain-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev,planning]'
   rm -f .venv/.citybrain-* && touch "$stamp"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite against a real PostGIS (brought up by `citybrain db up` when needed), GDAL's
 # OAPIF client, Debian's Chromium and the tools from npm. Extra arguments go to pytest
-# (e.g. -k dispatch). A screenshot of the big screen is left in test-output/.
+# (e.g. -k dispatch, or -m "not slow" for the inner loop). A screenshot of the big screen is
+# left in test-output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -30,4 +31,7 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 .venv/bin/citybrain db up
-exec .venv/bin/pytest "$@"
+# Two workers (pytest-xdist), each with databases of its own copied from templates built once
+# (tests/utils/databases.py); a test file stays on one worker (its servers and browser are
+# module fixtures). CITYBRAIN_TEST_WORKERS=0 runs in one process; extra arguments win.
+exec .venv/bin/pytest -n "${CITYBRAIN_TEST_WORKERS:-2}" --dist loadfile "$@"

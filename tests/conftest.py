@@ -1,8 +1,9 @@
 """Test fixtures: a real PostGIS database with a seeded synthetic county, and a real server.
 
 The tests use the database server citybrain is configured with (``CITYBRAIN_DATABASE_URL``, or
-the embedded cluster, brought up if needed) and a database of their own on it,
-``<name>_test``, created afresh for every run. Helpers live in ``tests/utils/``.
+the embedded cluster, brought up if needed) and databases of their own on it, ``<name>_test``
+(``<name>_test_gw<n>`` for each parallel worker), copied from templates built once
+(``tests/utils/databases.py``). Helpers live in ``tests/utils/``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import httpx
 import psycopg
 import pytest
 
+from citybrain.db import cluster
 from citybrain.db.connection import get_engine, libpq_conninfo
 from citybrain.services.routing import Router
-from tests.utils.county import N_INCIDENTS, SEED, SEED_END
+from tests.utils import databases
+from tests.utils.county import N_INCIDENTS, SEED, SEED_END, TOWNS_FILE
 from tests.utils.databases import (
     changed_tables,
     clone_database,
-    create_database,
     sibling,
+    template,
     url_for_tests,
 )
 from tests.utils.server import LiveServer, server_settings
@@ -39,53 +42,82 @@ def pytest_configure(config: pytest.Config) -> None:
     # under faketime.
     os.environ.setdefault("CITYBRAIN_CLOCK_AT", SEED_END.isoformat())
     os.environ.setdefault("CITYBRAIN_CLOCK_SINCE", datetime.now(UTC).isoformat())
+    # What the suite needs from outside the tree is required, never skipped: PostgreSQL's
+    # server programs (the tests that make clusters of their own) and the real town
+    # boundaries in ../shared/data (scripts/test.sh installs the one; CI has the other).
+    missing = []
+    if not cluster.installed_versions():
+        missing.append("PostgreSQL server binaries (scripts/bootstrap.sh installs them)")
+    if not TOWNS_FILE.exists():
+        missing.append(f"the real town boundaries at {TOWNS_FILE}")
+    if missing:
+        raise pytest.UsageError("the tests need " + " and ".join(missing))
+
+
+READS_WRITE = {"access_log", "sessions", "login_failures"}
+
+
+def _seed_the_county(url: str) -> None:
+    from citybrain.synth import build_county
+
+    build_county(get_engine(url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END)
 
 
 @pytest.fixture(scope="session")
-def db_url() -> str:
+def county_template() -> str:
+    """The synthetic county (seed 7, 20,000 incidents up to SEED_END), seeded once for this
+    code and shared by every worker and run (tests/utils/databases.py: template)."""
+    return template("_tpl_county", _seed_the_county, SEED, N_INCIDENTS, SEED_END.isoformat())
+
+
+@pytest.fixture(scope="session")
+def db_url(county_template: str) -> str:
+    """This worker's test database: a copy of the seeded county."""
     url = url_for_tests()
-    create_database(url)
+    clone_database(county_template, url)
     return url
 
 
 @pytest.fixture(scope="session")
-def seeded(db_url: str) -> Iterator[str]:
-    """The test database with a synthetic county (seed 7, 20,000 incidents), read-only for
-    the tests (checked when they are done); a copy of it, ``<name>_rw``, is made at once for
-    the tests that write."""
-    from citybrain.synth import build_county
-
-    build_county(get_engine(db_url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END)
-    get_engine(db_url).dispose()  # a template must have no connections
-    county = sibling(db_url, "_county")  # never connected to until the end: fresh_county's
+def seeded(db_url: str, county_template: str) -> Iterator[str]:
+    """The test database with the synthetic county, read-only for the tests (checked when they
+    are done); ``<name>_rw`` is a copy for the tests that write."""
+    county = sibling(db_url, "_county")  # (compared at the end: the template may be in use)
     for url in (sibling(db_url, "_rw"), county):
-        clone_database(db_url, url)
+        clone_database(county_template, url)
     yield db_url
-    changed = changed_tables(db_url, county)
+    # (reads of personal data are logged, and logins open sessions: writes a read makes)
+    changed = set(changed_tables(db_url, county)) - READS_WRITE
     assert not changed, f"tests wrote into the read-only county (use rw or fresh_county): {changed}"
 
 
 @pytest.fixture(scope="session")
-def empty_template(db_url: str) -> str:
+def empty_template() -> str:
     """A migrated database with no county in it, for fresh_empty to copy."""
-    url = sibling(db_url, "_empty")
-    create_database(url)
-    get_engine(url).dispose()
-    return url
+    return databases.empty_template()
 
 
 @pytest.fixture
-def fresh_county(seeded: str) -> str:
+def fresh_county(db_url: str, county_template: str) -> str:
     """A database of its own holding the seeded county, made again for each test."""
-    url = sibling(seeded, "_fresh")
-    clone_database(sibling(seeded, "_county"), url)
+    url = sibling(db_url, "_fresh")
+    clone_database(county_template, url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def fresh_county_module(db_url: str, county_template: str) -> str:
+    """A database of its own holding the seeded county, for a module whose tests write
+    (logins, case steps) but need not start from scratch each."""
+    url = sibling(db_url, "_module")
+    clone_database(county_template, url)
     return url
 
 
 @pytest.fixture
-def fresh_empty(empty_template: str) -> str:
+def fresh_empty(db_url: str, empty_template: str) -> str:
     """A migrated, empty database of its own, made again for each test."""
-    url = sibling(empty_template, "_fresh")
+    url = sibling(db_url, "_empty_fresh")
     clone_database(empty_template, url)
     return url
 

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from citybrain.brain.config import Detector, load_detectors
+from citybrain.alerts import Detector, load_detectors
+from citybrain.alerts.runner import run_detector
 from citybrain.db.connection import libpq_conninfo
 from citybrain.domain import AWAITING_DISPATCH
-from citybrain.services.alert_runner import run_detector
 from tests.utils.county import SEED_END, point_in
 from tests.utils.keys import auth
 from tests.utils.server import LiveServer, server_settings

@@ -18,13 +18,13 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from citybrain.brain.config import Detector, load_detectors
+from citybrain.alerts import Detector, load_detectors
+from citybrain.alerts.runner import AlertRunner, run_detector
 from citybrain.db.connection import get_engine, libpq_conninfo
-from citybrain.services.alert_runner import AlertRunner, run_detector
 from citybrain.synth import build_county
 from tests.utils.cli import citybrain
 from tests.utils.county import N_INCIDENTS, SEED, SEED_END, now, point_in
-from tests.utils.databases import create_database, sibling
+from tests.utils.databases import clone_database, sibling, template
 from tests.utils.events import Stream
 from tests.utils.keys import auth
 from tests.utils.server import LiveServer, server_settings
@@ -83,13 +83,17 @@ def count_rule(**fields) -> Detector:
     )
 
 
+def _seed_with_outbreaks(url: str) -> None:
+    build_county(get_engine(url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END, outbreaks=6)
+
+
 @pytest.fixture(scope="module")
 def outbreak_county(db_url: str) -> str:
-    """The seeded county again, with six outbreaks injected (and their ground truth)."""
+    """The seeded county again, with six outbreaks injected (and their ground truth): seeded
+    once for this code (a template), copied for this module."""
+    made = template("_tpl_outbreaks", _seed_with_outbreaks, SEED, N_INCIDENTS, str(SEED_END), 6)
     url = sibling(db_url, "_outbreaks")
-    create_database(url)
-    build_county(get_engine(url), n_incidents=N_INCIDENTS, seed=SEED, end=SEED_END, outbreaks=6)
-    get_engine(url).dispose()
+    clone_database(made, url)
     return url
 
 
@@ -361,7 +365,7 @@ def test_lifecycle_permissions_audit_layer_and_dispatch(fresh_county: str) -> No
 
 
 def test_bad_detector_files_are_refused(tmp_path: Path) -> None:
-    from citybrain.brain.config import DetectorConfigError
+    from citybrain.alerts import DetectorConfigError
 
     cases = {
         "kind: rule\nareas: compounds\n": "a rule needs rule",

@@ -13,7 +13,7 @@ import shapely
 from pyproj import Geod
 from sqlalchemy import text as sa_text
 
-from citybrain.analysis import access, coverage, maps, overview, trends, workload
+from citybrain.analysis import coverage, maps, overview, radius, trends, workload
 from citybrain.crs import LOCAL
 
 GEOD = Geod(ellps="WGS84")
@@ -78,7 +78,7 @@ def test_straight_and_road_distance() -> None:
         {"lon": [ORIGIN[0], moved(90, 300)[0]], "lat": [ORIGIN[1], moved(90, 300)[1]]}
     )
     sites = pd.DataFrame({"lon": [moved(90, 1000)[0]], "lat": [moved(90, 1000)[1]]})
-    assert access.straight_distance(people, sites) == pytest.approx([1000, 700], rel=0.005)
+    assert radius.straight_distance(people, sites) == pytest.approx([1000, 700], rel=0.005)
     # A road that goes 1 km north, 1 km east and 1 km south: the site is 3 km away by road.
     corners = [ORIGIN, moved(0, 1000), moved(0, 1000, moved(90, 1000)), moved(90, 1000)]
     vertices = pd.DataFrame(
@@ -87,9 +87,9 @@ def test_straight_and_road_distance() -> None:
     roads = pd.DataFrame(
         {"source": [10, 11, 12], "target": [11, 12, 13], "length_m": [1000.0, 1000.0, 1000.0]}
     )
-    d = access.road_distance(people.iloc[:1], sites, vertices, roads)
+    d = radius.road_distance(people.iloc[:1], sites, vertices, roads)
     assert d[0] == pytest.approx(3000, abs=5)
-    far = access.road_distance(people.iloc[:1], sites.iloc[:0], vertices, roads)
+    far = radius.road_distance(people.iloc[:1], sites.iloc[:0], vertices, roads)
     assert np.isinf(far).all()
 
 
@@ -102,7 +102,7 @@ def test_share_by_area_and_greedy_sites() -> None:
             "lat": [ORIGIN[1], moved(90, 100)[1], moved(0, 5000)[1], moved(0, 5100)[1]],
         }
     )
-    shares = access.share_by_area(people, np.array([True, False, False, True]), "village")
+    shares = radius.share_by_area(people, np.array([True, False, False, True]), "village")
     assert shares.loc["a", "share"] == pytest.approx(100 / 150)
     assert shares.loc["b", "reached"] == 20
     candidates = pd.DataFrame(
@@ -112,10 +112,10 @@ def test_share_by_area_and_greedy_sites() -> None:
         },
         index=["north", "east"],
     )
-    chosen = access.greedy_sites(people, candidates, radius_m=200, k=2)
+    chosen = radius.greedy_sites(people, candidates, radius_m=200, k=2)
     assert chosen["candidate"].tolist() == ["east", "north"]  # 150 residents first, then 50
     assert chosen["gain"].tolist() == [150, 50] and chosen["share"].iloc[-1] == 1.0
-    again = access.greedy_sites(
+    again = radius.greedy_sites(
         people, candidates, 200, 2, already=np.array([True, True, False, False])
     )
     assert again["candidate"].tolist() == ["north"]  # east would bring no one new

@@ -21,19 +21,25 @@ from tests.utils.offices import gcj02, import_file, metres_apart, rows
 COLUMNS = {
     "villages": "code, name, kind, town_id, derived, attributes",
     "cameras": "code, name, kind, heading, fov, range_m, online, owner, attributes",
-    "incidents": "id, category, source, severity, status, tier, description, reported_at, "
-    "dispatched_at, on_site_at, resolved_at, closed_at, escalated_at, team_id, reporter_name, "
+    "incidents": "i.id, category, source, severity, status, tier, description, reported_at, "
+    "dispatched_at, on_site_at, resolved_at, closed_at, escalated_at, i.team_id, reporter_name, "
     "reporter_phone, location_quality, attributes, external_id",
     "teams": "code, name, grid_id, status, skills, members, capacity, position_at",
     "facilities": "code, kind, level, name, capacity",
 }
 
 
+# Where a layer's rows are: an incident's public facts and its case file (migration 0019).
+SOURCES = {
+    "incidents": "citybrain.incidents i LEFT JOIN citybrain.case_files f ON f.incident_id = i.id"
+}
+
+
 def _table(url: str, layer: str) -> pd.DataFrame:
+    source = SOURCES.get(layer, f"citybrain.{layer}")
     with psycopg.connect(libpq_conninfo(url)) as conn:
         frame = rows(
-            conn,
-            f"SELECT {COLUMNS[layer]}, ST_AsBinary(geom) AS wkb FROM citybrain.{layer} ORDER BY 1",
+            conn, f"SELECT {COLUMNS[layer]}, ST_AsBinary(geom) AS wkb FROM {source} ORDER BY 1"
         )
     frame["geom"] = shapely.from_wkb([bytes(b) for b in frame.pop("wkb")])
     return frame
@@ -48,9 +54,10 @@ def _export(url: str, layer: str, path, **kw) -> int:
 def test_round_trip_is_identity(fresh_county, tmp_path, layer) -> None:
     if layer == "incidents":  # give some rows an outside number and source columns of their own
         with psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn:
+            conn.execute("UPDATE citybrain.incidents SET external_id = 'GD' || id WHERE id % 3 = 0")
             conn.execute(
-                "UPDATE citybrain.incidents SET external_id = 'GD' || id, "
-                "attributes = jsonb_build_object('满意度', '满意') WHERE id % 3 = 0"
+                "UPDATE citybrain.case_files SET attributes = jsonb_build_object('满意度', '满意') "
+                "WHERE incident_id % 3 = 0"
             )
     before = _table(fresh_county, layer)
     for fmt, (_, suffix) in FORMATS.items():

@@ -33,9 +33,6 @@ from tests.utils.county import SEED_END
 from tests.utils.keys import API_KEYS_SETTING, auth
 from tests.utils.server import free_port
 
-pytestmark = pytest.mark.skipif(
-    not cluster._installed_versions(), reason="PostgreSQL server binaries not installed"
-)
 DISPATCHER = auth("dispatcher")
 RECOVERY_S = 5
 
@@ -188,8 +185,9 @@ def _check_exactly_once(own: Own, tag: str, d: Dispatchers) -> None:
     report is stored twice; every stored one has its idempotency key and its audit entry."""
     with psycopg.connect(libpq_conninfo(own.url)) as conn:
         rows = conn.execute(
-            "SELECT i.description, i.id, (SELECT count(*) FROM citybrain.incident_events e "
-            "WHERE e.incident_id = i.id) FROM citybrain.incidents i WHERE i.description LIKE %s",
+            "SELECT f.description, f.incident_id, (SELECT count(*) FROM citybrain.incident_events "
+            "e WHERE e.incident_id = f.incident_id) FROM citybrain.case_files f "
+            "WHERE f.description LIKE %s",
             [f"{tag}-%"],
         ).fetchall()
         keys = dict(

@@ -1,12 +1,15 @@
-"""One heat index base per machine (heatmap.shared): processes map the file one of them built,
-and every answer stays exact (h3-py on the database's rows) through inserts, updates, deletes,
-folds, a bulk load past RELOAD_AT and a truncate."""
+"""One incident index base per machine (services/incident_index/shared.py): processes map the
+file one of them built, and every answer stays exact (h3-py on the database's rows) through
+inserts, updates, deletes, folds, a bulk load past RELOAD_AT and a truncate."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,10 +17,11 @@ import h3
 import httpx
 import psutil
 import psycopg
+import pytest
 
 from citybrain.db.connection import libpq_conninfo
-from citybrain.services.heatmap import index as heat_index
 from citybrain.services.heatmap.encode import hexes
+from citybrain.services.incident_index import REBUILD_AT, RELOAD_AT, IncidentIndex
 from tests.utils.county import SEED_END
 from tests.utils.metrics import matching, scrape, value
 from tests.utils.serve import Serve
@@ -103,12 +107,11 @@ def bases(directory: Path) -> list[Path]:
 # --- two indexes in one process, on one directory -----------------------------------------------
 
 
-def test_indexes_share_one_base_and_stay_exact(fresh_county: str, tmp_path, monkeypatch) -> None:
+def test_indexes_share_one_base_and_stay_exact(fresh_county: str, tmp_path) -> None:
     """The first index builds the base, the second maps it (no load of its own); both equal
-    brute force after each kind of write; the first past REBUILD_AT folds and publishes, the
-    other switches to that base; a bulk load and a truncate build one new base each."""
-    monkeypatch.setattr(heat_index, "REBUILD_AT", 2000)
-    monkeypatch.setattr(heat_index, "RELOAD_AT", 5000)
+    brute force after each kind of write; the first past its ``rebuild_at`` folds and
+    publishes, the other switches to that base; a bulk load and a truncate build one new base
+    each."""
     from prometheus_client import REGISTRY
 
     def sample(name: str, **labels) -> float:
@@ -124,7 +127,7 @@ def test_indexes_share_one_base_and_stay_exact(fresh_county: str, tmp_path, monk
                 await psycopg.AsyncConnection.connect(url, autocommit=True) as ca,
                 await psycopg.AsyncConnection.connect(url, autocommit=True) as cb,
             ):
-                a, b = heat_index.HeatIndex(tmp_path), heat_index.HeatIndex(tmp_path)
+                a, b = (IncidentIndex(tmp_path, rebuild_at=2000, reload_at=5000) for _ in "ab")
 
                 async def check() -> None:
                     await a.fresh(ca)
@@ -142,21 +145,21 @@ def test_indexes_share_one_base_and_stay_exact(fresh_county: str, tmp_path, monk
                 assert loads() == loaded + 1  # a read every incident; b did not
                 assert sample("citybrain_heat_index_shared_maps_total") == mapped + 1
                 (first,) = bases(tmp_path)
-                assert a.base.mapped.key == b.base.mapped.key
-                assert a.base.mapped.name == first.name
-                assert not a.base.id.flags.writeable and not b.base.id.flags.writeable
+                assert a.shared_base == b.shared_base == first.name
+                # (white-box: the arrays are views of the read-only mapping, not copies)
+                assert not a._base.id.flags.writeable and not b._base.id.flags.writeable
 
                 write_a_bit(c)  # fewer rows than REBUILD_AT: each keeps an overlay
                 await check()
-                assert bases(tmp_path) == [first] and 0 < len(a.overlay) <= 2000
-                assert a.base.mapped.key == b.base.mapped.key
+                assert bases(tmp_path) == [first] and 0 < a.overlay_rows <= 2000
+                assert a.shared_base == b.shared_base == first.name
 
                 c.execute(SHIFT + "WHERE id % 9 = 0")
                 folds = sample("citybrain_heat_index_rebuilds_total", kind="fold")
                 await check()  # a folds and publishes; b maps a's new base
                 (second,) = bases(tmp_path)
-                assert second != first and not a.overlay and not b.overlay
-                assert a.base.mapped.name == b.base.mapped.name == second.name
+                assert second != first and not a.overlay_rows and not b.overlay_rows
+                assert a.shared_base == b.shared_base == second.name
                 assert sample("citybrain_heat_index_rebuilds_total", kind="fold") == folds + 1
                 assert loads() == loaded + 1
 
@@ -164,7 +167,7 @@ def test_indexes_share_one_base_and_stay_exact(fresh_county: str, tmp_path, monk
                 await check()
                 (third,) = bases(tmp_path)
                 assert third not in (first, second) and loads() == loaded + 2
-                assert a.base.mapped.name == b.base.mapped.name == third.name
+                assert a.shared_base == b.shared_base == third.name
 
                 generation = a.generation
                 truncate_and_refill(c)
@@ -186,9 +189,9 @@ def test_unusable_directory_falls_back_to_a_base_of_its_own(seeded: str, tmp_pat
         url = libpq_conninfo(seeded)
         with psycopg.connect(url) as c:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                index = heat_index.HeatIndex(blocker / "shared")
+                index = IncidentIndex(blocker / "shared")
                 await index.fresh(conn)
-                assert index.base.mapped is None and index._store is None
+                assert index.shared_base is None and index._store is None  # (given up)
                 res, window, categories, statuses = ASKED[3]
                 cells, n = index.counts(res, *window, categories, statuses)
                 got = dict(zip(hexes(cells), n.tolist(), strict=True))
@@ -216,14 +219,25 @@ def ask_everywhere(url: str, c: psycopg.Connection) -> None:
             assert got == expected, (res, categories, statuses)
 
 
-def test_workers_map_one_base(fresh_county: str, tmp_path) -> None:
+@pytest.fixture
+def served_dir() -> Iterator[Path]:
+    """A directory the server's processes may write in: ``citybrain serve`` started as root
+    serves as CITYBRAIN_SERVE_USER, which cannot reach pytest's ``tmp_path`` (root's own, 0700),
+    where every process would hold a base of its own."""
+    path = Path(tempfile.mkdtemp(prefix="citybrain-shared-test-"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_workers_map_one_base(fresh_county: str, served_dir: Path) -> None:
     """``citybrain serve --workers 2`` (and its dispatch process): one process reads the
     incidents, the others map its file (the kernel counts the pages once: the mapping's PSS
     summed over the processes is one RSS); answers equal brute force through writes, a fold,
     a bulk load past RELOAD_AT and a truncate, with one base file at a time."""
     with (
         psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as c,
-        Serve(fresh_county, workers=2, CITYBRAIN_HEAT_SHARED_DIR=str(tmp_path)) as s,
+        Serve(fresh_county, workers=2, CITYBRAIN_HEAT_SHARED_DIR=str(served_dir)) as s,
         httpx.Client(base_url=s.url, timeout=30) as client,
     ):
         pids = s.worker_pids()
@@ -231,7 +245,7 @@ def test_workers_map_one_base(fresh_county: str, tmp_path) -> None:
         m = scrape(client)
         assert value(m, "citybrain_heat_index_rebuilds_total", kind="load") == 1
         assert value(m, "citybrain_heat_index_shared_maps_total") == 2
-        (base,) = bases(tmp_path)
+        (base,) = bases(served_dir)
         shared = matching(m, "citybrain_heat_index_shared_bytes")
         assert {dict(lb)["pid"] for lb in shared} == {str(p) for p in pids}
         assert set(shared.values()) == {base.stat().st_size}
@@ -251,20 +265,20 @@ def test_workers_map_one_base(fresh_county: str, tmp_path) -> None:
 
         write_a_bit(c)
         ask_everywhere(s.url, c)
-        assert bases(tmp_path) == [base]
+        assert bases(served_dir) == [base]
 
         assert copy_incidents(c, 1, 3) >= 50_000  # a bulk load past RELOAD_AT
         ask_everywhere(s.url, c)
-        (bulk,) = bases(tmp_path)
+        (bulk,) = bases(served_dir)
         m = scrape(client)
         assert bulk != base
         assert value(m, "citybrain_heat_index_rebuilds_total", kind="load") == 2
 
         before = scrape(client)
         changed = c.execute(SHIFT + "WHERE id % 3 = 0").rowcount
-        assert heat_index.REBUILD_AT < changed < heat_index.RELOAD_AT
+        assert REBUILD_AT < changed < RELOAD_AT
         ask_everywhere(s.url, c)  # one worker folds and publishes, the other maps it
-        (folded,) = bases(tmp_path)
+        (folded,) = bases(served_dir)
         after = scrape(client)
         assert folded != bulk
         for name, labels, moved in (
@@ -275,7 +289,7 @@ def test_workers_map_one_base(fresh_county: str, tmp_path) -> None:
 
         truncate_and_refill(c)
         ask_everywhere(s.url, c)
-        (last,) = bases(tmp_path)
+        (last,) = bases(served_dir)
         m = scrape(client)
         assert last != folded and value(m, "citybrain_heat_index_rebuilds_total", kind="load") == 3
         counted = incidents(c)

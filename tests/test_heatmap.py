@@ -295,7 +295,7 @@ def test_hotspots_are_pysals_gi_star(client, points, conn, ring) -> None:
 def test_heatmap_tile(client, points, z) -> None:
     """Every hexagon that reaches into the tile, with its exact count, and no other; checked
     with shapely on hexagons projected by mercantile."""
-    from citybrain.services.heatmap.tiles import zoom_resolution
+    from citybrain.tiles.heatmap import zoom_resolution
 
     lon, lat = 120.9119, 30.8502
     t = mercantile.tile(lon, lat, z)
@@ -475,21 +475,20 @@ def test_truncate_bumps_the_generation(rw_conn: psycopg.Connection, rw_url) -> N
         c.rollback()
 
 
-def test_index_reloads_and_rebuilds(rw_conn: psycopg.Connection, rw_url, monkeypatch) -> None:
-    """The index by itself: a new generation reloads it; an overlay past REBUILD_AT is folded
-    into a new base; either way it keeps matching brute force."""
+def test_index_reloads_and_rebuilds(rw_conn: psycopg.Connection, rw_url) -> None:
+    """The index by itself: a new generation reloads it; an overlay past its ``rebuild_at`` is
+    folded into a new base; either way it keeps matching brute force."""
     from citybrain.db.connection import libpq_conninfo
     from citybrain.services.heatmap import encode
-    from citybrain.services.heatmap import index as heat_index
+    from citybrain.services.incident_index import IncidentIndex
 
-    monkeypatch.setattr(heat_index, "REBUILD_AT", 50)
     start, end = WINDOWS[0]
 
     async def run() -> None:
         async with await psycopg.AsyncConnection.connect(
             libpq_conninfo(rw_url), autocommit=True
         ) as conn:
-            index = heat_index.HeatIndex()
+            index = IncidentIndex(rebuild_at=50)
 
             async def check() -> None:
                 await index.fresh(conn)
@@ -500,23 +499,23 @@ def test_index_reloads_and_rebuilds(rw_conn: psycopg.Connection, rw_url, monkeyp
                 assert len(index) == len(points)
 
             await check()
-            base = index.base
+            base = index._base  # (white-box: which base it holds)
             rw_conn.execute(
                 "UPDATE citybrain.incidents SET category = '治安' WHERE id %% 211 = 0 AND id < %s",
                 [211 * 40],
             )
             await check()
-            assert index.base is base and 0 < len(index.overlay) <= 50
+            assert index._base is base and 0 < index.overlay_rows <= 50
             rw_conn.execute("UPDATE citybrain.incidents SET category = '治安' WHERE id % 173 = 0")
             await check()
-            assert index.base is not base and not index.overlay  # rebuilt
-            rebuilt = index.base
+            assert index._base is not base and not index.overlay_rows  # rebuilt
+            rebuilt = index._base
             rw_conn.execute(
                 "INSERT INTO citybrain.meta (key, value) VALUES ('incidents_generation', '-7') "
                 "ON CONFLICT (key) DO UPDATE SET value = '-7'"
             )
             await check()
-            assert index.base is not rebuilt and index.generation == "-7"  # reloaded
+            assert index._base is not rebuilt and index.generation == "-7"  # reloaded
 
     asyncio.run(run())
 

@@ -220,10 +220,11 @@ def test_another_countys_export_names_match_nothing(fresh_county, tmp_path) -> N
 
 def test_exports_leave_personal_data_out_and_keep_text_as_text(fresh_county, tmp_path) -> None:
     with psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn:
-        conn.execute(
-            "UPDATE citybrain.incidents SET description = '=HYPERLINK(\"http://x\")', "
-            'attributes = \'{"联系电话": "13800000000"}\' WHERE id = 1'
-        )
+        changed = conn.execute(  # (an incident's text lives in its case file)
+            "UPDATE citybrain.case_files SET description = '=HYPERLINK(\"http://x\")', "
+            'attributes = \'{"联系电话": "13800000000"}\' WHERE incident_id = 1'
+        ).rowcount
+        assert changed == 1
         done = export_layer(conn, "incidents", tmp_path / "i.xlsx", where=["severity=4"])
         whole = export_layer(
             conn, "incidents", tmp_path / "one.xlsx", where=["external_id~*-1"], personal=True

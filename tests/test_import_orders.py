@@ -24,7 +24,7 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.importer.checks import _timeline
 from citybrain.importer.prepare import Prepared
 from citybrain.importer.report import Report
-from citybrain.importer.spec import spec
+from citybrain.layers import importable
 from tests.utils.databases import snapshot
 from tests.utils.keys import auth
 from tests.utils.offices import gcj02, import_file, metres_apart, rejected, rows
@@ -184,7 +184,8 @@ def test_work_orders(fresh_county, places, tmp_path) -> None:
             "SELECT external_id, category, status, source, tier, reported_at, resolved_at, "
             "reporter_name, reporter_phone, attributes, location_quality, micro_grid_id, "
             "h3, h3_9, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
-            "citybrain.micro_grid_at(geom) AS expected_mg FROM citybrain.incidents "
+            "citybrain.micro_grid_at(geom) AS expected_mg FROM citybrain.incidents i "
+            "LEFT JOIN citybrain.case_files f ON f.incident_id = i.id "  # (its case file)
             "WHERE import_id = %s ORDER BY external_id",
             [report.import_id],
         )
@@ -328,7 +329,7 @@ def test_an_import_is_current_everywhere(fresh_county, places, tmp_path) -> None
         "exact",
         "治安",  # 治安管理, by the mapping file
     )
-    assert "reporter_phone" not in card  # a viewer: no personal data
+    assert card["reporter_phone"] == "139****5678"  # a viewer: personal data masked
     counts = {c["h3"]: c["value"] for c in after["cells"]}
     assert (
         counts == truth and sum(counts.values()) == sum(c["value"] for c in before["cells"]) + 200
@@ -374,7 +375,7 @@ def test_the_timeline_rule_is_the_schemas(conn) -> None:
     )
     frame["row"] = range(len(frame))
     prep = Prepared(
-        spec("incidents"),
+        importable("incidents"),
         frame,
         np.full(len(frame), None),
         set(),

@@ -31,12 +31,13 @@ from citybrain.db.connection import libpq_conninfo
 from citybrain.errors import InvalidInput
 from citybrain.exporter import export_layer
 from citybrain.importer.mapping import targets
-from citybrain.importer.spec import LAYERS, Column, Layer, spec
 from citybrain.importer.write import own_prefix
+from citybrain.layers import Column, Layer, import_order, importable, load_layers
 from tests.utils.cli import citybrain
 from tests.utils.databases import clone_database, sibling, snapshot
 from tests.utils.offices import import_file, points_on
 
+LAYERS = [layer.id for layer in import_order(load_layers(Path(__file__).parents[1] / "layers"))]
 ROWS = 5  # a few bad cells among them leave most rows in the county (no CRS is guessed wrong)
 HEADERS = {"lon": "经度", "lat": "纬度"}  # as offices write them: the file holds UTF-8 Chinese
 EXTRA = "备注"  # a column no citybrain column takes (kept as the rows' attributes)
@@ -72,7 +73,7 @@ class Valid:
 
     @classmethod
     def of(cls, url: str, layer_name: str, tmp: Path) -> Valid:
-        layer = spec(layer_name)
+        layer = importable(layer_name)
         path = tmp / f"{layer_name}-valid.csv"
         with psycopg.connect(libpq_conninfo(url)) as conn:
             if layer.key == "external_id":
@@ -178,7 +179,7 @@ def _outside(strategy, *taken: str):
 
 
 def _required(layer: Layer, column: Column) -> bool:
-    if layer.name == "towns" and column.name == "code":
+    if layer.id == "towns" and column.name == "code":
         return False  # a town of the county is known by its name
     return column.required or column.name in LOCATION
 
@@ -212,7 +213,7 @@ def _bad_values(layer: Layer, column: Column, fmt: str) -> st.SearchStrategy:
     if kind == "int":
         out += [HUGE_INTS, FRACTIONS]
         below = {"capacity": 1, "population": 0, "households": 0, "severity": 1}
-        if name in below and not (layer.name == "facilities" and name == "capacity"):
+        if name in below and not (layer.id == "facilities" and name == "capacity"):
             out.append(st.integers(-(10**6), below[name] - 1))
         if name == "severity":
             out.append(st.integers(5, 10**6))
@@ -258,7 +259,7 @@ def write(valid: Valid, damage: Damage, tmp: Path) -> Path:
     frame = valid.frame.astype(object).copy()
     for cell in damage.cells:
         frame.loc[cell.row, cell.header] = cell.value
-    path = tmp / f"{valid.layer.name}.{damage.fmt}"
+    path = tmp / f"{valid.layer.id}.{damage.fmt}"
     if damage.fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as f:
             out = csv.writer(f)

@@ -61,7 +61,6 @@ def test_gbk_shapefile_in_gauss_kruger(fresh_empty, towns, tmp_path, epsg, zone_
     assert metres_apart(got["geom"], towns["geom"]).max() < HALF_METRE
 
 
-@pytest.mark.skipif(not TOWNS_FILE.exists(), reason=f"{TOWNS_FILE} not found")
 @pytest.mark.parametrize("epsg", [4549, 4528])  # 4528: the zone (40) prefixed to eastings
 def test_real_towns_as_an_office_shapefile(fresh_empty, tmp_path, epsg) -> None:
     import geopandas as gpd
@@ -214,7 +213,10 @@ def _check_cameras(url: str, cams: pd.DataFrame) -> None:
 def test_the_docs_list_every_layers_columns() -> None:
     from pathlib import Path
 
-    from citybrain.importer.spec import markdown
+    from citybrain.importer.docs import markdown
+    from citybrain.layers import load_layers
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text()
-    assert markdown() in doc  # the section after "## Every layer's columns" is markdown()
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "import.md").read_text()
+    # the section after "## Every layer's columns" is markdown() of the project's layer files
+    assert markdown(load_layers(root / "layers")) in doc

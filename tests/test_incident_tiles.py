@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from pyproj import Transformer
 
-from citybrain.services.heatmap.tiles import zoom_resolution
+from citybrain.tiles.heatmap import zoom_resolution
 from tests.utils.county import SEED_END, now
 from tests.utils.keys import auth
 
@@ -343,8 +343,8 @@ def test_clusters_follow_every_kind_of_change(rw, rw_conn, rw_server) -> None:
 
     first = brute()
     assert served() == first and sum(first.values()) > 100  # counted
-    service = rw_server.app.state.citybrain.tiles
-    counted = service.counted
+    index = rw_server.app.state.citybrain.incident_index  # (keeps the windows' cells)
+    counted = index.counted
     ids = [
         r[0]
         for r in rw_conn.execute(
@@ -373,4 +373,4 @@ def test_clusters_follow_every_kind_of_change(rw, rw_conn, rw_server) -> None:
     )
     rw_conn.execute("DELETE FROM citybrain.incidents WHERE id = %s", [ids[2]])
     assert served() == brute() != first  # followed ...
-    assert service.counted == counted and service.followed > 0  # ... not counted again
+    assert index.counted == counted and index.followed > 0  # ... not counted again

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import h3
@@ -31,6 +32,7 @@ def _frame(conn: psycopg.Connection, n: int) -> pd.DataFrame:
         [n],
     ).fetchall()
     now = datetime(2026, 11, 1, tzinfo=UTC)
+    tag = uuid.uuid4().hex[:8]  # external ids are unique: each frame's own
     return pd.DataFrame(
         {
             "category": "治安",
@@ -38,7 +40,8 @@ def _frame(conn: psycopg.Connection, n: int) -> pd.DataFrame:
             "severity": 2,
             "status": "reported",
             "tier": "village",
-            "description": ['含,逗号 "引号"', "", None][:1] * n,
+            # text that COPY must escape (external_id: the incidents' text column of their own)
+            "external_id": [f'含,逗号 "引号"-{tag}-{i}' for i in range(n)],
             "reported_at": pd.Series([now] * n),
             "updated_at": pd.Series([now] * n),
             "lon": [p[0] for p in pts],
@@ -52,15 +55,15 @@ def test_load_points_fills_h3_and_micro_grid(conn: psycopg.Connection) -> None:
     before = conn.execute("SELECT max(id) FROM citybrain.incidents").fetchone()[0]
     assert load_points(conn, "incidents", frame) == 50
     rows = conn.execute(
-        "SELECT ST_X(geom), ST_Y(geom), h3, micro_grid_id, description, reported_at "
+        "SELECT ST_X(geom), ST_Y(geom), h3, micro_grid_id, external_id, reported_at "
         "FROM citybrain.incidents WHERE id > %s ORDER BY id",
         [before],
     ).fetchall()
     assert len(rows) == 50
-    for (x, y, cell, mg, desc, at), expected_mg in zip(rows, range(1, 51), strict=True):
+    for i, (x, y, cell, mg, text, at) in enumerate(rows):
         assert cell == h3.str_to_int(h3.latlng_to_cell(y, x, 15))
-        assert mg == expected_mg  # the point on the surface of micro-grid n lies in it
-        assert desc == '含,逗号 "引号"'
+        assert mg == i + 1  # the point on the surface of micro-grid n lies in it
+        assert text == frame["external_id"][i]
         assert at == datetime(2026, 11, 1, tzinfo=UTC)
 
 

@@ -86,13 +86,20 @@ def test_serve_gives_dispatch_a_process_of_its_own(seeded: str, tmp_path) -> Non
                 tmp_path / "serve.log"
             ).read_text()[-3000:]
             time.sleep(0.2)
-        # two public workers on the port, one dispatch process on the other, niced apart
+        # two public workers on the port, one dispatch process on the other, niced apart (a
+        # worker listens once its start-up is done: the last may still be starting)
         parent = psutil.Process(proc.pid)
-        for child in parent.children():
-            for c in child.net_connections(kind="tcp"):
-                if c.status == psutil.CONN_LISTEN:
-                    listening.setdefault(c.laddr.port, []).append(child)
-        assert {p: len(procs) for p, procs in listening.items()} == {port: 2, dispatch_port: 1}
+        while True:
+            listening = {}
+            for child in parent.children():
+                for c in child.net_connections(kind="tcp"):
+                    if c.status == psutil.CONN_LISTEN:
+                        listening.setdefault(c.laddr.port, []).append(child)
+            counts = {p: len(procs) for p, procs in listening.items()}
+            if counts == {port: 2, dispatch_port: 1} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert counts == {port: 2, dispatch_port: 1}
         assert [w.nice() for w in listening[port]] == [parent.nice() + 7] * 2
         assert listening[dispatch_port][0].nice() == parent.nice()
 

@@ -38,6 +38,18 @@ BASE = "id: {id}\ntitle: {{zh: 测, en: test}}\nsource: {{table: incidents}}\nge
         ("style: [{paint: {}}]\n", "style\\[0\\] needs a MapLibre layer type"),
         ("style: [{type: circle, source: x}]\n", "source is set by citybrain"),
         ("labels: {style: [{type: symbol}]}\n", "only polygon layers have label points"),
+        (
+            "columns: {kind: {type: enum, choices: Colours}}\n",
+            "field columns.kind.choices: .*'Colours' is no vocabulary.*TeamStatus",
+        ),
+        ("columns: {kind: {type: enum}}\n", "field columns.kind: .*an enum column needs choices"),
+        (
+            "columns: {phone: {personal: true}}\nproperties: [category, phone]\n",
+            "field properties: .*personal data.*phone",
+        ),
+        ("columns: {name: {}}\nimport: {title: x}\n", "key: 'code' is not one of the columns"),
+        ("columns: {code: {short: much_too_long}}\n", "columns.code.short: .*10-byte"),
+        ("columns: {parent: {}}\n", "columns.parent: the layer has no parent"),
     ],
 )
 def test_bad_fields_are_named(tmp_path: Path, extra: str, message: str) -> None:
@@ -46,10 +58,13 @@ def test_bad_fields_are_named(tmp_path: Path, extra: str, message: str) -> None:
         load_layers(directory)
 
 
-def test_unknown_table_and_id_mismatch(tmp_path: Path) -> None:
-    text = BASE.format(id="bad").replace("incidents", "passwords")
-    with pytest.raises(LayerConfigError, match="bad.yaml: field source.table.*passwords"):
-        load_layers(_dir(tmp_path, "bad", text))
+def test_unknown_table_and_id_mismatch(tmp_path: Path, conn: psycopg.Connection) -> None:
+    # The tables are the database's: a layer file names one that must be a map table there.
+    for table in ("passwords", "api_keys"):  # none; one without tile-version triggers
+        text = BASE.format(id="bad").replace("incidents", table)
+        layers = load_layers(_dir(tmp_path, "bad", text))
+        with pytest.raises(LayerConfigError, match=f"bad.yaml: field source.table.*{table}"):
+            check_against_database(layers, conn)
     with pytest.raises(LayerConfigError, match="other.yaml: field id"):
         load_layers(_dir(tmp_path, "other", BASE.format(id="bad2")))
     with pytest.raises(LayerConfigError, match="broken.yaml: not valid YAML"):

@@ -12,10 +12,10 @@ from datetime import timedelta
 import httpx
 import psycopg
 
-from citybrain.brain.config import Detector
+from citybrain.alerts import Detector
+from citybrain.alerts.runner import run_detector
 from citybrain.db.connection import libpq_conninfo
 from citybrain.domain import AlertKind, AlertStatus
-from citybrain.services.alert_runner import run_detector
 from tests.utils.county import SEED_END
 from tests.utils.keys import auth
 from tests.utils.metrics import matching, scrape

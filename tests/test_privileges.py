@@ -87,11 +87,18 @@ def test_what_the_server_role_may_do(as_server: psycopg.Connection) -> None:
             "now(), now(), geom FROM citybrain.incidents ORDER BY id LIMIT 1 RETURNING id, h3"
         ).fetchone()
         assert cell is not None  # the cell trigger ran
-        as_server.execute(
+        event = (
             "INSERT INTO citybrain.incident_events (incident_id, actor, role, action) "
-            "VALUES (%s, 'test', 'dispatcher', 'report')",
-            [incident],
+            "VALUES (%s, 'test', 'dispatcher', 'report')"
         )
+        # The audit trail takes a step only from a named caller (row security, migration 0019).
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_server.transaction():
+            as_server.execute(event, [incident])
+        as_server.execute(
+            "SELECT set_config('citybrain.role', 'dispatcher', true), "
+            "set_config('citybrain.area_level', 'county', true)"
+        )
+        as_server.execute(event, [incident])
         as_server.execute(
             "UPDATE citybrain.incidents SET status = 'closed' WHERE id = %s", [incident]
         )

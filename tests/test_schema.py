@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from citybrain import sql as sql_files
+from citybrain.alerts.queries import SQL_DIR as ALERTS_SQL
 from citybrain.db.connection import get_engine
 from citybrain.db.migrate import head_revision
 from citybrain.db.models import SCHEMA, Base
@@ -154,17 +155,18 @@ def test_status_sets_in_the_database_are_the_domains(conn: psycopg.Connection) -
 
 
 def test_sql_files_take_the_domains_sets() -> None:
-    """Every statement file loads with its ``{domain.…}`` names written in, and none spells a
-    status set out by hand (the set belongs to domain.py)."""
-    root = Path(sql_files.__file__).parent
-    names = [str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.sql")]
-    assert len(names) > 40
+    """Every statement file (``citybrain/sql/``, and the alerts package's own) loads with its
+    ``{domain.…}`` names written in, and none spells a status set out by hand (the set belongs
+    to domain.py)."""
     statuses = {str(s) for s in (*Status, *TeamStatus)}
-    for name in names:
-        text = sql_files.load(name)
-        assert "{domain." not in text, name
-        raw = (root / f"{name}.sql").read_text()
-        assert not _words(raw) & statuses, f"{name}.sql spells a status; use {{domain.…}}"
+    for root, at_least in ((Path(sql_files.__file__).parent, 40), (ALERTS_SQL, 15)):
+        names = [str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.sql")]
+        assert len(names) > at_least
+        for name in names:
+            text = sql_files.load(name, root)
+            assert "{domain." not in text, name
+            raw = (root / f"{name}.sql").read_text()
+            assert not _words(raw) & statuses, f"{name}.sql spells a status; use {{domain.…}}"
     loaded = sql_files.load("stats/summary")
     assert "status IN ('reported', 'dispatched', 'on_site', 'escalated')" in loaded
     assert "status IN ('reported', 'escalated')" in loaded  # waiting: AWAITING_DISPATCH

@@ -15,9 +15,9 @@ import psycopg
 from playwright.sync_api import Page
 from shapely.geometry import shape
 
-from citybrain.brain.config import Detector
+from citybrain.alerts import Detector
+from citybrain.alerts.runner import run_detector
 from citybrain.db.connection import libpq_conninfo
-from citybrain.services.alert_runner import run_detector
 from tests.utils.browser import OUTPUT, open_screen, wait_idle
 from tests.utils.server import LiveServer, server_settings
 

@@ -18,8 +18,9 @@ import pytest
 from nbclient import NotebookClient
 from pyproj import Geod
 
-from citybrain.analysis import access, load
+from citybrain.analysis import access, catchment, load, location, travel
 from citybrain.db.connection import get_engine
+from citybrain.services.routing import ACCESS_KMH
 
 GEOD = Geod(ellps="WGS84")
 ORIGIN = (120.90, 30.85)
@@ -72,9 +73,9 @@ def test_travel_minutes_match_networkx(kmh: float | None) -> None:
     # Residents and sites a few tens of metres off a vertex: the leg is the geodesic to it.
     residents = {v: moved(45, 30 + v, pos[v]) for v in (1, 12, 23, 31, 33)}
     sites = {v: moved(200, 20 + v, pos[v]) for v in (3, 21, 32)}
-    leg_kmh = access.ACCESS_KMH if kmh is None else kmh
-    router = access.road_router(vertices, roads, kmh)
-    got = access.travel_minutes(
+    leg_kmh = ACCESS_KMH if kmh is None else kmh
+    router = travel.road_router(vertices, roads, kmh)
+    got = travel.travel_minutes(
         router,
         pd.DataFrame(list(residents.values()), columns=["lon", "lat"]),
         pd.DataFrame(list(sites.values()), columns=["lon", "lat"]),
@@ -97,18 +98,18 @@ def test_travel_minutes_match_networkx(kmh: float | None) -> None:
 def test_travel_minutes_bad_input_and_unreached() -> None:
     pos, vertices, roads = small_network()
     with pytest.raises(ValueError, match="positive"):
-        access.road_router(vertices, roads, kmh=0)
-    router = access.road_router(vertices, roads)
+        travel.road_router(vertices, roads, kmh=0)
+    router = travel.road_router(vertices, roads)
     here = pd.DataFrame([pos[1]], columns=["lon", "lat"])
     with pytest.raises(ValueError, match="positive"):
-        access.travel_minutes(router, here, here, access_kmh=-1)
-    assert access.travel_minutes(router, here, here.iloc[:0]).shape == (1, 0)
-    assert np.isinf(access.nearest_minutes(np.empty((1, 0)))).all()
+        travel.travel_minutes(router, here, here, access_kmh=-1)
+    assert travel.travel_minutes(router, here, here.iloc[:0]).shape == (1, 0)
+    assert np.isinf(travel.nearest_minutes(np.empty((1, 0)))).all()
     # A vertex no road reaches: inf, not a number.
     lone = moved(0, 5000)
     vertices = pd.concat([vertices, pd.DataFrame({"id": [99], "lon": [lone[0]], "lat": [lone[1]]})])
-    router = access.road_router(vertices, roads)
-    t = access.travel_minutes(router, here, pd.DataFrame([lone], columns=["lon", "lat"]))
+    router = travel.road_router(vertices, roads)
+    t = travel.travel_minutes(router, here, pd.DataFrame([lone], columns=["lon", "lat"]))
     assert np.isinf(t).all()
 
 
@@ -139,9 +140,9 @@ def test_travel_minutes_match_pgrouting_on_the_county(seeded: str, conn) -> None
             [sql, [o[0] for o in origins], [t[0] for t in targets], directed],
         ).fetchall()
         network = {(s, e): c for s, e, c in rows}
-        leg_kmh = kmh or access.ACCESS_KMH
-        got = access.travel_minutes(
-            access.road_router(vertices, roads, kmh), people, halls, access_kmh=leg_kmh
+        leg_kmh = kmh or ACCESS_KMH
+        got = travel.travel_minutes(
+            travel.road_router(vertices, roads, kmh), people, halls, access_kmh=leg_kmh
         )
         for i, (ov, oleg) in enumerate(origins):
             for j, (tv, tleg) in enumerate(targets):
@@ -179,7 +180,7 @@ def hand_fca(weight) -> np.ndarray:
 def test_two_step_floating_catchment_by_hand() -> None:
     people = pd.DataFrame({"population": POPULATION}, index=[f"m{i}" for i in range(6)])
     sites = pd.DataFrame({"capacity": CAPACITY}, index=[101, 102, 103, 104])
-    scores = access.catchment_scores(people, sites, MINUTES, 30)
+    scores = catchment.catchment_scores(people, sites, MINUTES, 30)
     two = hand_fca(lambda d: 1.0)
     enhanced = hand_fca(lambda d: 1.0 if d <= 10 else 0.68 if d <= 20 else 0.22)
     assert scores["2sfca"].to_numpy() == pytest.approx(two, rel=1e-12)
@@ -191,13 +192,13 @@ def test_two_step_floating_catchment_by_hand() -> None:
     # Every place is shared out: the population-weighted sum is the capacity reached.
     assert POPULATION @ scores["2sfca"].to_numpy() == pytest.approx(CAPACITY.sum())
     people["village"] = ["a", "a", "b", "b", "b", "c"]
-    villages = access.by_area(people, scores)
+    villages = catchment.by_area(people, scores)
     expected_b = (POPULATION[2:5] @ two[2:5]) / POPULATION[2:5].sum()
     assert villages.loc["b", "2sfca"] == pytest.approx(expected_b)
     assert villages.loc["b", "residents"] == 2300
     with pytest.raises(ValueError, match="positive"):
-        access.catchment_scores(people, sites, MINUTES, 0)
-    none = access.catchment_scores(people, sites, MINUTES + 100, 30)
+        catchment.catchment_scores(people, sites, MINUTES, 0)
+    none = catchment.catchment_scores(people, sites, MINUTES + 100, 30)
     assert (none == 0).all().all()
 
 
@@ -209,11 +210,11 @@ def test_capacity_defaults_by_kind() -> None:
             "capacity": [pd.NA, 250, pd.NA],
         }
     )
-    out = access.with_capacity(sites)
+    out = catchment.with_capacity(sites)
     assert out["capacity"].tolist() == [300.0, 250.0, 100.0]
     assert out["capacity_source"].tolist() == ["default", "recorded", "default"]
     with pytest.raises(ValueError, match="police_post"):
-        access.with_capacity(
+        catchment.with_capacity(
             pd.DataFrame({"kind": ["police_post"], "level": [None], "capacity": [pd.NA]})
         )
 
@@ -226,7 +227,7 @@ def test_demand_cells_keep_residents_and_their_centre() -> None:
             "lat": [ORIGIN[1], ORIGIN[1], ORIGIN[1]],
         }
     )
-    cells = access.demand_cells(people, 8)
+    cells = location.demand_cells(people, 8)
     assert cells["population"].sum() == 450 and len(cells) == 2
     first = cells.loc[cells["population"] == 400].iloc[0]
     assert first["lon"] == pytest.approx(ORIGIN[0] + 0.0003)
@@ -242,10 +243,10 @@ def random_demand(seed: int, existing: int = 2, candidates: int = 10, residents:
     minutes = np.hypot(*(xy[:, None, :] - sites[None, :, :]).transpose(2, 0, 1))
     weights = rng.integers(10, 200, residents).astype(float)
     today = minutes[:, :existing].min(axis=1) if existing else np.full(residents, np.inf)
-    return access.Demand(weights, today, minutes[:, existing:], 12.0), minutes[:, :existing]
+    return location.Demand(weights, today, minutes[:, existing:], 12.0), minutes[:, :existing]
 
 
-def brute_force(demand: access.Demand, existing: np.ndarray, n: int):
+def brute_force(demand: location.Demand, existing: np.ndarray, n: int):
     """Every choice of n candidates, today's sites as their own columns (not collapsed)."""
     best_reached, best_minutes = -1.0, np.inf
     for chosen in combinations(range(demand.minutes.shape[1]), n):
@@ -260,17 +261,17 @@ def brute_force(demand: access.Demand, existing: np.ndarray, n: int):
 def test_exact_siting_matches_brute_force(seed: int, n: int) -> None:
     demand, existing = random_demand(seed)
     best_reached, best_minutes = brute_force(demand, existing, n)
-    exact, greedy = access.mclp(demand, n), access.greedy_mclp(demand, n)
+    exact, greedy = location.mclp(demand, n), location.greedy_mclp(demand, n)
     assert exact.optimal and exact.reached == pytest.approx(best_reached)
     assert len(exact.chosen) <= n and greedy.reached <= exact.reached + 1e-9
     gained = exact.reached - demand.weights[demand.today <= 12.0].sum()
-    assert access.gap(demand, exact, greedy) == pytest.approx(
+    assert location.gap(demand, exact, greedy) == pytest.approx(
         (exact.reached - greedy.reached) / gained
     )
-    exact, greedy = access.pmedian(demand, n), access.greedy_pmedian(demand, n)
+    exact, greedy = location.pmedian(demand, n), location.greedy_pmedian(demand, n)
     assert exact.optimal and exact.resident_minutes == pytest.approx(best_minutes)
     assert len(exact.chosen) <= n and greedy.resident_minutes >= exact.resident_minutes - 1e-6
-    assert access.gap(demand, exact, greedy) == pytest.approx(
+    assert location.gap(demand, exact, greedy) == pytest.approx(
         (greedy.resident_minutes - best_minutes) / best_minutes
     )
 
@@ -278,7 +279,7 @@ def test_exact_siting_matches_brute_force(seed: int, n: int) -> None:
 def test_p_median_without_sites_today_matches_brute_force() -> None:
     demand, existing = random_demand(9, existing=0)
     _, best_minutes = brute_force(demand, existing, 3)
-    exact = access.pmedian(demand, 3)
+    exact = location.pmedian(demand, 3)
     assert len(exact.chosen) == 3 and exact.resident_minutes == pytest.approx(best_minutes)
 
 
@@ -286,37 +287,37 @@ def test_greedy_falls_short_where_known() -> None:
     # MCLP: residents a, b, c, d weigh 1.5, 2, 2, 1.5; candidate 0 reaches {a, b}, 1 {c, d},
     # 2 {b, c}. Greedy takes 2 (4) then 0 (+1.5): 5.5; the optimum is 0 and 1: 7.
     within = np.array([[1, 0, 0], [1, 0, 1], [0, 1, 1], [0, 1, 0]], dtype=bool)
-    demand = access.Demand(
+    demand = location.Demand(
         np.array([1.5, 2.0, 2.0, 1.5]), np.full(4, np.inf), np.where(within, 5.0, 50.0), 10.0
     )
-    exact, greedy = access.mclp(demand, 2), access.greedy_mclp(demand, 2)
+    exact, greedy = location.mclp(demand, 2), location.greedy_mclp(demand, 2)
     assert sorted(exact.chosen) == [0, 1] and exact.reached == 7.0
     assert greedy.chosen == [2, 0] and greedy.reached == 5.5
-    assert access.gap(demand, exact, greedy) == pytest.approx(1.5 / 7)
-    table = access.summary(demand, exact, greedy)
+    assert location.gap(demand, exact, greedy) == pytest.approx(1.5 / 7)
+    table = location.summary(demand, exact, greedy)
     assert table.loc["today", "reached"] == 0 and table.loc["MCLP (exact)", "gain"] == 7.0
     assert table.loc["MCLP (greedy)", "gap"] == pytest.approx(1.5 / 7)
     # p-median on a line: residents at 0, 1, 9, 10 km; candidates at 0.5, 5, 9.5. Greedy takes
     # 5 (18) then one end (10); the optimum is both ends (2).
     at = np.array([0.0, 1.0, 9.0, 10.0])
-    demand = access.Demand(
+    demand = location.Demand(
         np.ones(4), np.full(4, np.inf), np.abs(at[:, None] - [0.5, 5.0, 9.5]), 1.0
     )
-    exact, greedy = access.pmedian(demand, 2), access.greedy_pmedian(demand, 2)
+    exact, greedy = location.pmedian(demand, 2), location.greedy_pmedian(demand, 2)
     assert sorted(exact.chosen) == [0, 2] and exact.resident_minutes == 2.0
     assert greedy.chosen[0] == 1 and greedy.resident_minutes == 10.0
-    assert access.gap(demand, exact, greedy) == pytest.approx(4.0)
+    assert location.gap(demand, exact, greedy) == pytest.approx(4.0)
 
 
 def test_nothing_to_gain_and_bad_input() -> None:
     # Everyone already within the limit: MCLP adds nothing; no candidate nearer: p-median too.
-    demand = access.Demand(np.ones(3), np.zeros(3), np.full((3, 2), 5.0), 10.0)
-    assert access.mclp(demand, 2).chosen == [] and access.pmedian(demand, 2).chosen == []
-    assert access.greedy_mclp(demand, 2).chosen == []
+    demand = location.Demand(np.ones(3), np.zeros(3), np.full((3, 2), 5.0), 10.0)
+    assert location.mclp(demand, 2).chosen == [] and location.pmedian(demand, 2).chosen == []
+    assert location.greedy_mclp(demand, 2).chosen == []
     with pytest.raises(ValueError, match="same residents"):
-        access.Demand(np.ones(2), np.zeros(3), np.zeros((3, 2)), 10.0)
+        location.Demand(np.ones(2), np.zeros(3), np.zeros((3, 2)), 10.0)
     with pytest.raises(ValueError, match="positive"):
-        access.Demand(np.ones(3), np.zeros(3), np.zeros((3, 2)), 0.0)
+        location.Demand(np.ones(3), np.zeros(3), np.zeros((3, 2)), 0.0)
 
 
 # --- one kind of site, end to end (what notebook 04 runs for halls and for centres) ---------
@@ -334,15 +335,15 @@ def walking_minutes(roads: pd.DataFrame, origins, targets) -> np.ndarray:
     """networkx's shortest walks (both ways on every road), in minutes."""
     graph = nx.Graph()
     for s, t, length, *_ in roads.itertuples(index=False):
-        graph.add_edge(s, t, w=length / (access.WALK_KMH / 3.6) / 60)
+        graph.add_edge(s, t, w=length / (travel.WALK_KMH / 3.6) / 60)
     return np.array(
         [[nx.shortest_path_length(graph, o, t, weight="w") for t in targets] for o in origins]
     )
 
 
-def fca(minutes, population, capacity, catchment, weight) -> np.ndarray:
+def fca(minutes, population, capacity, max_minutes, weight) -> np.ndarray:
     """R_j = S_j / sum_i P_i W(d_ij), A_i = sum_j R_j W(d_ij), written out for any matrix."""
-    w = np.vectorize(weight)(minutes) * (minutes <= catchment)
+    w = np.vectorize(weight)(minutes) * (minutes <= max_minutes)
     reached = population @ w
     ratio = np.divide(capacity, reached, out=np.zeros(len(capacity)), where=reached > 0)
     return w @ ratio
@@ -383,8 +384,8 @@ def test_one_kind_from_sites_to_new_sites(kind, vertices_, capacity) -> None:
         pos, homes, population=population, village=["a" if v < 20 else "b" for v in homes]
     )
     facilities = county_facilities(pos)
-    router = access.road_router(vertices, roads, kmh=access.WALK_KMH)
-    service = access.service_sites(kind, facilities, people, router, access_kmh=access.WALK_KMH)
+    router = travel.road_router(vertices, roads, kmh=travel.WALK_KMH)
+    service = access.service_sites(kind, facilities, people, router, access_kmh=travel.WALK_KMH)
     assert set(service.sites["kind"]) == {kind}
     assert service.sites["capacity"].tolist() == capacity
     today = walking_minutes(roads, homes, vertices_)
@@ -442,14 +443,14 @@ def test_one_kind_from_sites_to_new_sites(kind, vertices_, capacity) -> None:
     # Gathered into H3 cells, the residents are all still counted.
     cells = access.new_sites(service, candidates, 2, 10, resolution=8)
     assert cells.travel.total == pytest.approx(population.sum())
-    assert len(cells.travel.weights) == len(access.demand_cells(people, 8))
+    assert len(cells.travel.weights) == len(location.demand_cells(people, 8))
 
 
 def test_one_kind_read_from_another_column_or_absent() -> None:
     pos, vertices, roads = small_network()
     people = on_vertices(pos, [1, 33], population=[100.0, 200.0], village=["a", "b"])
     facilities = county_facilities(pos)
-    router = access.road_router(vertices, roads, kmh=access.WALK_KMH)
+    router = travel.road_router(vertices, roads, kmh=travel.WALK_KMH)
     seats = access.service_sites("cultural_hall", facilities, people, router, capacity="seats")
     assert seats.sites["capacity"].tolist() == [120.0, 80.0]
     assert seats.sites["capacity_source"].tolist() == ["recorded", "recorded"]

@@ -13,12 +13,7 @@ from citybrain.errors import InvalidInput
 from citybrain.synth.hierarchy import build_hierarchy, read_towns_file
 from tests.utils.county import TOWNS_FILE
 
-needs_file = pytest.mark.skipif(
-    not TOWNS_FILE.exists(), reason=f"real town boundaries not found at {TOWNS_FILE}"
-)
 
-
-@needs_file
 def test_real_towns_are_subdivided_exactly() -> None:
     h = build_hierarchy(np.random.default_rng(3), towns_file=TOWNS_FILE)
     real = read_towns_file(TOWNS_FILE)
@@ -32,7 +27,6 @@ def test_real_towns_are_subdivided_exactly() -> None:
     assert 9000 <= len(h.micro_grids.frame) <= 11000
 
 
-@needs_file
 def test_unknown_town_name_is_refused(tmp_path) -> None:
     data = json.loads(TOWNS_FILE.read_text())
     data["features"][0]["properties"]["name"] = "不存在镇"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.utils.keys import auth
+from tests.utils.serve import Serve
 from tests.utils.server import LiveServer, server_settings
 
 LIMITS = {"max_header_kb": 16, "header_timeout_s": 2.0, "body_timeout_s": 2.0}
@@ -206,3 +207,16 @@ def test_live_streams_are_shared_out_per_client(bounded: LiveServer) -> None:
             cm.__exit__(None, None, None)
         for c in clients:
             c.close()
+
+
+def test_citybrain_serve_bounds_the_wire_on_both_ports(seeded: str) -> None:
+    """As deployed (``citybrain serve``, ``api.server``), not only in the tests' servers: a
+    header past CITYBRAIN_MAX_HEADER_KB is refused by the protocol (431, before any
+    middleware could answer) on the public port and on the dispatch port alike."""
+    with Serve(seeded, workers=1, CITYBRAIN_MAX_HEADER_KB="8") as serve:
+        for url in (serve.url, serve.dispatch_url):
+            small = httpx.get(f"{url}/livez", headers={"X-Pad": "x" * 6000}, timeout=10)
+            assert small.status_code == 200
+            big = httpx.get(f"{url}/livez", headers={"X-Pad": "x" * 10_000}, timeout=10)
+            assert big.status_code == 431, (url, big.status_code, big.text)
+            assert big.json()["code"] == "header_too_large" and "8 KB" in big.json()["detail"]

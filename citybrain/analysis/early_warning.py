@@ -3,9 +3,9 @@
 
 The scan, EARS C3 and the naive fixed threshold (N or more of a category in one compound
 within 24 h, ``rule: count``) run side by side at every step of a replay, on arrays read once
-from the database, with the code the server runs (``citybrain.brain``); alerts are
-de-duplicated as ``services.alerts`` does (a finding that shares an area with an active alert
-of the same detector and category updates it; an alert a run no longer sees has passed).
+from the database, with the code the server runs (``citybrain.alerts``); alerts are
+de-duplicated as ``citybrain.alerts.store`` does (a finding that shares an area with an active
+alert of the same detector and category updates it; an alert a run no longer sees has passed).
 EARS and the naive threshold are swept over several thresholds at once, so each can be read at
 the false-alert rate of the scan. Nothing is written.
 """
@@ -20,11 +20,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 
-from citybrain.brain import ears
-from citybrain.brain.config import Detector
-from citybrain.brain.data import Areas, Cases, level_areas
-from citybrain.brain.detect import count_rule
-from citybrain.brain.scan import Zones, scan
+from citybrain import sql as sql_files
+from citybrain.alerts import Areas, Cases, Ears, Scan, Zones, count_rule, ears, level_areas
+from citybrain.alerts.scan import scan
 from citybrain.domain import CATEGORIES
 
 DAY = 86_400.0
@@ -104,18 +102,9 @@ def load_history(conn: psycopg.Connection, start: datetime, end: datetime) -> Hi
     compounds = level_areas(conn, "compounds")
     villages = level_areas(conn, "villages")
     rows = conn.execute(
-        "SELECT i.category, extract(epoch FROM i.reported_at)::float8, ch.compound_id, "
-        "ch.village_id, i.id FROM citybrain.incidents i "
-        "JOIN citybrain.micro_grid_chain ch USING (micro_grid_id) "
-        "WHERE i.reported_at >= %s AND i.reported_at < %s ORDER BY i.reported_at",
-        [start, end],
+        sql_files.load("analysis/history_incidents"), {"start": start, "end": end}
     ).fetchall()
-    truth = conn.execute(
-        "SELECT o.category, extract(epoch FROM o.started_at)::float8, "
-        "extract(epoch FROM o.ended_at)::float8, c.id, g.village_id, o.size "
-        "FROM citybrain.outbreaks o JOIN citybrain.compounds c ON c.code = o.compound_code "
-        "JOIN citybrain.grids g ON g.id = c.grid_id ORDER BY o.id"
-    ).fetchall()
+    truth = conn.execute(sql_files.load("analysis/history_outbreaks")).fetchall()
     category = np.array([r[0] for r in rows], dtype=object)
     columns = {
         "t": np.array([r[1] for r in rows], dtype=float),
@@ -146,8 +135,8 @@ class Replay:
 
 def replay(
     history: History,
-    scan_detector: Detector,
-    ears_detector: Detector,
+    scan_detector: Scan,
+    ears_detector: Ears,
     first: float,
     last: float,
     step_hours: float,

@@ -61,9 +61,10 @@ from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 from sqlalchemy import Engine, text
 
+from citybrain import sql as sql_files
 from citybrain.analysis import load
 from citybrain.crs import LOCAL
-from citybrain.domain import Role
+from citybrain.domain import MemberRole
 from citybrain.errors import InvalidInput
 
 PER_WORKER = 300  # households a grid worker (网格员) serves at most
@@ -78,21 +79,11 @@ LAYER = "proposed_grids"
 def compounds(since: datetime | str = "1970-01-01", con: Engine | None = None) -> gpd.GeoDataFrame:
     """Every compound (index: id) with ``code``, ``name``, its grid, village and town, its
     ``households`` (its micro-grids') and the ``incidents`` reported inside it since ``since``."""
-    sql = (
-        "SELECT c.id, c.code, c.name, c.grid_id, g.village_id, v.town_id, "
-        "coalesce(h.households, 0)::int AS households, coalesce(i.n, 0)::int AS incidents, c.geom "
-        "FROM citybrain.compounds c JOIN citybrain.grids g ON g.id = c.grid_id "
-        "JOIN citybrain.villages v ON v.id = g.village_id "
-        "LEFT JOIN (SELECT compound_id, sum(households) AS households "
-        "  FROM citybrain.micro_grids GROUP BY compound_id) h ON h.compound_id = c.id "
-        "LEFT JOIN (SELECT m.compound_id, count(*) AS n FROM citybrain.incidents i "
-        "  JOIN citybrain.micro_grids m ON m.id = i.micro_grid_id "
-        "  WHERE i.reported_at >= CAST(:since AS timestamptz) GROUP BY m.compound_id) i "
-        "  ON i.compound_id = c.id "
-        "ORDER BY c.id"
-    )
     frame = gpd.read_postgis(
-        text(sql), con or load.engine(), geom_col="geom", params={"since": str(since)}
+        text(sql_files.load("analysis/compounds")),
+        con or load.engine(),
+        geom_col="geom",
+        params={"since": str(since)},
     )
     return frame.set_index("id")
 
@@ -106,7 +97,7 @@ def team_sizes(teams: pd.DataFrame) -> pd.DataFrame:
             {
                 "members": members.map(len).to_numpy(),
                 "workers": members.map(
-                    lambda ms: sum(m.get("role") == Role.grid_worker for m in ms)
+                    lambda ms: sum(m.get("role") == MemberRole.grid_worker for m in ms)
                 ).to_numpy(),
             },
             index=pd.Index(teams["grid_id"].to_numpy(), name="grid_id"),

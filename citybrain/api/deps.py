@@ -21,12 +21,12 @@ from citybrain.clock import clock_of
 from citybrain.layers import Layer
 from citybrain.services.events import EventHub
 from citybrain.services.features import Extents
-from citybrain.services.heatmap.index import HeatIndex
 from citybrain.services.heatmap.population import CountyCellsHolder
+from citybrain.services.incident_index import IncidentIndex
 from citybrain.services.routing import RouterHolder
 from citybrain.services.stats import Kpis
-from citybrain.services.tiles import TileService
 from citybrain.settings import Settings
+from citybrain.tiles.service import TileService
 
 
 async def get_state(request: Request) -> AppState:
@@ -83,7 +83,7 @@ ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn, scope="function"
 LayersDep = Annotated[dict[str, Layer], _part("layers")]
 RoadsDep = Annotated[RouterHolder, _part("roads")]
 CountyDep = Annotated[CountyCellsHolder, _part("county")]
-HeatDep = Annotated[HeatIndex, _part("heat")]
+IncidentIndexDep = Annotated[IncidentIndex, _part("incident_index")]
 TilesDep = Annotated[TileService, _part("tiles")]
 ExtentsDep = Annotated[Extents, _part("extents")]
 KpisDep = Annotated[Kpis, _part("kpis")]

@@ -42,6 +42,7 @@ class RateLimit:
             return await self.app(scope, receive, send)
         request = Request(scope)
         kind, name = client_of(request, await caller(request)).split(":", 1)
+        kind = "address" if kind == "address" else "key"  # (a person's session counts as a key)
         windows = self.windows[kind]
         full = next((w for w in windows if not self.limiter.test(w, kind, name)), None)
         if full is None:

@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from citybrain import metrics
 from citybrain.api.state import state_of
 from citybrain.db.replicas import LSN_HEADER, NODE_HEADER, PRIMARY, parse_lsn
+from citybrain.sql import load
 
 WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _PRIMARY_ONLY = "citybrain.primary_only"  # (scope key) this is the request's second try
@@ -24,7 +25,7 @@ _PRIMARY_ONLY = "citybrain.primary_only"  # (scope key) this is the request's se
 async def note_write_position(request: HTTPConnection, conn: AsyncConnection) -> None:
     """Keep, for the answer's ``Citybrain-LSN``, the primary's WAL insert position as read on
     the connection that has just committed the request's write: at or past its commit."""
-    cur = await conn.execute("SELECT pg_current_wal_insert_lsn()::text")
+    cur = await conn.execute(load("replicas/wal_position"))
     request.scope.setdefault("state", {})["lsn"] = (await cur.fetchone())[0]
 
 

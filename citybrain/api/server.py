@@ -57,13 +57,18 @@ def processes(port: int, workers: int, dispatch_port: int, public_nice: int) -> 
     ]
 
 
+BACKLOG = 2048
+
+
 def _socket(host: str, port: int) -> socket.socket:
+    """The worker's own socket on the shared port, bound but not listening yet: uvicorn listens
+    once the app's start-up is done, so the kernel hands a worker (a new one that replaces a
+    dead one, too) no connection before it can answer it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -78,16 +83,20 @@ def proxies(forwarded_allow_ips: str) -> dict:
 
 def _config(lane: str, access_log: bool, forwarded: str, **more) -> uvicorn.Config:
     from citybrain.api.logs import log_config
+    from citybrain.api.protocol import uvicorn_options
     from citybrain.settings import get_settings
 
+    settings = get_settings()
     return uvicorn.Config(
         APPS[lane],
         factory=True,
         access_log=access_log,
-        log_config=log_config(get_settings().log_format),
+        log_config=log_config(settings.log_format),
         log_level="info",
         timeout_graceful_shutdown=GRACE_S,
+        backlog=BACKLOG,
         **proxies(forwarded),
+        **uvicorn_options(settings),  # the wire's limits (api.protocol)
         **more,
     )
 
@@ -104,7 +113,7 @@ def run(
     port: int,
     workers: int = 1,
     access_log: bool = False,
-    forwarded: str = "127.0.0.1",
+    forwarded: str = "",
     dispatch_port: int = 0,
     public_nice: int = 10,
 ) -> None:

@@ -1,5 +1,5 @@
 """What one server process holds for its lifetime, built once in the app's lifespan
-(``api.main``) and reached by routes only through the dependencies of ``api.deps``."""
+(``api.lifespan``) and reached by routes only through the dependencies of ``api.deps``."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
+    from citybrain.alerts import Detector
     from citybrain.api.admission import Gate
-    from citybrain.brain.config import Detector
     from citybrain.db.replicas import ReadNodes
     from citybrain.layers import Layer
     from citybrain.services.events import EventHub
     from citybrain.services.features import Extents
-    from citybrain.services.heatmap.index import HeatIndex
     from citybrain.services.heatmap.population import CountyCellsHolder
+    from citybrain.services.incident_index import IncidentIndex
     from citybrain.services.keys import KeyRing
     from citybrain.services.routing import RouterHolder
     from citybrain.services.stats import Kpis
-    from citybrain.services.tiles import TileService
     from citybrain.settings import Settings
+    from citybrain.tiles.service import TileService
 
 
 @dataclass(eq=False)
@@ -36,7 +36,7 @@ class AppState:
     keys: KeyRing
     roads: RouterHolder  # the road graph, reloaded when the roads change
     county: CountyCellsHolder
-    heat: HeatIndex
+    incident_index: IncidentIndex  # counts per H3 cell, never stale (heatmaps, clusters)
     tiles: TileService
     extents: Extents
     kpis: Kpis

@@ -86,7 +86,7 @@ def _can_connect(info: str) -> bool:
 # --- packages --------------------------------------------------------------------------------
 
 
-def _installed_versions() -> list[int]:
+def installed_versions() -> list[int]:
     if not PG_ROOT.is_dir():
         return []
     return sorted(
@@ -131,7 +131,7 @@ def ensure_packages(settings: Settings) -> int:
 
     Returns the PostgreSQL major version to use.
     """
-    versions = _installed_versions()
+    versions = installed_versions()
     version = settings.pg_version or (versions[-1] if versions else DEFAULT_PG_VERSION)
     missing = []
     if version not in versions:
@@ -146,9 +146,9 @@ def ensure_packages(settings: Settings) -> int:
             _apt_install(missing)
         except (DatabaseUnavailable, subprocess.CalledProcessError):
             # pgRouting is optional (routing falls back to straight lines); the rest is not.
-            if version not in _installed_versions() or not _has_extension(version, "postgis"):
+            if version not in installed_versions() or not _has_extension(version, "postgis"):
                 raise
-    if version not in _installed_versions() or not _has_extension(version, "postgis"):
+    if version not in installed_versions() or not _has_extension(version, "postgis"):
         raise DatabaseUnavailable(
             f"PostgreSQL {version} with PostGIS is not installed; run "
             f"`apt-get install postgresql-{version}-postgis-3` or set CITYBRAIN_DATABASE_URL."
@@ -518,7 +518,7 @@ def ensure_up(settings: Settings) -> str:
 def down(settings: Settings) -> bool:
     if not settings.embedded:
         raise DatabaseUnavailable("CITYBRAIN_DATABASE_URL is set: citybrain does not manage it")
-    versions = _installed_versions()
+    versions = installed_versions()
     return EmbeddedCluster(
         settings, settings.pg_version or (versions[-1] if versions else None)
     ).down()
@@ -543,7 +543,7 @@ def up_replica(settings: Settings, n: int = 1) -> str:
 def down_replica(settings: Settings, n: int = 1) -> bool:
     if not settings.embedded:
         raise DatabaseUnavailable("CITYBRAIN_DATABASE_URL is set: citybrain does not manage it")
-    versions = _installed_versions()
+    versions = installed_versions()
     version = settings.pg_version or (versions[-1] if versions else None)
     return EmbeddedCluster(settings, version, replica=n).down()
 
@@ -562,7 +562,7 @@ def status(settings: Settings) -> ClusterStatus:
     reachable = _can_connect(conninfo(settings))
     if not settings.embedded:
         return ClusterStatus("external", url, reachable, "CITYBRAIN_DATABASE_URL")
-    versions = _installed_versions()
+    versions = installed_versions()
     cluster = EmbeddedCluster(settings, settings.pg_version or (versions[-1] if versions else None))
     detail = f"data directory {cluster.pgdata}" + (
         "" if cluster.initialised() else " (not created)"

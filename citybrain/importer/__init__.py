@@ -3,5 +3,6 @@
 The flow is one way: ``sources`` reads a file, ``mapping`` says which column is which,
 ``prepare`` parses and places the rows, ``checks`` and ``repair`` judge and mend them, and
 ``write`` puts them in PostGIS (matched by natural key, all or nothing); ``run`` drives it.
-``spec`` is the one table of what each layer takes, shared with the exporter.
+What each layer takes is its declaration in ``layers/`` (``citybrain.layers``), which the
+exporter reads too.
 """

@@ -22,11 +22,17 @@ from citybrain.errors import InvalidInput
 from citybrain.importer.county import Areas, County
 from citybrain.importer.prepare import Prepared
 from citybrain.importer.report import Report
-from citybrain.importer.spec import CAMERA_DEFAULTS
 
 # A child must have at least this share of its area in the parent its code names.
 MIN_SHARE_IN_PARENT = 0.5
 MAX_CAMERA_RANGE_M = 500  # the schema's ck_cameras_range_max
+# Defaults by camera kind where the ledger does not say: field of view and range.
+CAMERA_DEFAULTS = {
+    "bullet": (70.0, 100.0),
+    "dome": (360.0, 60.0),
+    "face": (45.0, 30.0),
+    "plate": (40.0, 50.0),
+}
 # A unique index holds keys of at most 2,704 bytes; a code or work-order number is a few dozen
 # characters, so a longer one is a cell pasted into the wrong column (200 fit in any encoding).
 MAX_KEY_CHARS = 200
@@ -35,12 +41,12 @@ MAX_KEY_CHARS = 200
 def required(prep: Prepared, report: Report) -> None:
     """A required column the source cannot feed refuses the import; an empty cell in one
     rejects the row."""
-    for column in prep.layer.columns:
+    for column in prep.layer.columns.values():
         if not column.required or column.name == prep.layer.key:
             continue  # (the key: keys() below, which may find a town's code by its name)
         if column.name not in prep.frame:
             raise InvalidInput(
-                f"{prep.layer.name} needs {column.name} ({column.doc}): map a column to it, "
+                f"{prep.layer.id} needs {column.name} ({column.doc}): map a column to it, "
                 f"e.g. --map {column.name}=<column>"
             )
         prep.reject(report, prep.frame[column.name].isna(), column.name, f"missing {column.name}")
@@ -48,7 +54,7 @@ def required(prep: Prepared, report: Report) -> None:
 
 def keys(prep: Prepared, report: Report) -> None:
     key = prep.layer.key
-    if prep.layer.name == "towns":
+    if prep.layer.table == "towns":
         _town_codes_from_names(prep, report)
     if key not in prep.frame:
         prep.frame[key] = pd.Series(pd.NA, index=prep.frame.index, dtype="string")
@@ -168,7 +174,10 @@ def parents(prep: Prepared, county: County, report: Report) -> None:
     """Each row's parent: the code in ``parent``, else the longest parent code that prefixes
     its code, else the parent it overlaps most. Sets the layer's foreign key."""
     layer = prep.layer
-    level = county.level(layer.parent)
+    parent = layer.parent
+    if parent is None:  # (towns, and layers of their own: no level above)
+        return
+    level = county.level(parent.table)
     frame = prep.frame
     n = len(frame)
     found = np.full(n, -1, dtype=np.int64)
@@ -178,15 +187,15 @@ def parents(prep: Prepared, county: County, report: Report) -> None:
             report,
             np.ones(n, dtype=bool),
             "parent",
-            f"no {layer.parent} loaded yet: import them first",
+            f"no {parent.table} loaded yet: import them first",
         )
-        frame[layer.parent_fk] = pd.array([pd.NA] * n, dtype="Int64")
+        frame[parent.fk] = pd.array([pd.NA] * n, dtype="Int64")
         return
     if "parent" in frame:
         given = frame["parent"]
         idx = given.map(level.by_code, na_action="ignore")
         unknown = given.notna() & idx.isna()
-        prep.reject(report, unknown, "parent", f"no {layer.parent} with this code", given)
+        prep.reject(report, unknown, "parent", f"no {parent.table} with this code", given)
         ok = idx.notna().to_numpy()
         found[ok] = idx[ok].astype(np.int64)
         method[ok] = "given"
@@ -194,18 +203,18 @@ def parents(prep: Prepared, county: County, report: Report) -> None:
     use = (found < 0) & (by_prefix >= 0)
     found[use] = by_prefix[use]
     method[use] = "code"
-    _check_share(prep, level, found, method, report)
+    _check_share(prep, level, found, method, report, parent.table)
     geometric = (found < 0) & ~prep.bad
     if geometric.any():
         found[geometric] = _largest_overlap(prep.geoms[geometric], level)
         method[geometric] = "overlap"
         lost = geometric & (found < 0)
-        prep.reject(report, lost, "geometry", f"outside every {layer.parent[:-1]}: no parent")
-    frame[layer.parent_fk] = pd.array(
+        prep.reject(report, lost, "geometry", f"outside every {parent.table[:-1]}: no parent")
+    frame[parent.fk] = pd.array(
         np.where(found >= 0, level.frame["id"].to_numpy()[np.maximum(found, 0)], 0), dtype="Int64"
     ).astype("Int64")
-    frame.loc[found < 0, layer.parent_fk] = pd.NA
-    prep.given.add(layer.parent_fk)
+    frame.loc[found < 0, parent.fk] = pd.NA
+    prep.given.add(parent.fk)
     counts = pd.Series(method[~prep.bad]).value_counts()
     spelled = {
         "given": "the parent column",
@@ -235,13 +244,13 @@ def _by_prefix(codes: pd.Series, level: Areas) -> np.ndarray:
     return out
 
 
-def _check_share(prep: Prepared, level: Areas, found, method, report: Report) -> None:
+def _check_share(prep: Prepared, level: Areas, found, method, report: Report, above: str) -> None:
     """A row placed by its code must lie (mostly) in that parent; else say where it lies."""
     check = (found >= 0) & ~prep.bad & np.array([g is not None for g in prep.geoms])
     if not check.any():
         return
     geoms = prep.geoms[check].astype(object)
-    if prep.layer.name == "villages" and shapely.get_type_id(geoms).max() == 0:
+    if prep.layer.table == "villages" and shapely.get_type_id(geoms).max() == 0:
         inside = shapely.intersects(level.geoms[found[check]], geoms)
         share = inside.astype(float)
     else:
@@ -261,7 +270,7 @@ def _check_share(prep: Prepared, level: Areas, found, method, report: Report) ->
         f"{names[p]} by {method[i]}, but it lies in {names[e] if e >= 0 else 'none'}"
         for i, p, e in zip(np.flatnonzero(wrong), found[wrong], elsewhere, strict=True)
     ]
-    prep.reject(report, wrong, "parent", f"lies outside its {prep.layer.parent[:-1]}", detail)
+    prep.reject(report, wrong, "parent", f"lies outside its {above[:-1]}", detail)
 
 
 def _largest_overlap(geoms: np.ndarray, level: Areas) -> np.ndarray:

@@ -8,6 +8,10 @@ server, a GeoJSON CRS a link), so GDAL sees only Shapefiles, GeoPackages and Geo
 passed these checks, under a plain local path, in a process where every other GDAL driver is
 unloaded and GDAL's network access is off (:func:`gdal`). Zips and XLSX workbooks are unpacked
 with a budget of real bytes, counted as they come out (never the sizes their headers declare).
+
+A new format is registered, not added to a chain (``register``): its suffixes, how its first
+bytes are told, and its reader, which must open nothing but the file it is given
+(docs/architecture.md, "Recipe: a new import format").
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import json
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citybrain.errors import InvalidInput, TooLarge
 
@@ -72,8 +78,66 @@ SAFE_CRS = {"name", "epsg", "ogc"}  # GeoJSON CRS kinds GDAL resolves locally ("
 CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class Format:
+    """A format registered beside the built-in ones: ``sniff`` says whether a file's first
+    4 KB are this format; ``read(path, label)`` returns its rows as a
+    ``sources.SourceTable`` (a plain table, lon/lat or wkt columns placing rows, or a geometry
+    array with its CRS)."""
+
+    name: str
+    what: str  # how messages name it: "JSON Lines (.jsonl)"
+    suffixes: tuple[str, ...]
+    sniff: Callable[[bytes], bool]
+    read: Callable[[Path, str], Any]
+
+
+REGISTERED: dict[str, Format] = {}
+
+
+def _by_suffix() -> dict[str, Format]:
+    return {suffix: f for f in REGISTERED.values() for suffix in f.suffixes}
+
+
+def register(fmt: Format) -> Format:
+    """Make ``fmt`` a format citybrain imports (its suffixes must be new)."""
+    taken = [s for s in fmt.suffixes if s in SUFFIXES or s in _by_suffix()]
+    if taken or fmt.name in WHAT or fmt.name in REGISTERED:
+        raise ValueError(f"format {fmt.name!r}: {', '.join(taken) or 'the name'} is taken")
+    REGISTERED[fmt.name] = fmt
+    return fmt
+
+
+def registered_suffixes() -> dict[str, Format]:
+    """The registered formats by suffix (a deployment's modules imported first:
+    ``CITYBRAIN_IMPORT_MODULES``)."""
+    _import_modules()
+    return {suffix: f for f in REGISTERED.values() for suffix in f.suffixes}
+
+
+_imported = False
+
+
+def _import_modules() -> None:
+    global _imported
+    if not _imported:
+        import importlib
+
+        from citybrain.settings import get_settings
+
+        for module in get_settings().format_modules:
+            importlib.import_module(module)
+        _imported = True
+
+
+def allowed() -> str:
+    """The formats citybrain imports, for messages."""
+    _import_modules()
+    return ", ".join([ALLOWED, *(f.what for f in REGISTERED.values())])
+
+
 def refuse(what: str, why: str) -> InvalidInput:
-    return InvalidInput(f"{what}: {why}. citybrain imports {ALLOWED}")
+    return InvalidInput(f"{what}: {why}. citybrain imports {allowed()}")
 
 
 def unpack_budget(max_unpacked_mb: int | None = None) -> int:
@@ -94,6 +158,12 @@ def identify(path: Path, what: str | None = None, whole: bool = True) -> str:
     if str(path.resolve()).startswith("/vsi"):  # GDAL would read such a path as a URL
         raise refuse(what, "not a plain local file")
     claimed = SUFFIXES.get(path.suffix.lower())
+    extra = registered_suffixes().get(path.suffix.lower())
+    if extra is not None:
+        with path.open("rb") as f:
+            if not extra.sniff(f.read(4096)):
+                raise refuse(what, f"its name says {extra.what}, but its bytes are not")
+        return extra.name
     if claimed is None:
         raise refuse(what, f"{path.suffix or 'no suffix'} is not a format citybrain imports")
     found = _sniff(path)

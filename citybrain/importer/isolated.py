@@ -32,13 +32,14 @@ from citybrain import errors
 if TYPE_CHECKING:
     from citybrain.importer.report import Report
     from citybrain.importer.run import Options
+    from citybrain.layers import Layer
 
 SETTING = "CITYBRAIN_IMPORT_MAX_MEMORY_MB"
 
 
 def run_import(
     url: str,
-    layer: str,
+    layer: Layer,
     source: Path,
     options: Options,
     actor: str,
@@ -48,7 +49,8 @@ def run_import(
     max_memory_mb: int,
 ) -> Report:
     """``citybrain.importer.run.run_import`` in a child limited to ``max_memory_mb`` more than
-    it starts with: its report, or its error (``CitybrainError``s as they were raised)."""
+    it starts with: its report, or its error (``CitybrainError``s as they were raised). The
+    layer's declaration goes with the job: the child reads no layer file."""
     job = {
         "url": url,
         "layer": layer,

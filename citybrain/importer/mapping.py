@@ -12,8 +12,9 @@ Given on the command line (``--map code=行政区划代``, repeatable) or in a Y
       source: hotline_12345
 
 ``--map`` wins over the file; a column that neither names is found among the usual headers
-of county offices (``spec.Column.aliases``). Naming a column the source does not have, or a
-target the layer does not have, refuses the import before anything is read further.
+of county offices (the ``aliases`` of the layer file's columns). Naming a column the source
+does not have, or a target the layer does not have, refuses the import before anything is
+read further.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from citybrain.errors import InvalidInput
-from citybrain.importer.spec import ADDRESS, LOCATION, Column, Layer
+from citybrain.layers import ADDRESS, LOCATION, Column, Layer
 
 
 @dataclass
@@ -35,10 +36,10 @@ class Mapping:
 
 
 def targets(layer: Layer) -> tuple[Column, ...]:
-    """Every column a source may feed: the layer's, its location, and for incidents the
-    address."""
-    extra = (ADDRESS,) if layer.name == "incidents" else ()
-    return (*layer.columns, *LOCATION, *extra)
+    """Every column a source may feed: the layer's, its location, and its address where an
+    address may place a row (incidents)."""
+    extra = (ADDRESS,) if layer.import_ and layer.import_.address else ()
+    return (*layer.columns.values(), *LOCATION, *extra)
 
 
 def load(layer: Layer, mapping_file: Path | None, maps: list[str]) -> Mapping:
@@ -55,7 +56,7 @@ def load(layer: Layer, mapping_file: Path | None, maps: list[str]) -> Mapping:
         unknown = sorted(set(section) - known)
         if unknown:
             raise InvalidInput(
-                f"{layer.name} has no column {', '.join(unknown)}: "
+                f"{layer.id} has no column {', '.join(unknown)}: "
                 f"its columns are {', '.join(sorted(known))}"
             )
     return mapping

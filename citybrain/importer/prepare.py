@@ -17,7 +17,8 @@ from citybrain.importer import coords, values
 from citybrain.importer.mapping import Mapping, resolve, targets
 from citybrain.importer.report import Report
 from citybrain.importer.sources import SourceTable
-from citybrain.importer.spec import ROLES_BY_NAME, Column, Layer
+from citybrain.layers import Column, Layer
+from citybrain.layers.columns import ROLES_BY_NAME
 
 # A point at 0, 0 is an empty cell written as a number by the exporting system.
 _NULL_ISLAND = 1e-9
@@ -153,10 +154,8 @@ def _parse(column: Column, raw: pd.Series, extra: dict[str, str], timezone: str)
             return values.parse_time(raw, timezone)
         case "enum":
             return values.parse_enum(raw, column.choices, table)
-        case "categories":
-            from citybrain.importer.spec import CATEGORY_NAMES
-
-            return values.parse_categories(raw, {**CATEGORY_NAMES, **extra})
+        case "categories":  # (the column's values hold the names offices use)
+            return values.parse_categories(raw, table)
         case "members":
             return values.parse_members(raw, {**ROLES_BY_NAME, **extra})
     raise AssertionError(column.kind)
@@ -226,7 +225,7 @@ def location(
         raise InvalidInput(
             "the source has no location: map lon/lat (--map lon=经度 --map lat=纬度), "
             "easting/northing, wkt"
-            + (" or address" if prep.layer.name == "incidents" else "")
+            + (" or address" if prep.layer.import_ and prep.layer.import_.address else "")
             + f"; its columns are {', '.join(table.frame.columns)}"
         )
     present = np.array([g is not None for g in geoms], dtype=bool)

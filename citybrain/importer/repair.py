@@ -72,11 +72,11 @@ def coverage(prep: Prepared, county: County, report: Report, tolerance_m: float)
     if layer.parent is None:
         groups = {None: np.flatnonzero(ok)}
     else:
-        fk = prep.frame[layer.parent_fk].to_numpy()
+        fk = prep.frame[layer.parent.fk].to_numpy()
         groups = {}
         for i in np.flatnonzero(ok):
             groups.setdefault(int(fk[i]), []).append(i)
-    parents = county.level(layer.parent) if layer.parent else None
+    parents = county.level(layer.parent.table) if layer.parent else None
     for parent_id, members in groups.items():
         members = np.asarray(members, dtype=np.int64)
         parent = None
@@ -103,8 +103,9 @@ def _clean_group(prep, report, members, parent, tolerance_m) -> None:
     if parent is not None:
         work, wide = _close_edge_gaps(work, parent[1], tolerance_m)
         for area in wide:
+            level = prep.layer.parent.table[:-1]
             report.note(
-                f"a gap of {area:,.0f} m² in {prep.layer.parent[:-1]} {parent[0]} is wider than "
+                f"a gap of {area:,.0f} m² in {level} {parent[0]} is wider than "
                 f"{tolerance_m:g} m: left open (citybrain validate lists it)"
             )
     for k, i in enumerate(members):
@@ -128,7 +129,7 @@ def _record(prep, report, i, before, after, outside) -> None:
     lost = float(shapely.area(shapely.difference(before, after)))
     parts = []
     if outside > _EPS_M2:
-        parts.append(f"{outside:,.1f} m² beyond its {prep.layer.parent[:-1]} cut off")
+        parts.append(f"{outside:,.1f} m² beyond its {prep.layer.parent.table[:-1]} cut off")
     if lost - outside > _EPS_M2:
         parts.append(f"{lost - outside:,.1f} m² of overlap or sliver given to a neighbour")
     if gained > _EPS_M2:

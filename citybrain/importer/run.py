@@ -14,7 +14,7 @@ import psycopg
 import shapely
 
 from citybrain import clock
-from citybrain.domain import LocationQuality
+from citybrain.domain import LEVELS, LocationQuality
 from citybrain.errors import InvalidInput
 from citybrain.importer import checks, coords, repair, write
 from citybrain.importer.county import County
@@ -29,7 +29,7 @@ from citybrain.importer.prepare import (
 )
 from citybrain.importer.report import Report
 from citybrain.importer.sources import SourceTable, read_source
-from citybrain.importer.spec import Layer, spec
+from citybrain.layers import Layer, check_against_database, importable
 
 
 @dataclass
@@ -56,7 +56,7 @@ Progress = Callable[[str, int | None], Callable[[int], None]]
 
 def run_import(
     conn: psycopg.Connection,
-    layer_name: str,
+    layer_name: str | Layer,
     path: Path,
     options: Options,
     actor: str,
@@ -65,17 +65,19 @@ def run_import(
     progress: Progress | None = None,
     max_unpacked_mb: int | None = None,
 ) -> Report:
-    """Import ``path`` into ``layer_name`` through ``conn`` (committed on success when not a
-    dry run; rolled back otherwise). Problems with rows are in the report; problems with the
-    whole source (unreadable, no location, an unknown CRS) raise ``InvalidInput``. A zip or
-    workbook may unpack to ``max_unpacked_mb`` (default: from CITYBRAIN_IMPORT_MAX_MB)."""
+    """Import ``path`` into the layer ``layer_name`` (its name, or its declaration) through
+    ``conn`` (committed on success when not a dry run; rolled back otherwise). Problems with
+    rows are in the report; problems with the whole source (unreadable, no location, an
+    unknown CRS) raise ``InvalidInput``. A zip or workbook may unpack to ``max_unpacked_mb``
+    (default: from CITYBRAIN_IMPORT_MAX_MB)."""
     started = clock.now()  # business time: what "in the future" means for the rows
-    layer = spec(layer_name)
+    layer = importable(layer_name)
+    check_against_database({layer.id: layer}, conn)  # a layer file ahead of its migration
     if options.crs:
         coords.checked(coords.parse(options.crs))  # a wrong option before a long read
     mapping = load_mapping(layer, options.mapping_file, options.maps)
     table = read_source(path, options.encoding, options.sheet, source_name, max_unpacked_mb)
-    report = Report(layer.name, table.name, options.dry_run, rows=len(table))
+    report = Report(layer.id, table.name, options.dry_run, rows=len(table))
     report.encoding = table.encoding
     for note in table.notes:
         report.note(note)
@@ -84,11 +86,11 @@ def run_import(
     write_it = not options.dry_run and (report.ok or options.keep_going) and len(good) > 0
     try:
         import_id = (
-            write.record(conn, layer.name, table, options.recorded(), actor, started)
+            write.record(conn, layer.id, table, options.recorded(), actor, started)
             if write_it
             else None
         )
-        tick = progress(f"{layer.name} (write)", len(good)) if progress and len(good) else None
+        tick = progress(f"{layer.id} (write)", len(good)) if progress and len(good) else None
         outcome = write.write(conn, good, import_id, actor, on_chunk=tick) if len(good) else None
         if outcome:
             report.inserted, report.updated, report.unchanged = (
@@ -137,21 +139,21 @@ def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, t
     )
     location(prep, table, report, options.crs)
     county = County(conn)
-    if layer.name == "incidents":
+    if layer.import_ and layer.import_.address:
         _geocode(conn, prep, report)
     checks.required(prep, report)
     checks.keys(prep, report)
     seats = False
     if layer.geometry == "polygon":
-        checks.geometry_kind(prep, report, allow_points=layer.name == "villages")
-        seats = layer.name == "villages" and all_points(prep.geoms[~prep.bad])
+        checks.geometry_kind(prep, report, allow_points=layer.table == "villages")
+        seats = layer.table == "villages" and all_points(prep.geoms[~prep.bad])
         if not seats:
             checks.geometry_kind(prep, report)
             repair.make_valid(prep, report)
-        if layer.name == "towns":
-            checks.towns_in_region(prep, report)
-        else:
+        if layer.parent is not None:
             checks.parents(prep, county, report)
+        else:  # towns, or a layer of its own: only where the county can be is known
+            checks.towns_in_region(prep, report)
         _polygon_values(prep, report)
         if seats:
             repair.villages_from_seats(prep, county, report)
@@ -161,6 +163,7 @@ def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, t
                 if "derived" in prep.frame
                 else False
             )
+        if not seats and layer.table in LEVELS:  # each level tiles the one above it
             repair.coverage(prep, county, report, options.tolerance_m)
     else:
         checks.geometry_kind(prep, report)
@@ -170,7 +173,7 @@ def _prepare(conn, layer: Layer, table: SourceTable, mapping, options, report, t
 
 
 def _polygon_values(prep: Prepared, report: Report) -> None:
-    name = prep.layer.name
+    name = prep.layer.table
     if name == "villages":
         checks.village_kinds(prep, report)
     elif name == "compounds":
@@ -184,7 +187,7 @@ def _polygon_values(prep: Prepared, report: Report) -> None:
 
 
 def _point_values(prep: Prepared, county: County, report: Report, now: pd.Timestamp) -> None:
-    name = prep.layer.name
+    name = prep.layer.table
     if name == "teams":
         checks.team_grids(prep, county, report)
         checks.team_defaults(prep, report, now)
@@ -233,7 +236,7 @@ def _geocode(conn, prep: Prepared, report: Report) -> None:
 
 def _after(conn, layer: Layer, good: Prepared, outcome, import_id: int) -> None:
     """Data derived from what was written, made current in the same transaction."""
-    if layer.name == "micro_grids" and outcome and (outcome.inserted or outcome.updated):
+    if layer.table == "micro_grids" and outcome and (outcome.inserted or outcome.updated):
         write.after_micro_grids(conn)
-    if layer.name == "incidents":
+    if layer.table == "incidents":
         write.announce(conn, import_id)

@@ -137,6 +137,8 @@ def read_source(
 def _read(
     path: Path, kind: str, encoding: str | None, sheet: str | None, label: str, budget: int
 ) -> SourceTable:
+    if kind in formats.REGISTERED:  # (a format registered by a module of the deployment's)
+        return formats.REGISTERED[kind].read(path, label)
     if kind == "csv":
         return _read_csv(path, encoding, label)
     if kind == "xlsx":

@@ -22,6 +22,7 @@ import psycopg
 import shapely
 from psycopg import sql
 
+from citybrain.importer import cases
 from citybrain.importer.prepare import Prepared
 from citybrain.ingest import (
     MicroGridIndex,
@@ -32,6 +33,7 @@ from citybrain.ingest import (
     relocate_points,
     wants_bulk_mode,
 )
+from citybrain.layers import table_columns
 
 SCHEMA = "citybrain"
 STAGE = "import_stage"
@@ -69,24 +71,14 @@ class Outcome:
     unchanged: int = 0
 
 
-def table_columns(conn: psycopg.Connection, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            [SCHEMA, table],
-        )
-    ]
-
-
 def rows_frame(conn: psycopg.Connection, prep: Prepared) -> tuple[pd.DataFrame, list[str]]:
     """The table's columns for each prepared row (without geometry), and those to compare."""
-    table = prep.layer.name
+    table = prep.layer.table
     have = set(table_columns(conn, table))
     frame = prep.frame.drop(columns=[c for c in prep.frame if c in NOT_STORED or c not in have])
     frame = frame.drop(columns=[c for c in ("geom", "import_id", "id") if c in frame])
-    frame["attributes"] = prep.attributes.to_numpy()
+    if "attributes" in have:  # (an incident's are its case file's: importer.cases)
+        frame["attributes"] = prep.attributes.to_numpy()
     for column in frame:
         if frame[column].dtype == object and frame[column].map(_is_list).any():
             frame[column] = frame[column].map(_sql_value, na_action="ignore")
@@ -120,20 +112,43 @@ def write(
     """Classify and (unless ``import_id`` is None: a dry run) write ``prep``'s rows."""
     layer = prep.layer
     frame, compare = rows_frame(conn, prep)
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('citybrain.import.' || %s))", [layer.name])
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('citybrain.import.' || %s))", [layer.table])
+    case_columns = cases.stage(conn, prep)
+    prefix = own_prefix(conn) if case_columns else ""
     if import_id is not None and _all_new(conn, prep, frame):
-        return Outcome(inserted=_copy_new(conn, prep, frame, import_id, on_chunk))
+        inserted = _copy_new(conn, prep, frame, import_id, on_chunk)
+        cases.write(conn, case_columns, prefix)
+        return Outcome(inserted=inserted)
     _stage(conn, prep, frame, on_chunk)
     outcome = _classify(conn, prep, compare)
+    if case_columns:  # the same public facts, another case file: updated all the same
+        moved = len(cases.changed(conn, case_columns, prefix) & _unchanged(conn, prep, compare))
+        outcome = Outcome(outcome.inserted, outcome.updated + moved, outcome.unchanged - moved)
     if import_id is None:
         return outcome
-    with _quiet(conn, layer.name):
+    with _quiet(conn, layer.table):
         _update(conn, prep, compare, import_id, actor)
         if layer.geometry == "point":
             _copy_staged_new(conn, prep, frame, import_id, on_chunk)
         else:
             _insert(conn, prep, import_id)
+    cases.write(conn, case_columns, prefix)
     return outcome
+
+
+def _unchanged(conn, prep: Prepared, compare: list[str]) -> set[int]:
+    """The staged rows whose row in the table is the same."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT s.src_row FROM pg_temp.{stage} s JOIN {table} t ON {join} WHERE {same}"
+        ).format(
+            stage=sql.Identifier(STAGE),
+            table=sql.Identifier(SCHEMA, prep.layer.table),
+            join=_join(prep),
+            same=_same(compare),
+        )
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _copy_staged_new(conn, prep: Prepared, frame: pd.DataFrame, import_id: int, on_chunk) -> None:
@@ -162,14 +177,14 @@ def _all_new(conn: psycopg.Connection, prep: Prepared, frame: pd.DataFrame) -> b
         return False
     keyed = conn.execute(
         sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} IS NOT NULL)").format(
-            sql.Identifier(SCHEMA, prep.layer.name), sql.Identifier(key)
+            sql.Identifier(SCHEMA, prep.layer.table), sql.Identifier(key)
         )
     ).fetchone()[0]
     if not keyed:  # e.g. the first work orders into a county: nothing to look up
         return True
     taken = conn.execute(
         sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} = ANY(%s))").format(
-            sql.Identifier(SCHEMA, prep.layer.name), sql.Identifier(key)
+            sql.Identifier(SCHEMA, prep.layer.table), sql.Identifier(key)
         ),
         [frame[key].astype(str).tolist()],
     ).fetchone()[0]
@@ -188,9 +203,9 @@ def _with_geometry(prep: Prepared, frame: pd.DataFrame) -> pd.DataFrame:
 def _copy_new(conn, prep: Prepared, frame: pd.DataFrame, import_id: int, on_chunk) -> int:
     xy = shapely.get_coordinates(prep.geoms.astype(object))
     rows = frame.assign(lon=xy[:, 0], lat=xy[:, 1], import_id=import_id)
-    bulk = wants_bulk_mode(conn, prep.layer.name, len(rows))
-    with _quiet(conn, prep.layer.name) if not bulk else nullcontext():
-        return load_points(conn, prep.layer.name, rows, on_chunk=on_chunk, bulk=bulk)
+    bulk = wants_bulk_mode(conn, prep.layer.table, len(rows))
+    with _quiet(conn, prep.layer.table) if not bulk else nullcontext():
+        return load_points(conn, prep.layer.table, rows, on_chunk=on_chunk, bulk=bulk)
 
 
 def _stage(conn, prep: Prepared, frame: pd.DataFrame, on_chunk) -> None:
@@ -203,7 +218,7 @@ def _stage(conn, prep: Prepared, frame: pd.DataFrame, on_chunk) -> None:
         sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
             sql.Identifier(STAGE),
             sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-            sql.Identifier(SCHEMA, prep.layer.name),
+            sql.Identifier(SCHEMA, prep.layer.table),
         )
     )
     conn.execute(
@@ -218,7 +233,7 @@ def _stage(conn, prep: Prepared, frame: pd.DataFrame, on_chunk) -> None:
 def _match(conn, prep: Prepared) -> None:
     """Each staged row's counterpart in the table (``match_id``): the row with its key, or, for
     an incident named ``citybrain-<id>`` by an export, citybrain's own incident ``id``."""
-    table = sql.Identifier(SCHEMA, prep.layer.name)
+    table = sql.Identifier(SCHEMA, prep.layer.table)
     key = sql.Identifier(prep.layer.key)
     stage = sql.Identifier(STAGE)
     conn.execute(
@@ -226,7 +241,7 @@ def _match(conn, prep: Prepared) -> None:
             stage, table, key, key
         )
     )
-    if prep.layer.name == "incidents":
+    if prep.layer.table == "incidents":
         prefix = own_prefix(conn)  # names from another county (or seed) match nothing here
         conn.execute(
             sql.SQL(
@@ -276,7 +291,7 @@ def _classify(conn, prep: Prepared, compare: list[str]) -> Outcome:
         ).format(
             same=_same(compare),
             stage=sql.Identifier(STAGE),
-            table=sql.Identifier(SCHEMA, prep.layer.name),
+            table=sql.Identifier(SCHEMA, prep.layer.table),
             join=_join(prep),
         )
     ).fetchone()
@@ -285,17 +300,17 @@ def _classify(conn, prep: Prepared, compare: list[str]) -> Outcome:
 
 def _update(conn, prep: Prepared, compare: list[str], import_id: int, actor: str) -> None:
     assigned = [*compare, "geom"]
-    if prep.layer.name == "incidents":
+    if prep.layer.table == "incidents":
         assigned.append("updated_at")
     sets = sql.SQL(", ").join(
         sql.SQL("{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in assigned
     )
-    table = sql.Identifier(SCHEMA, prep.layer.name)
+    table = sql.Identifier(SCHEMA, prep.layer.table)
     old = sql.SQL(
         "SELECT t.id, {status} FROM {table} t JOIN pg_temp.{stage} s ON {join} "
         "WHERE NOT ({same}) FOR UPDATE OF t"
     ).format(
-        status=sql.SQL("t.status") if prep.layer.name == "incidents" else sql.SQL("NULL::text"),
+        status=sql.SQL("t.status") if prep.layer.table == "incidents" else sql.SQL("NULL::text"),
         table=table,
         stage=sql.Identifier(STAGE),
         join=_join(prep),
@@ -309,9 +324,9 @@ def _update(conn, prep: Prepared, compare: list[str], import_id: int, actor: str
         sets=sets,
         stage=sql.Identifier(STAGE),
         join=_join(prep),
-        status=sql.SQL("t.status") if prep.layer.name == "incidents" else sql.SQL("NULL::text"),
+        status=sql.SQL("t.status") if prep.layer.table == "incidents" else sql.SQL("NULL::text"),
     )
-    if prep.layer.name == "incidents":
+    if prep.layer.table == "incidents":
         # A re-exported work order that moved on in the hotline's workflow: the audit trail
         # records the step, by the import.
         statement = sql.SQL(
@@ -339,7 +354,7 @@ def _insert(conn, prep: Prepared, import_id: int) -> None:
         "INSERT INTO {table} ({names}) SELECT {values} FROM pg_temp.{stage} s "
         "WHERE s.match_id IS NULL ORDER BY s.src_row"
     ).format(
-        table=sql.Identifier(SCHEMA, prep.layer.name),
+        table=sql.Identifier(SCHEMA, prep.layer.table),
         names=names,
         values=values,
         stage=sql.Identifier(STAGE),

@@ -4,14 +4,14 @@ micro-grid) with its people, teams, open incidents and this month's on-time rate
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from citybrain.domain import OPEN_STATUSES
 from citybrain.errors import NotFound
-from citybrain.sql import literal
+from citybrain.sql import compose
 
 # Each level: its table, and its column in the micro-grid chain (the view micro_grid_chain,
 # migration 0015) that selects the micro-grids (m) below an area. Fixed text, never input.
@@ -22,9 +22,6 @@ LEVELS = {
     "compound": ("compounds", "compound_id"),
     "micro_grid": ("micro_grids", "micro_grid_id"),
 }
-CHAIN = """FROM citybrain.micro_grid_chain ch
-JOIN citybrain.micro_grids m ON m.id = ch.micro_grid_id
-WHERE ch.{member} = %(id)s"""
 
 
 def boundary(derived: bool, import_id: int | None) -> str:
@@ -35,97 +32,42 @@ def boundary(derived: bool, import_id: int | None) -> str:
     return "imported" if import_id is not None else "synthetic"
 
 
-async def _one(conn: AsyncConnection, query: sql.Composable | str, params: dict) -> dict:
+@cache
+def _statement(name: str, level: str) -> sql.Composed:
+    """``areas/<name>.sql`` for an area of ``level``: its table or its chain column filled in
+    (identifiers of :data:`LEVELS`)."""
+    table, member = LEVELS[level]
+    return compose(f"areas/{name}", table=f"citybrain.{table}", member=member)
+
+
+async def _one(conn: AsyncConnection, query: sql.Composed, params: dict) -> dict:
     cur = conn.cursor(row_factory=dict_row)
     return await (await cur.execute(query, params)).fetchone()
 
 
-async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any]:
-    found = None
-    for level, (table, _) in LEVELS.items():
-        row = await _one(
-            conn,
-            sql.SQL(
-                "SELECT id, code, name, derived, import_id, ST_XMin(e) AS w, ST_YMin(e) AS s, "
-                "ST_XMax(e) AS e, ST_YMax(e) AS n FROM (SELECT id, code, name, derived, "
-                "import_id, ST_Envelope(geom) e FROM {} WHERE code = %(code)s) x"
-            ).format(sql.Identifier("citybrain", table)),
-            {"code": code},
-        )
-        if row:
-            found = (level, row)
-            break
-    if found is None:
-        raise NotFound(f"no area with code {code!r}")
-    level, area = found
-    member = sql.SQL(CHAIN).format(member=sql.Identifier(LEVELS[level][1]))
-    ids = {"id": area["id"]}
-    people = await _one(
-        conn,
-        sql.SQL(
-            "SELECT coalesce(sum(m.population), 0) AS population, "
-            "coalesce(sum(m.households), 0) AS households, count(*) AS micro_grids "
-        )
-        + member,
-        ids,
-    )
-    grid_ids = sql.SQL("SELECT DISTINCT ch.grid_id ") + member
+async def _all(conn: AsyncConnection, query: sql.Composed, params: dict) -> list[dict]:
     cur = conn.cursor(row_factory=dict_row)
-    teams = await (
-        await cur.execute(
-            sql.SQL(
-                "SELECT t.id, t.name, t.status, t.capacity, "
-                "(SELECT array_agg(DISTINCT x->>'role') "
-                " FROM jsonb_array_elements(t.members) x) AS roles, "
-                "citybrain.team_active(t.id) AS active "
-                "FROM citybrain.teams t WHERE t.grid_id IN ({}) ORDER BY t.id"
-            ).format(grid_ids),
-            ids,
-        )
-    ).fetchall()
-    incidents = (
-        sql.SQL(
-            "FROM citybrain.incidents i JOIN citybrain.categories c "
-            "ON c.name = i.category WHERE i.micro_grid_id IN (SELECT m.id "
-        )
-        + member
-        + sql.SQL(")")
-    )
-    month_start = now - timedelta(days=30)
-    month = await _one(
-        conn,
-        sql.SQL(
-            "SELECT count(*) AS incidents, "
-            "round(100.0 * count(*) FILTER (WHERE i.dispatched_at <= i.reported_at "
-            "  + make_interval(mins => c.dispatch_minutes)) "
-            "  / nullif(count(i.dispatched_at), 0), 1) "
-            "  AS dispatched_on_time_pct, "
-            "round(100.0 * count(*) FILTER (WHERE i.resolved_at <= i.reported_at "
-            "  + make_interval(hours => c.resolve_hours)) / nullif(count(i.resolved_at), 0), 1) "
-            "  AS resolved_on_time_pct "
-        )
-        + incidents
-        + sql.SQL(" AND i.reported_at >= %(since)s"),
-        {**ids, "since": month_start},
-    )
-    by_category = await (
-        await cur.execute(
-            sql.SQL("SELECT i.category, count(*) AS n ")
-            + incidents
-            + sql.SQL(" AND i.reported_at >= %(since)s GROUP BY 1 ORDER BY 2 DESC, 1"),
-            {**ids, "since": month_start},
-        )
-    ).fetchall()
-    open_rows = await (
-        await cur.execute(
-            sql.SQL("SELECT i.id, i.category, i.status, i.tier, i.severity, i.reported_at ")
-            + incidents
-            + sql.SQL(" AND i.status IN {} ORDER BY i.reported_at DESC").format(
-                sql.SQL(literal(OPEN_STATUSES))
-            ),
-            ids,
-        )
-    ).fetchall()
+    return await (await cur.execute(query, params)).fetchall()
+
+
+async def _find(conn: AsyncConnection, code: str) -> tuple[str, dict[str, Any]]:
+    """The level and row of the area with ``code``, the highest level first."""
+    for level in LEVELS:
+        row = await _one(conn, _statement("find", level), {"code": code})
+        if row:
+            return level, row
+    raise NotFound(f"no area with code {code!r}")
+
+
+async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any]:
+    level, area = await _find(conn, code)
+    ids = {"id": area["id"]}
+    month = {**ids, "since": now - timedelta(days=30)}
+    people = await _one(conn, _statement("people", level), ids)
+    teams = await _all(conn, _statement("teams", level), ids)
+    last_30_days = await _one(conn, _statement("month", level), month)
+    by_category = await _all(conn, _statement("by_category", level), month)
+    open_rows = await _all(conn, _statement("open", level), ids)
     return {
         "level": level,
         "id": area["id"],
@@ -137,11 +79,17 @@ async def card(conn: AsyncConnection, code: str, now: datetime) -> dict[str, Any
         "households": int(people["households"]),
         "micro_grids": people["micro_grids"],
         "teams": teams if len(teams) <= 12 else [],
-        "team_summary": {
-            s: sum(t["status"] == s for t in teams) for s in ("available", "busy", "off_duty")
-        }
-        | {"teams": len(teams)},
+        "team_summary": _team_summary(teams),
         "open_incidents": len(open_rows),
         "latest_open": open_rows[:8],
-        "last_30_days": {**month, "by_category": {r["category"]: r["n"] for r in by_category}},
+        "last_30_days": {
+            **last_30_days,
+            "by_category": {r["category"]: r["n"] for r in by_category},
+        },
+    }
+
+
+def _team_summary(teams: list[dict[str, Any]]) -> dict[str, int]:
+    return {s: sum(t["status"] == s for t in teams) for s in ("available", "busy", "off_duty")} | {
+        "teams": len(teams)
     }

@@ -16,10 +16,10 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from citybrain.alerts import store as alert_store
 from citybrain.crs import min_metres_per_degree
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
-    OPEN_ALERT_STATUSES,
     initial_tier,
     why_team_cannot_take,
 )
@@ -112,28 +112,8 @@ async def recommend(
         known = ", ".join(CATEGORIES_BY_NAME)
         raise InvalidInput(f"unknown category {category!r}; one of: {known}")
     point = {"lon": lon, "lat": lat}
-    nearest = {**point, "skill": category}
-    per_degree = min_metres_per_degree(lat)
-    cameras = {**point, "box": MAX_CAMERA_RANGE_M / per_degree, "per_degree": per_degree}
-    async with conn.pipeline():
-        c1 = await conn.cursor(row_factory=dict_row).execute(load("dispatch/locate"), point)
-        c2 = await conn.cursor(row_factory=dict_row).execute(
-            load("dispatch/candidate_teams"), nearest
-        )
-        c3 = await conn.cursor(row_factory=dict_row).execute(
-            load("dispatch/covering_cameras"), cameras
-        )
-        c4 = await conn.cursor(row_factory=dict_row).execute(
-            load("alerts/containing"), {**point, "open": [str(s) for s in OPEN_ALERT_STATUSES]}
-        )
-    location = await c1.fetchone()
-    if location is None:
-        raise NotFound(f"({lon}, {lat}) is outside the county: no micro-grid contains it")
-    teams_near = await c2.fetchall()
+    location, teams_near, covering, alerts = await _read(conn, point, category)
     teams = list(teams_near)
-    covering = await c3.fetchall()
-    alerts = await c4.fetchall()
-
     own = location.pop("team")
     if own is not None and all(t["id"] != own["id"] for t in teams):
         # Not among the nearest eligible: fetch it to say why (or to add it after all).
@@ -141,7 +121,7 @@ async def recommend(
     candidates = [t for t in teams if not why_not(t, category)]
     own_problem = why_not(next(t for t in teams if t["id"] == own["id"]), category) if own else None
     routed = router is not None
-    if routed:
+    if router is not None:
         etas = list(_etas(router, candidates, lon, lat))
         if len(teams_near) == NEAREST:  # there may be more eligible teams farther away
             is_own = [own is not None and t["id"] == own["id"] for t in candidates]
@@ -161,6 +141,51 @@ async def recommend(
     else:
         etas = [straight_line_eta(t["distance_m"]).seconds for t in candidates]
         method = "straight_line"
+    tier, why = tier_rule(category, severity)
+    return {
+        "location": location,
+        "responsible_team": own,
+        "responsible_team_problem": own_problem,
+        "teams": _ranked(candidates, etas, own, routed)[:limit],
+        "eta_method": method,
+        "cameras": [
+            {**c, "distance_m": round(c["distance_m"], 1), "bearing": round(c["bearing"], 1)}
+            for c in covering
+        ],
+        "tier": tier,
+        "tier_reason": why,
+        "alerts": alerts,
+    }
+
+
+async def _read(
+    conn: AsyncConnection, point: dict[str, float], category: str
+) -> tuple[dict[str, Any], list[dict], list[dict], list[dict]]:
+    """One round trip: where the point is (its chain and its grid's team), the nearest
+    eligible teams, the cameras that see it, and the open alerts of the areas holding it; 404
+    outside the county."""
+    per_degree = min_metres_per_degree(point["lat"])
+    cameras = {**point, "box": MAX_CAMERA_RANGE_M / per_degree, "per_degree": per_degree}
+    async with conn.pipeline():
+        c1 = await conn.cursor(row_factory=dict_row).execute(load("dispatch/locate"), point)
+        c2 = await conn.cursor(row_factory=dict_row).execute(
+            load("dispatch/candidate_teams"), {**point, "skill": category}
+        )
+        c3 = await conn.cursor(row_factory=dict_row).execute(
+            load("dispatch/covering_cameras"), cameras
+        )
+        c4 = await alert_store.containing(conn, point["lon"], point["lat"])
+    location = await c1.fetchone()
+    if location is None:
+        lon, lat = point["lon"], point["lat"]
+        raise NotFound(f"({lon}, {lat}) is outside the county: no micro-grid contains it")
+    return location, await c2.fetchall(), await c3.fetchall(), await c4.fetchall()
+
+
+def _ranked(
+    candidates: list[dict[str, Any]], etas: list, own: dict[str, Any] | None, routed: bool
+) -> list[dict[str, Any]]:
+    """The candidates as answered: the grid's own team first, then by ETA (unreachable last)."""
     ranked = []
     for team, eta in zip(candidates, etas, strict=True):
         is_own = own is not None and team["id"] == own["id"]
@@ -184,18 +209,4 @@ async def recommend(
             }
         )
     ranked.sort(key=lambda t: (not t["responsible"], t["eta_s"] is None, t["eta_s"] or 0, t["id"]))
-    tier, why = tier_rule(category, severity)
-    return {
-        "location": location,
-        "responsible_team": own,
-        "responsible_team_problem": own_problem,
-        "teams": ranked[:limit],
-        "eta_method": method,
-        "cameras": [
-            {**c, "distance_m": round(c["distance_m"], 1), "bearing": round(c["bearing"], 1)}
-            for c in covering
-        ],
-        "tier": tier,
-        "tier_reason": why,
-        "alerts": alerts,
-    }
+    return ranked

@@ -22,8 +22,10 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 import psycopg
+from psycopg import sql
 
 from citybrain.metrics import SSE_SUBSCRIBERS
+from citybrain.sql import load
 
 log = logging.getLogger(__name__)
 CHANNELS = {
@@ -73,7 +75,8 @@ class EventHub:
                     self.conninfo, autocommit=True
                 ) as conn:
                     for channel in CHANNELS:
-                        await conn.execute(f"LISTEN {channel}")
+                        # assembled: LISTEN takes no parameter; the channel, one of ours, quoted
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self.connected.set()
                     delay = 0.5
                     if lost:  # what was written while we were away was never heard
@@ -146,7 +149,7 @@ class EventHub:
 async def _stamped(position: psycopg.AsyncConnection, payload: str) -> str:
     """The payload with ``lsn``: the primary's WAL insert position, read after the notification
     arrived, so at or past the commit that sent it."""
-    cur = await position.execute("SELECT pg_current_wal_insert_lsn()::text")
+    cur = await position.execute(load("replicas/wal_position"))
     (lsn,) = await cur.fetchone()
     try:
         return orjson.dumps({**orjson.loads(payload), "lsn": lsn}).decode()

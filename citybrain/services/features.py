@@ -217,6 +217,7 @@ async def items(conn: AsyncConnection, layer: Layer, query: ItemsQuery, deepest:
     kinds = await queryables(conn, layer) if query.filter or query.equals else {}
     extra = _translate(kinds, query.filter) if query.filter else None
     where, params = _where(layer, query, kinds, extra)
+    # assembled: the layer's table and properties (its file), the filter's checked parts
     page = sql.SQL("{} {} ORDER BY {} LIMIT %(limit)s OFFSET %(offset)s").format(
         _feature_select(layer, query.shape), where, _order(layer, query.sortby)
     )
@@ -238,6 +239,7 @@ async def item(
 ) -> dict[str, Any] | None:
     """One feature of the layer written as ``shape`` says (None if it has none by that id, or
     does not show it); 400 for a property the layer does not show."""
+    # assembled: the layer's table, properties and condition (its file); the id bound
     where = sql.SQL(" WHERE s.id = %(id)s") + (
         sql.SQL(" AND ({})").format(sql.SQL(layer.source.where))  # the layer file's own SQL
         if layer.source.where
@@ -344,6 +346,7 @@ def _feature_select(layer: Layer, shape: Shape) -> sql.Composed:
             refcrs.from_storage(sql.SQL("s.geom"), crs), sql.Literal(crs.digits)
         )
     )
+    # assembled: the layer's table and the properties it shows (checked above), quoted
     return sql.SQL(
         "SELECT json_build_object('type', 'Feature', 'id', s.id, "
         "'geometry', {geometry}, "

@@ -1,10 +1,14 @@
 """Incidents: intake (exactly once per ``Idempotency-Key``), the workflow's state machine, and
 atomic assignment that never puts a team over its capacity.
 
-Every write runs in one transaction that locks the incident row, then the team rows it touches
-in id order (both teams of a reassignment: concurrent writers cannot deadlock), validates the
-transition against ``domain.TRANSITIONS``, stamps the step's time the first time it is
-reached, and appends to the audit trail ``incident_events``.
+Every read and write runs in one transaction in which the database knows the caller
+(``people.caller.acting_as``): an incident's case file and audit trail are read, and its steps
+taken, only within the caller's scope, as row-level security decides (a case outside it is "not
+found"). A write locks the incident row, then the team rows it touches in id order (both teams
+of a reassignment: concurrent writers cannot deadlock), validates the transition against
+``domain.TRANSITIONS``, stamps the step's time the first time it is reached, and appends to the
+audit trail ``incident_events``. Reporters' names and phones are masked unless the caller's role
+needs them, and every unmasked read is logged (``people.personal``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from psycopg.rows import dict_row
 
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
-    PERSONAL,
     STATUS_TIMESTAMPS,
     STATUS_UPDATES,
     TRANSITIONS,
@@ -30,6 +33,8 @@ from citybrain.domain import (
     why_team_cannot_take,
 )
 from citybrain.errors import Conflict, InvalidInput, NotFound
+from citybrain.people import personal
+from citybrain.people.caller import Who, acting_as
 from citybrain.sql import load
 
 
@@ -37,33 +42,49 @@ def h3_hex(cell: int) -> str:
     return format(cell, "x")
 
 
-def _shape(row: dict[str, Any], personal: bool) -> dict[str, Any]:
-    row = dict(row)
-    row["h3"] = h3_hex(row["h3"])
-    if not personal:
-        for key in PERSONAL:
-            row.pop(key, None)
-    return row
+REPORTER = ("reporter_name", "reporter_phone")
 
 
-async def get(conn: AsyncConnection, incident_id: int, personal: bool = False) -> dict[str, Any]:
-    cur = conn.cursor(row_factory=dict_row)
-    row = await (await cur.execute(load("incidents/get"), {"id": incident_id})).fetchone()
-    if row is None:
-        raise NotFound(f"no incident {incident_id}")
-    return _shape(row, personal)
+def _not_found(incident_id: int) -> NotFound:
+    return NotFound(f"no incident {incident_id} in your area")
 
 
-async def history(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
-    await get(conn, incident_id)
-    cur = conn.cursor(row_factory=dict_row)
-    return await (
-        await cur.execute(
-            "SELECT id, at, actor, role, action, from_status, to_status, from_tier, to_tier, "
-            "team_id, note FROM citybrain.incident_events WHERE incident_id = %s ORDER BY id",
-            [incident_id],
+async def get(conn: AsyncConnection, who: Who, incident_id: int) -> dict[str, Any]:
+    """An incident with its case file, as ``who`` may see it."""
+    async with acting_as(conn, who.caller):
+        cur = conn.cursor(row_factory=dict_row)
+        row = await (await cur.execute(load("incidents/get"), {"id": incident_id})).fetchone()
+        if row is None:
+            raise _not_found(incident_id)
+        row["h3"] = h3_hex(row["h3"])
+        if not who.sees_personal:
+            return personal.masked(row, REPORTER)
+        await personal.record(
+            conn,
+            who.actor,
+            who.caller.user_id,
+            who.route,
+            f"incident:{incident_id}",
+            personal.shown(row, REPORTER),
         )
-    ).fetchall()
+        return row
+
+
+async def history(conn: AsyncConnection, who: Who, incident_id: int) -> list[dict[str, Any]]:
+    """An incident's audit trail, for a caller who may see its case."""
+    async with acting_as(conn, who.caller):
+        await _visible(conn, incident_id)
+        cur = conn.cursor(row_factory=dict_row)
+        return await (
+            await cur.execute(load("incidents/history"), {"id": incident_id})
+        ).fetchall()
+
+
+async def _visible(conn: AsyncConnection, incident_id: int) -> None:
+    """404 unless the caller (named on this transaction) may see the case."""
+    seen = await (await conn.execute(load("incidents/visible"), {"id": incident_id})).fetchone()
+    if not seen[0]:
+        raise _not_found(incident_id)
 
 
 async def _event(conn: AsyncConnection, actor: Actor, **fields: Any) -> None:
@@ -89,7 +110,7 @@ def _request_hash(report: dict[str, Any]) -> str:
 
 async def report(
     conn: AsyncConnection,
-    actor: Actor,
+    who: Who,
     report: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> tuple[int, bool]:
@@ -102,24 +123,16 @@ async def report(
         known = ", ".join(CATEGORIES_BY_NAME)
         raise InvalidInput(f"unknown category {report['category']!r}; one of: {known}")
     digest = _request_hash(report)
-    async with conn.transaction():
+    actor = who.actor
+    key = {"actor": actor.name, "key": idempotency_key}
+    async with acting_as(conn, who.caller):
         if idempotency_key is not None:
             # The primary key serialises concurrent retries: the second waits for the first.
             claimed = await (
-                await conn.execute(
-                    "INSERT INTO citybrain.idempotency_keys (actor, key, request_hash) "
-                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key",
-                    [actor.name, idempotency_key, digest],
-                )
+                await conn.execute(load("incidents/claim_key"), {**key, "hash": digest})
             ).fetchone()
             if claimed is None:
-                first = await (
-                    await conn.execute(
-                        "SELECT request_hash, incident_id FROM citybrain.idempotency_keys "
-                        "WHERE actor = %s AND key = %s",
-                        [actor.name, idempotency_key],
-                    )
-                ).fetchone()
+                first = await (await conn.execute(load("incidents/claimed_key"), key)).fetchone()
                 if first[0] != digest:
                     raise Conflict(
                         f"Idempotency-Key {idempotency_key!r} was used for a different report"
@@ -138,11 +151,11 @@ async def report(
                 "in a micro-grid"
             )
         if idempotency_key is not None:
-            await conn.execute(
-                "UPDATE citybrain.idempotency_keys SET incident_id = %s "
-                "WHERE actor = %s AND key = %s",
-                [incident_id, actor.name, idempotency_key],
-            )
+            await conn.execute(load("incidents/keep_key"), {**key, "id": incident_id})
+        await conn.execute(
+            load("incidents/insert_case"),
+            {**report, "id": incident_id, "reported_by": who.caller.user_id},
+        )
         await _event(
             conn,
             actor,
@@ -155,10 +168,12 @@ async def report(
 
 
 async def _lock(conn: AsyncConnection, incident_id: int) -> dict[str, Any]:
+    """The incident, locked, if the caller may see its case (404 otherwise)."""
     cur = conn.cursor(row_factory=dict_row)
     row = await (await cur.execute(load("incidents/lock_incident"), {"id": incident_id})).fetchone()
     if row is None:
-        raise NotFound(f"no incident {incident_id}")
+        raise _not_found(incident_id)
+    await _visible(conn, incident_id)
     return row
 
 
@@ -183,6 +198,8 @@ async def _move(
         sql.SQL("updated_at = %(at)s"),
     ]
     sets += [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in columns]
+    # assembled: the status's timestamp column (domain.STATUS_TIMESTAMPS) and the caller's
+    # fixed column names, quoted as identifiers; every value bound
     await conn.execute(
         sql.SQL("UPDATE citybrain.incidents SET {} WHERE id = %(id)s").format(
             sql.SQL(", ").join(sets)
@@ -193,7 +210,7 @@ async def _move(
 
 async def assign(
     conn: AsyncConnection,
-    actor: Actor,
+    who: Who,
     incident_id: int,
     team_id: int,
     note: str | None = None,
@@ -201,7 +218,8 @@ async def assign(
 ) -> None:
     """Dispatch an incident to a team, atomically: at most ``capacity`` active incidents per
     team however many dispatchers race; the losers get :class:`Conflict`."""
-    async with conn.transaction():
+    actor = who.actor
+    async with acting_as(conn, who.caller):
         inc = await _lock(conn, incident_id)
         if not (reassign and inc["status"] == Status.dispatched):
             _check(inc["status"], Status.dispatched)
@@ -237,7 +255,7 @@ async def assign(
 
 
 async def set_status(
-    conn: AsyncConnection, actor: Actor, incident_id: int, status: str, note: str | None
+    conn: AsyncConnection, who: Who, incident_id: int, status: str, note: str | None
 ) -> None:
     """Move an incident along its workflow: on_site, resolved, closed."""
     try:
@@ -249,7 +267,8 @@ async def set_status(
             f"status must be one of {', '.join(STATUS_UPDATES)} (dispatch with /assign, "
             "escalate with /escalate)"
         )
-    async with conn.transaction():
+    actor = who.actor
+    async with acting_as(conn, who.caller):
         inc = await _lock(conn, incident_id)
         _check(inc["status"], target)
         await _move(conn, incident_id, target, actor.at)
@@ -267,9 +286,10 @@ async def set_status(
             await conn.execute(load("incidents/team_load"), {"id": inc["team_id"]})
 
 
-async def escalate(conn: AsyncConnection, actor: Actor, incident_id: int, note: str | None) -> None:
+async def escalate(conn: AsyncConnection, who: Who, incident_id: int, note: str | None) -> None:
     """Hand the case one tier up (village → town → county); it leaves its team."""
-    async with conn.transaction():
+    actor = who.actor
+    async with acting_as(conn, who.caller):
         inc = await _lock(conn, incident_id)
         _check(inc["status"], Status.escalated)
         if inc["tier"] == Tier.county:

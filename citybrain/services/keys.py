@@ -20,8 +20,10 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from citybrain.domain import KEY_ROLES
+from citybrain.domain import COUNTY_CODE, KEY_ROLES
 from citybrain.errors import Conflict, InvalidInput, NotFound
+from citybrain.people.caller import Area
+from citybrain.sql import load
 
 ROLES = KEY_ROLES
 NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -33,6 +35,7 @@ REFRESH_S = 1.0
 class Key:
     name: str
     role: str
+    area: Area = Area(COUNTY_CODE)  # where it acts (migration 0019; the county unless said)
 
 
 def digest(key: str) -> bytes:
@@ -43,17 +46,28 @@ def new_key() -> str:
     return PREFIX + secrets.token_urlsafe(24)  # 24 bytes: 192 bits
 
 
-def create(conn: psycopg.Connection, role: str, name: str) -> str:
-    """A new key for ``role`` named ``name``: returned once, stored only as its hash."""
+def create(conn: psycopg.Connection, role: str, name: str, area: Area | None = None) -> str:
+    """A new key for ``role`` named ``name`` acting in ``area`` (default: the county):
+    returned once, stored only as its hash."""
     if role not in ROLES:
         raise InvalidInput(f"role {role!r}: one of {', '.join(ROLES)}")
     if not NAME.match(name):
         raise InvalidInput(f"name {name!r}: 1-64 letters, digits and _ . @ -")
+    area = area or Area(COUNTY_CODE)
     key = new_key()
     try:
         conn.execute(
-            "INSERT INTO citybrain.api_keys (name, role, key_hash) VALUES (%s, %s, %s)",
-            [name, role, digest(key)],
+            load("keys/create"),
+            {
+                "name": name,
+                "role": role,
+                "hash": digest(key),
+                "area_code": area.code,
+                "area_level": area.level,
+                "town_id": area.town_id,
+                "village_id": area.village_id,
+                "grid_id": area.grid_id,
+            },
         )
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict(f"a key named {name!r} exists: revoke it or choose another name") from exc
@@ -61,20 +75,14 @@ def create(conn: psycopg.Connection, role: str, name: str) -> str:
 
 
 def revoke(conn: psycopg.Connection, name: str) -> None:
-    row = conn.execute(
-        "UPDATE citybrain.api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL "
-        "RETURNING id",
-        [name],
-    ).fetchone()
+    row = conn.execute(load("keys/revoke"), {"name": name}).fetchone()
     if row is None:
         raise NotFound(f"no key named {name!r} in use")
 
 
 def listed(conn: psycopg.Connection) -> list[tuple]:
     """(name, role, created_at, revoked_at) of every key."""
-    return conn.execute(
-        "SELECT name, role, created_at, revoked_at FROM citybrain.api_keys ORDER BY name"
-    ).fetchall()
+    return conn.execute(load("keys/listed")).fetchall()
 
 
 def from_environment(value: str) -> dict[bytes, Key]:
@@ -112,12 +120,11 @@ class KeyRing:
 
     async def refresh(self, conn: AsyncConnection) -> None:
         try:
-            rows = await (
-                await conn.execute(
-                    "SELECT key_hash, name, role FROM citybrain.api_keys WHERE revoked_at IS NULL"
-                )
-            ).fetchall()
+            rows = await (await conn.execute(load("keys/in_use"))).fetchall()
         except psycopg.errors.UndefinedTable:  # a database not migrated yet: no stored keys
             rows = []
-        self.stored = {bytes(h): Key(n, r) for h, n, r in rows}
+        self.stored = {
+            bytes(h): Key(n, r, Area(code, level, town, village, grid))
+            for h, n, r, code, level, town, village, grid in rows
+        }
         self.read_at = time.monotonic()

@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from citybrain.crs import LOCAL
+from citybrain.sql import load
 
 ACCESS_KMH = 15.0  # on foot or e-bike between a point and the road
 FALLBACK_KMH = 25.0  # average door-to-door speed when there is no road network
@@ -86,17 +87,11 @@ class Router:
     @classmethod
     async def load(cls, conn: AsyncConnection) -> Router | None:
         """The network in the database, or None when none is loaded."""
-        row = await (
-            await conn.execute("SELECT value FROM citybrain.meta WHERE key = 'roads_version'")
-        ).fetchone()
+        row = await (await conn.execute(load("meta/version"), {"key": "roads_version"})).fetchone()
         if row is None:
             return None
-        verts = await (
-            await conn.execute("SELECT id, ST_X(geom), ST_Y(geom) FROM citybrain.road_vertices")
-        ).fetchall()
-        edges = await (
-            await conn.execute("SELECT source, target, cost, reverse_cost FROM citybrain.roads")
-        ).fetchall()
+        verts = await (await conn.execute(load("routing/vertices"))).fetchall()
+        edges = await (await conn.execute(load("routing/edges"))).fetchall()
         if not verts or not edges:
             return None
         v = np.array(verts, dtype=float)
@@ -191,17 +186,13 @@ class RouterHolder:
         return self.router
 
     async def _refresh(self, conn: AsyncConnection) -> None:
-        row = await (
-            await conn.execute("SELECT value FROM citybrain.meta WHERE key = 'roads_version'")
-        ).fetchone()
+        row = await (await conn.execute(load("meta/version"), {"key": "roads_version"})).fetchone()
         if row is None:
             self.router = None
         elif self.router is None or self.router.version != row[0]:
             router = await Router.load(conn)
             if router is not None:
-                teams = await (
-                    await conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM citybrain.teams")
-                ).fetchall()
+                teams = await (await conn.execute(load("routing/team_positions"))).fetchall()
                 if teams:
                     xy = np.array(teams, dtype=float)
                     await asyncio.to_thread(router.warm, xy[:, 0], xy[:, 1])

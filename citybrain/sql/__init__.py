@@ -1,4 +1,6 @@
-"""SQL kept in files: ``load("validate/gaps")`` reads ``validate/gaps.sql`` next to this module.
+"""SQL kept in files: ``load("validate/gaps")`` reads ``validate/gaps.sql`` next to this module;
+a package that keeps its own statements beside it names their directory as ``root``
+(``citybrain.alerts``: ``alerts/sql/``).
 
 Table and column names are filled in with ``psycopg.sql.Identifier`` (never string formatting);
 values are always bound parameters. The domain's fixed sets — which statuses are open, which
@@ -23,13 +25,13 @@ _WORD = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @cache
-def load(name: str) -> str:
-    return _DOMAIN.sub(_domain_literal, (_HERE / f"{name}.sql").read_text())
+def load(name: str, root: Path = _HERE) -> str:
+    return _DOMAIN.sub(_domain_literal, (root / f"{name}.sql").read_text())
 
 
-def compose(name: str, **identifiers: str) -> sql.Composed:
+def compose(name: str, root: Path = _HERE, **identifiers: str) -> sql.Composed:
     """The statement in ``name``.sql with ``{placeholders}`` filled by quoted identifiers."""
-    return sql.SQL(load(name)).format(
+    return sql.SQL(load(name, root)).format(
         **{k: sql.Identifier(*v.split(".")) for k, v in identifiers.items()}
     )
 

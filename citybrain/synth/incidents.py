@@ -6,6 +6,7 @@ incidents take seconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -120,6 +121,44 @@ def _day_weights(
     return w / w.sum()
 
 
+@dataclass
+class _Clock:
+    """Report times as seconds since ``base_utc`` (midnight local time of the first day, in
+    UTC), and the year's ``end`` in the same seconds."""
+
+    reported: np.ndarray
+    base_utc: pd.Timestamp
+    end: float
+
+    def stamp(self, values: np.ndarray, reached: np.ndarray) -> pd.Series:
+        """``values`` as UTC timestamps to the second, NaT where a stage was not ``reached``."""
+        ts = self.base_utc + pd.to_timedelta(np.where(reached, values, np.nan), unit="s")
+        return pd.Series(ts).dt.floor("s")
+
+
+@dataclass
+class _Workflow:
+    """Each incident's stages as seconds on the clock (``escalated``: NaN where it never
+    escalates), and its status at the end of the year."""
+
+    dispatched: np.ndarray
+    on_site: np.ndarray
+    escalates: np.ndarray
+    escalated: np.ndarray
+    resolved: np.ndarray
+    closed: np.ndarray
+    status: np.ndarray
+
+
+# How far along the workflow a status is (escalated: on site, waiting for the higher tier).
+_STAGE = {
+    str(s): i
+    for i, s in enumerate(
+        [Status.reported, Status.dispatched, Status.on_site, Status.resolved, Status.closed]
+    )
+}
+
+
 def make_incidents(
     h: Hierarchy,
     lk: Lookup,
@@ -128,34 +167,88 @@ def make_incidents(
     rng: np.random.Generator,
     end: datetime,
 ) -> pd.DataFrame:
-    """``n`` incidents reported in the 365 days before ``end`` (UTC), as a frame in metres."""
-    cats = [c.name for c in CATEGORIES]
+    """``n`` incidents reported in the 365 days before ``end`` (UTC), as a frame in metres.
+
+    Each step draws from ``rng`` in turn: their order is what makes a seed give one county."""
     counts = rng.multinomial(n, [c.share for c in CATEGORIES])
     cat_idx = np.repeat(np.arange(len(CATEGORIES)), counts)
+    micro, xy = _where(h, counts, rng)
+    clock = _when(counts, end, rng)
+    severity, source = _what(counts, rng)
+    flow = _workflow(cat_idx, severity, clock, rng)
+    team, status = _teams(lk, teams, micro, flow.status, clock.reported, rng)
+    reporter_name, reporter_phone, description = _reporters(cat_idx, source, rng)
+
+    level, esc_reached = _reached(status, flow, clock)
+    team[(level < 1) | (status == str(Status.escalated))] = np.nan
+    tier = np.array([[str(initial_tier(c.name, s)) for s in (1, 2, 3, 4)] for c in CATEGORIES])[
+        cat_idx, severity - 1
+    ]
+    tier = np.where(esc_reached, pd.Series(tier).map({str(t): str(t.up()) for t in Tier}), tier)
+    last = np.select(
+        [level >= 4, level >= 3, esc_reached, level >= 2, level >= 1],
+        [flow.closed, flow.resolved, flow.escalated, flow.on_site, flow.dispatched],
+        clock.reported,
+    )
+    everyone = np.ones(n, dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "category": np.array([c.name for c in CATEGORIES], dtype=object)[cat_idx],
+            "source": source,
+            "severity": severity,
+            "status": status,
+            "tier": tier,
+            "description": description,
+            "reported_at": clock.stamp(clock.reported, everyone),
+            "dispatched_at": clock.stamp(flow.dispatched, level >= 1),
+            "on_site_at": clock.stamp(flow.on_site, level >= 2),
+            "resolved_at": clock.stamp(flow.resolved, level >= 3),
+            "closed_at": clock.stamp(flow.closed, level >= 4),
+            "escalated_at": clock.stamp(flow.escalated, esc_reached),
+            "team_id": pd.array(np.where(np.isnan(team), None, team), dtype="Int64"),
+            "reporter_name": reporter_name,
+            "reporter_phone": reporter_phone,
+            "updated_at": clock.stamp(last, everyone),
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+        }
+    )
+    frame = frame.sort_values("reported_at", kind="stable").reset_index(drop=True)
+    frame.insert(0, "id", np.arange(1, n + 1))
+    return frame
+
+
+def _where(
+    h: Hierarchy, counts: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each incident's micro-grid (by its category's weights) and its point in it (metres)."""
     weights = _category_weights(h, rng)
-    micro = np.empty(n, dtype=np.int64)
+    micro = np.empty(int(counts.sum()), dtype=np.int64)
     start = 0
     for ci, k in enumerate(counts):
         micro[start : start + k] = rng.choice(
             weights.shape[1], k, p=weights[ci] / weights[ci].sum()
         )
         start += k
-    xy = sample_in_each(h.micro_grids.geoms[micro], rng)
+    return micro, sample_in_each(h.micro_grids.geoms[micro], rng)
 
-    # --- when ---------------------------------------------------------------------------
+
+def _when(counts: np.ndarray, end: datetime, rng: np.random.Generator) -> _Clock:
+    """Report times: a day by the category's calendar (with three surge days), an hour by its
+    daily profile, a second within the hour; all inside the year before ``end``."""
     end_local = pd.Timestamp(end.replace(tzinfo=None)) + LOCAL_OFFSET
     first_day = (end_local - pd.Timedelta(days=365)).normalize()
     days = pd.date_range(first_day, end_local.normalize(), freq="D")
-    surge_days = {  # a typhoon, the Spring Festival, a heat wave
+    surge_days: dict[int, dict[str, float]] = {  # a typhoon, the Spring Festival, a heat wave
         int(rng.integers(150, 250)): {"环境": 6, "消防": 3, "民生诉求": 3, "交通": 2},
         int(rng.integers(40, 80)): {"矛盾纠纷": 4, "治安": 3, "出租房屋": 3},
         int(rng.integers(200, 260)): {"消防": 4, "民生诉求": 2},
     }
-    seconds = np.empty(n)  # since first_day, local time
+    seconds = np.empty(int(counts.sum()))  # since first_day, local time
     start = 0
-    for ci, k in enumerate(counts):
-        p_day = _day_weights(cats[ci], days, surge_days)
-        hours = HOURS.get(cats[ci], _OFFICE)
+    for cat, k in zip(CATEGORIES, counts, strict=True):
+        p_day = _day_weights(cat.name, days, surge_days)
+        hours = HOURS.get(cat.name, _OFFICE)
         sl = slice(start, start + k)
         seconds[sl] = (
             rng.choice(len(days), k, p=p_day) * 86400.0
@@ -166,28 +259,35 @@ def make_incidents(
     span = (end_local - first_day).total_seconds()
     late = (seconds >= span) | (seconds < span - 365 * 86400)
     seconds[late] = rng.uniform(span - 365 * 86400, span, late.sum())
-    seconds = np.floor(seconds)
-    # From local time to UTC, as timestamps in seconds since first_day (UTC).
+    # Local seconds since first_day are UTC seconds since first_day's midnight in UTC.
     base_utc = (first_day - LOCAL_OFFSET).tz_localize("UTC")
     end_s = (pd.Timestamp(end) - base_utc).total_seconds()
+    return _Clock(np.floor(seconds), base_utc, end_s)
 
-    # --- what -----------------------------------------------------------------------------
+
+def _what(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each incident's severity (1-4) and source, by its category's mix."""
+    n = int(counts.sum())
     severity = np.empty(n, dtype=np.int64)
     source = np.empty(n, dtype=object)
     start = 0
-    for ci, k in enumerate(counts):
+    for cat, k in zip(CATEGORIES, counts, strict=True):
         sl = slice(start, start + k)
-        severity[sl] = rng.choice([1, 2, 3, 4], k, p=SEVERITY.get(cats[ci], SEVERITY_DEFAULT))
-        source[sl] = rng.choice(SOURCES, k, p=SOURCE_MIX.get(cats[ci], SOURCE_DEFAULT))
+        severity[sl] = rng.choice([1, 2, 3, 4], k, p=SEVERITY.get(cat.name, SEVERITY_DEFAULT))
+        source[sl] = rng.choice(SOURCES, k, p=SOURCE_MIX.get(cat.name, SOURCE_DEFAULT))
         start += k
-    tier_table = np.array([[str(initial_tier(c, s)) for s in (1, 2, 3, 4)] for c in cats])
-    tier = tier_table[cat_idx, severity - 1]
+    return severity, source
 
-    # --- workflow -------------------------------------------------------------------------
+
+def _workflow(
+    cat_idx: np.ndarray, severity: np.ndarray, clock: _Clock, rng: np.random.Generator
+) -> _Workflow:
+    """Dispatch, arrival, escalation, resolution and closing times after each report (scaled
+    by the category's limits), and the status each has reached by the end of the year."""
+    n = len(cat_idx)
     dispatch_min = np.array([c.dispatch_minutes for c in CATEGORIES], dtype=float)[cat_idx]
     resolve_h = np.array([c.resolve_hours for c in CATEGORIES], dtype=float)[cat_idx]
-    reported = seconds  # local seconds since first_day = UTC seconds since base_utc
-    dispatched = reported + rng.lognormal(np.log(dispatch_min * 60 * 0.35), 0.9)
+    dispatched = clock.reported + rng.lognormal(np.log(dispatch_min * 60 * 0.35), 0.9)
     on_site = dispatched + rng.lognormal(np.log(20 * 60), 0.6, n)
     escalates = rng.random(n) < np.where(severity >= 3, 0.08, 0.02)
     escalated = np.where(escalates, on_site + rng.lognormal(np.log(2 * 3600), 0.7, n), np.nan)
@@ -203,13 +303,33 @@ def make_incidents(
         (resolved, Status.resolved),
         (closed, Status.closed),
     ):
-        status[col <= end_s] = str(st)
-    waiting_higher = escalates & (escalated <= end_s) & (resolved > end_s)
+        status[col <= clock.end] = str(st)
+    waiting_higher = escalates & (escalated <= clock.end) & (resolved > clock.end)
     status[waiting_higher] = str(Status.escalated)
+    return _Workflow(dispatched, on_site, escalates, escalated, resolved, closed, status)
 
+
+def _reached(status: np.ndarray, flow: _Workflow, clock: _Clock) -> tuple[np.ndarray, np.ndarray]:
+    """How far along the workflow each incident is (``_STAGE``; -1: none), and whether it has
+    escalated by the end of the year while on site or later."""
+    level = np.array([_STAGE.get(s, -1) for s in status])
+    level[status == str(Status.escalated)] = _STAGE[str(Status.on_site)]
+    return level, flow.escalates & (flow.escalated <= clock.end) & (level >= 2)
+
+
+def _teams(
+    lk: Lookup,
+    teams: pd.DataFrame,
+    micro: np.ndarray,
+    status: np.ndarray,
+    reported: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each incident's team id (float: NaN will mark the unassigned), and ``status`` with the
+    incidents that find their team full set back to reported."""
     # The grid's own team goes, now and then a neighbour's (网格连心).
-    grid = lk.micro_grid[micro]
-    team = teams["id"].to_numpy()[grid]
+    n = len(micro)
+    team = teams["id"].to_numpy()[lk.micro_grid[micro]]
     other = rng.random(n) < 0.07
     team[other] = teams["id"].to_numpy()[rng.integers(0, len(teams), other.sum())]
     team = team.astype(float)
@@ -222,62 +342,23 @@ def make_incidents(
     ).sort_values("t")
     act["rank"] = act.groupby("team").cumcount()
     over = act.loc[act["rank"] >= capacity.loc[act["team"]].to_numpy(), "i"].to_numpy()
+    status = status.copy()
     status[over] = str(Status.reported)
+    return team, status
 
-    def stamp(values: np.ndarray, reached: np.ndarray) -> pd.Series:
-        ts = base_utc + pd.to_timedelta(np.where(reached, values, np.nan), unit="s")
-        return pd.Series(ts).dt.floor("s")
 
-    rank = {
-        str(s): i
-        for i, s in enumerate(
-            [Status.reported, Status.dispatched, Status.on_site, Status.resolved, Status.closed]
-        )
-    }
-    level = np.array([rank.get(s, -1) for s in status])
-    esc_reached = escalates & (escalated <= end_s)
-    level[status == str(Status.escalated)] = rank[str(Status.on_site)]
-    team[(level < 1) | (status == str(Status.escalated))] = np.nan
-    esc_reached &= level >= 2
-    tier = np.where(esc_reached, pd.Series(tier).map({str(t): str(t.up()) for t in Tier}), tier)
-    last = np.select(
-        [level >= 4, level >= 3, esc_reached, level >= 2, level >= 1],
-        [closed, resolved, escalated, on_site, dispatched],
-        reported,
-    )
-
+def _reporters(
+    cat_idx: np.ndarray, source: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Who reported (a name and phone where a citizen did: app or hotline) and what they said."""
+    n = len(cat_idx)
     names = NameBook(rng)
     personal = np.isin(source, ["citizen_app", "hotline_12345"])
     reporter_name = np.where(personal, names.people(n), None)
     reporter_phone = np.where(personal, names.phones(n), None)
-    templates = [DESCRIPTIONS[c] for c in cats]
+    templates = [DESCRIPTIONS[c.name] for c in CATEGORIES]
     pick = rng.random(n)
     description = [
         templates[c][int(p * len(templates[c]))] for c, p in zip(cat_idx, pick, strict=True)
     ]
-
-    frame = pd.DataFrame(
-        {
-            "category": np.array(cats, dtype=object)[cat_idx],
-            "source": source,
-            "severity": severity,
-            "status": status,
-            "tier": tier,
-            "description": description,
-            "reported_at": stamp(reported, np.ones(n, dtype=bool)),
-            "dispatched_at": stamp(dispatched, level >= 1),
-            "on_site_at": stamp(on_site, level >= 2),
-            "resolved_at": stamp(resolved, level >= 3),
-            "closed_at": stamp(closed, level >= 4),
-            "escalated_at": stamp(escalated, esc_reached),
-            "team_id": pd.array(np.where(np.isnan(team), None, team), dtype="Int64"),
-            "reporter_name": reporter_name,
-            "reporter_phone": reporter_phone,
-            "updated_at": stamp(last, np.ones(n, dtype=bool)),
-            "x": xy[:, 0],
-            "y": xy[:, 1],
-        }
-    )
-    frame = frame.sort_values("reported_at", kind="stable").reset_index(drop=True)
-    frame.insert(0, "id", np.arange(1, n + 1))
-    return frame
+    return reporter_name, reporter_phone, description

@@ -54,6 +54,8 @@ def _json(value) -> str | None:
 
 
 def read_levels(conn: psycopg.Connection, levels: list[str]) -> dict[str, KeptLevel]:
+    # The statements here are assembled, not files: from the levels ``check`` accepted and
+    # their columns, each quoted as an identifier.
     kept: dict[str, KeptLevel] = {}
     for i, level in enumerate(levels):
         extra = _EXTRA.get(level, ())

@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 import shapely
 
-from citybrain.domain import CATEGORIES, TOWNS, CameraKind, Role, TeamStatus
+from citybrain.domain import CATEGORIES, TOWNS, CameraKind, MemberRole, TeamStatus
 from citybrain.synth.geometry import sample_in_each
 from citybrain.synth.hierarchy import Hierarchy
 from citybrain.synth.names import NameBook
@@ -17,12 +17,12 @@ from citybrain.synth.names import NameBook
 N_CAMERAS = 20_000
 
 # Which categories each role makes a team fit for (网格连心、组团服务).
-ROLE_SKILLS: dict[Role, tuple[str, ...]] = {
-    Role.grid_worker: ("民生诉求", "出租房屋", "城市管理", "环境", "消防"),
-    Role.auxiliary_police: ("治安", "交通", "消防"),
-    Role.party_member: ("民生诉求",),
-    Role.legal_adviser: ("矛盾纠纷",),
-    Role.mediator: ("矛盾纠纷",),
+ROLE_SKILLS: dict[MemberRole, tuple[str, ...]] = {
+    MemberRole.grid_worker: ("民生诉求", "出租房屋", "城市管理", "环境", "消防"),
+    MemberRole.auxiliary_police: ("治安", "交通", "消防"),
+    MemberRole.party_member: ("民生诉求",),
+    MemberRole.legal_adviser: ("矛盾纠纷",),
+    MemberRole.mediator: ("矛盾纠纷",),
 }
 
 CAMERA_KINDS = {
@@ -73,15 +73,15 @@ def make_teams(h: Hierarchy, lk: Lookup, rng: np.random.Generator, now: datetime
     rows = []
     extra = [c.name for c in CATEGORIES if c.name in ("安全生产", "食品安全")]
     for i in range(len(grids)):
-        roles = [Role.grid_worker] * int(rng.integers(1, 3)) + [Role.party_member] * int(
-            rng.integers(1, 3)
-        )
+        roles = [MemberRole.grid_worker] * int(rng.integers(1, 3)) + [
+            MemberRole.party_member
+        ] * int(rng.integers(1, 3))
         if rng.random() < 0.8:
-            roles.append(Role.auxiliary_police)
+            roles.append(MemberRole.auxiliary_police)
         if rng.random() < 0.3:
-            roles.append(Role.legal_adviser)
+            roles.append(MemberRole.legal_adviser)
         if rng.random() < 0.6:
-            roles.append(Role.mediator)
+            roles.append(MemberRole.mediator)
         people = names.people(len(roles))
         skills = {s for r in roles for s in ROLE_SKILLS[r]}
         skills.update(s for s in extra if rng.random() < 0.3)

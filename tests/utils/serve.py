@@ -49,7 +49,9 @@ class Serve:
             )
         deadline = time.monotonic() + 180  # (a loaded two-core machine took 129 s)
         try:
-            while not (_ready(self.url) and _ready(self.dispatch_url)):
+            # Ready: both ports answer, and every worker listens (a worker listens only once its
+            # start-up is done: api.server).
+            while not (_ready(self.url) and _ready(self.dispatch_url) and self._all_listening()):
                 assert self.proc.poll() is None, f"serve exited:\n{self.log.read_text()[-3000:]}"
                 assert time.monotonic() < deadline, "serve did not become ready"
                 time.sleep(0.2)
@@ -57,6 +59,19 @@ class Serve:
             self.__exit__()  # (a with-block whose start fails is not left: stop what started)
             raise
         return self
+
+    def _all_listening(self) -> bool:
+        listening = 0
+        for pid in self.worker_pids():
+            try:
+                conns = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                return False
+            listening += any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port in (self.port, self.dispatch_port)
+                for c in conns
+            )
+        return listening == self.workers + 1
 
     def worker_pids(self) -> list[int]:
         assert self.proc is not None

@@ -1,4 +1,4 @@
-"""``/alerts``: early warnings (``citybrain.brain``) and the duty officer's lifecycle.
+"""``/alerts``: early warnings (``citybrain.alerts``) and the duty officer's lifecycle.
 
 Reading an alert is public (an aggregate: an area, what is unusual there, how unusual); its
 incidents are listed with the public fields of the incidents layer. Its audit trail (who, and
@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, field_validator
 
-from citybrain.api.auth import DispatcherDep, ViewerDep
+from citybrain.alerts import store as svc
+from citybrain.api.auth import AlertsDep, ReadCasesDep
 from citybrain.api.deps import ConnDep, NowDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ
 from citybrain.api.responses import AuditEvent, errors
 from citybrain.domain import AlertKind, AlertStatus
-from citybrain.services import alerts as svc
 from citybrain.services import bbox as bboxes
 from citybrain.services.window import instant
 
@@ -132,7 +132,7 @@ async def read(alert_id: AlertId, conn: ReadConnDep) -> dict[str, Any]:
 
 
 @router.get("/{alert_id}/events", response_model=list[AlertEvent], responses=errors(404))
-async def history(alert_id: AlertId, conn: ReadConnDep, _: ViewerDep) -> list[dict[str, Any]]:
+async def history(alert_id: AlertId, conn: ReadConnDep, _: ReadCasesDep) -> list[dict[str, Any]]:
     """The alert's audit trail (viewer and above, as an incident's): raised by its detector,
     then who acknowledged, dispatched, closed or snoozed it, when, with their note."""
     return await svc.events(conn, alert_id)
@@ -148,7 +148,7 @@ def _action(action: str, summary: str):
     async def act(
         alert_id: AlertId,
         conn: ConnDep,
-        who: DispatcherDep,
+        who: AlertsDep,
         now: NowDep,
         body: NoteIn | None = None,
     ) -> dict[str, Any]:
@@ -164,6 +164,6 @@ close = _action("close", "Close an alert")
 
 
 @router.post("/{alert_id}/snooze", response_model=AlertDetail, responses=errors(404))
-async def snooze(alert_id: AlertId, body: SnoozeIn, conn: ConnDep, who: DispatcherDep, now: NowDep):
+async def snooze(alert_id: AlertId, body: SnoozeIn, conn: ConnDep, who: AlertsDep, now: NowDep):
     """Hide an open alert from the screens until a time (it still updates meanwhile)."""
     return await svc.snooze(conn, alert_id, body.until, who.acting(now), body.note)

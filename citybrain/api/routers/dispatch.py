@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from citybrain.api.auth import ViewerDep
+from citybrain.api.auth import AdviseDep
 from citybrain.api.deps import ReadConnDep, RoadsDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import JSON, errors
@@ -95,7 +95,7 @@ class Recommendation(BaseModel):
     summary="Recommend teams, cameras and a tier for an incident location",
 )
 async def recommend(
-    body: RecommendIn, conn: ReadConnDep, roads: RoadsDep, who: ViewerDep
+    body: RecommendIn, conn: ReadConnDep, roads: RoadsDep, who: AdviseDep
 ) -> dict[str, Any]:
     """Dispatch advice (a viewer's key or above). The responsible grid's own team comes
     first when it is available, handles the category and has capacity (网格连心); then other

@@ -1,7 +1,7 @@
 """Liveness, readiness and metrics, for load balancers, supervisors and Prometheus: ``/livez``
 answers while the process serves (no database asked: a database outage must not get servers
 restarted); ``/readyz`` answers 200 only when the process can serve (its database answers, the
-schema is at the revision this code needs, the heat index and road graph are loaded), else 503
+schema is at the revision this code needs, the incident index and road graph are loaded), else 503
 naming every reason; ``/healthz`` answers with what it found; ``/metrics`` serves
 ``citybrain.metrics``."""
 
@@ -13,13 +13,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from citybrain.api.auth import CallerDep, PrincipalDep
-from citybrain.api.deps import ConnDep, HeatDep, PoolDep, RoadsDep, SettingsDep, StateDep
+from citybrain.api.deps import (
+    ConnDep,
+    IncidentIndexDep,
+    PoolDep,
+    RoadsDep,
+    SettingsDep,
+    StateDep,
+)
 from citybrain.api.observe import sample
 from citybrain.api.responses import errors
 from citybrain.errors import NotFound, NotReady, Unauthorized
 from citybrain.metrics import exposition
 from citybrain.services import health as svc
-from citybrain.services.heatmap.index import HeatIndex
+from citybrain.services.incident_index import IncidentIndex
 from citybrain.services.routing import RouterHolder
 
 router = APIRouter(tags=["health"])
@@ -62,8 +69,10 @@ async def livez() -> dict[str, str]:
     "server needs, its in-memory indexes are loaded",
     responses=errors(503),
 )
-async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep, state: StateDep) -> dict[str, str]:
-    reasons = [f"the {name} is not loaded" for name, index in _indexes(heat, roads) if not index]
+async def readyz(
+    pool: PoolDep, index: IncidentIndexDep, roads: RoadsDep, state: StateDep
+) -> dict[str, str]:
+    reasons = [f"the {name} is not loaded" for name, held in _indexes(index, roads) if not held]
     try:
         # A second at most for a connection: a prober wants a quick no, not a request's wait.
         async with pool.connection(timeout=1) as conn:
@@ -83,8 +92,9 @@ async def readyz(pool: PoolDep, heat: HeatDep, roads: RoadsDep, state: StateDep)
     return ready
 
 
-def _indexes(heat: HeatIndex, roads: RouterHolder) -> list[tuple[str, bool]]:
-    return [("heat index", heat.loaded), ("road graph", roads.loaded)]
+def _indexes(index: IncidentIndex, roads: RouterHolder) -> list[tuple[str, bool]]:
+    # ("heat index": its name in readiness answers and metrics, kept for those who read them)
+    return [("heat index", index.loaded), ("road graph", roads.loaded)]
 
 
 @router.get(

@@ -13,16 +13,16 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from citybrain.api.deps import CountyDep, HeatDep, HeavyTurn, ReadConnDep, SettingsDep
+from citybrain.api.deps import CountyDep, HeavyTurn, IncidentIndexDep, ReadConnDep, SettingsDep
 from citybrain.api.params import BBoxQ, window_dependency
 from citybrain.api.responses import JSON, GeoJSON
 from citybrain.services import bbox as boxes
 from citybrain.services.heatmap import encode, metrics, stats
 from citybrain.services.heatmap.query import MAX_RES, MIN_RES
 from citybrain.services.heatmap.query import Query as HeatmapQuery
-from citybrain.services.heatmap.tiles import tile, zoom_resolution
 from citybrain.services.window import Window
-from citybrain.tiles import MAX_ZOOM, Tile
+from citybrain.tiles.heatmap import tile, zoom_resolution
+from citybrain.tiles.xyz import MAX_ZOOM, Tile
 
 router = APIRouter(tags=["heatmap"])
 
@@ -89,7 +89,7 @@ AS_GEOJSON = {200: {"content": {GeoJSON.media_type: {}}}}
 )
 async def heatmap(
     conn: ReadConnDep,
-    heat: HeatDep,
+    index: IncidentIndexDep,
     county: CountyDep,
     settings: SettingsDep,
     query_at: QueryAtDep,
@@ -102,7 +102,7 @@ async def heatmap(
     the same length. An area (``area`` code or ``bbox``) keeps the cells whose centre is in it.
     ``format=geojson`` returns the hexagons."""
     q = query_at(res)
-    answer = await metrics.heatmap(conn, heat, q, str(metric), county, settings.max_heatmap_cells)
+    answer = await metrics.heatmap(conn, index, q, str(metric), county, settings.max_heatmap_cells)
     if format == Format.geojson:
         # Hexagons for every cell, encoded: seconds for a county at res 11, off the event loop.
         whole = {**answer, "cells": answer["cells"].records()}
@@ -118,7 +118,7 @@ async def heatmap(
 )
 async def hotspots(
     conn: ReadConnDep,
-    heat: HeatDep,
+    index: IncidentIndexDep,
     county: CountyDep,
     query_at: QueryAtDep,
     res: Annotated[int, Query(ge=MIN_RES, le=stats.HOTSPOT_MAX_RES)] = 8,
@@ -129,7 +129,7 @@ async def hotspots(
     """Getis-Ord Gi* over every cell of the county at ``res`` (cells with no incident count
     as zero), neighbours by ``grid_disk``; returns the cells whose two-sided p-value is below
     ``alpha``, with z-score, p-value and ``hot``/``cold``."""
-    answer = await stats.hotspots(conn, heat, query_at(res), county, alpha, ring)
+    answer = await stats.hotspots(conn, index, query_at(res), county, alpha, ring)
     if format == Format.geojson:  # hexagons encoded off the event loop
         return await asyncio.to_thread(lambda: GeoJSON(encode.geojson(answer)))
     return JSON(answer)
@@ -144,7 +144,7 @@ async def hotspots(
 )
 async def heatmap_tile(
     conn: ReadConnDep,
-    heat: HeatDep,
+    index: IncidentIndexDep,
     settings: SettingsDep,
     query_at: QueryAtDep,
     z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
@@ -160,5 +160,5 @@ async def heatmap_tile(
     (``ST_AsMVT``) like every layer."""
     xyz = Tile.checked(z, x, y)
     q = query_at(res if res is not None else zoom_resolution(z))
-    body = await tile(conn, heat, q, xyz, settings.max_tile_hexagons)
+    body = await tile(conn, index, q, xyz, settings.max_tile_hexagons)
     return Response(body, media_type="application/vnd.mapbox-vector-tile")

@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from citybrain.api.auth import AdminDep, Principal
+from citybrain.api.auth import ImportDep, Principal
 from citybrain.api.deps import StateDep
 from citybrain.api.reads import note_position_now
 from citybrain.api.responses import JSON, error, errors
@@ -29,8 +29,8 @@ from citybrain.errors import CitybrainError, Conflict, InvalidInput, LengthRequi
 from citybrain.importer import formats
 from citybrain.importer.repair import TOLERANCE_M
 from citybrain.importer.report import Report
-from citybrain.importer.spec import LAYERS
 from citybrain.importer.values import parse_bool
+from citybrain.layers import Layer, importable
 from citybrain.metrics import IMPORTS
 
 router = APIRouter(tags=["imports"])
@@ -88,21 +88,26 @@ BODY = {
 )
 async def import_file(
     request: Request,
-    who: AdminDep,
+    who: ImportDep,
     state: StateDep,
-    layer: Annotated[str, PathParam(description=", ".join(LAYERS), pattern="^[a-z_]+$")],
+    layer: Annotated[
+        str,
+        PathParam(
+            description="a layer whose file in layers/ has an import section (`citybrain "
+            "import --help` lists them)",
+            pattern="^[a-z_]+$",
+        ),
+    ],
 ) -> Any:
-
-    if layer not in LAYERS:
-        raise InvalidInput(f"unknown layer {layer!r}: one of {', '.join(LAYERS)}")
+    declared = importable(layer, state.layers)
     _check_length(request, state.settings.import_max_mb)
     if state.import_lock.locked():  # an import holds a core for seconds to minutes
         raise Conflict("another import is running in this server process: try again later")
     async with state.import_lock:
-        return await _import(request, who, state.settings, layer)
+        return await _import(request, who, state.settings, declared)
 
 
-async def _import(request: Request, who: Principal, settings, layer: str) -> JSON:
+async def _import(request: Request, who: Principal, settings, layer: Layer) -> JSON:
     from citybrain.importer.run import Options
 
     form = await request.form(max_files=20, max_fields=100)
@@ -166,7 +171,7 @@ def _run(settings, layer, source, options, actor, name) -> Report:
         outcome = "refused"  # the source as a whole (unreadable, too large, no location, ...)
         raise
     finally:
-        IMPORTS.labels(layer, outcome).inc()
+        IMPORTS.labels(layer.id, outcome).inc()
 
 
 def _check_length(request: Request, max_mb: int) -> None:
@@ -189,7 +194,11 @@ async def _save(form, folder: Path) -> tuple[Path, str]:
     for part in parts:
         name = _SAFE.sub("_", Path(part.filename or "upload").name).strip("._") or "upload"
         path = folder / name
-        allowed = formats.SHAPEFILE_PARTS if len(parts) > 1 else formats.SUFFIXES
+        allowed = (
+            formats.SHAPEFILE_PARTS
+            if len(parts) > 1
+            else {*formats.SUFFIXES, *formats.registered_suffixes()}
+        )
         if path.suffix.lower() not in allowed:
             raise formats.refuse(name, "not a format citybrain imports")
         with path.open("wb") as out:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from citybrain import clock
-from citybrain.api.auth import DispatcherDep, Principal, ViewerDep
+from citybrain.api.auth import DispatchDep, Principal, ReadCasesDep, ReportDep
 from citybrain.api.deps import ConnDep, NowDep, ReadConnDep
 from citybrain.api.params import PointIn
 from citybrain.api.responses import AuditEvent, error, errors
@@ -63,8 +63,13 @@ class Incident(BaseModel):
     updated_at: datetime
     dispatch_due_at: datetime
     resolve_due_at: datetime
-    reporter_name: str | None = Field(None, description="dispatchers and admins only")
-    reporter_phone: str | None = Field(None, description="dispatchers and admins only")
+    reporter_name: str | None = Field(
+        None,
+        description="masked (张**) unless the caller's role needs it: dispatcher, handler, admin",
+    )
+    reporter_phone: str | None = Field(
+        None, description="masked (138****5678) unless the caller's role needs it"
+    )
     external_id: str | None = Field(None, description="the source system's number (工单编号)")
     location_quality: str = Field(
         "exact", description="exact, or the area level whose point stands in for an address"
@@ -92,8 +97,10 @@ class NoteIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
-async def _answer(conn: ConnDep, incident_id: int, who: Principal) -> dict[str, Any]:
-    return await svc.get(conn, incident_id, personal=who.sees_personal_data)
+async def _answer(
+    conn: ConnDep, incident_id: int, who: Principal, now: datetime, route: str
+) -> dict[str, Any]:
+    return await svc.get(conn, who.who(now, route), incident_id)
 
 
 @router.post(
@@ -106,7 +113,7 @@ async def _answer(conn: ConnDep, incident_id: int, who: Principal) -> dict[str, 
 async def report(
     body: IncidentIn,
     conn: ConnDep,
-    who: DispatcherDep,
+    who: ReportDep,
     now: NowDep,
     response: Response,
     idempotency_key: Annotated[
@@ -117,28 +124,34 @@ async def report(
     point = body.wgs84()
     data = body.model_dump(exclude={"lon", "lat", "crs"})
     data.update(lon=point.lon, lat=point.lat, source=str(body.source))
-    incident_id, created = await svc.report(conn, who.acting(now), data, idempotency_key)
+    incident_id, created = await svc.report(
+        conn, who.who(now, "POST /incidents"), data, idempotency_key
+    )
     response.headers["Location"] = f"/incidents/{incident_id}"
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return await _answer(conn, incident_id, who)
+    return await _answer(conn, incident_id, who, now, "POST /incidents")
 
 
 @router.get("/{incident_id}", response_model=Incident, response_model_exclude_unset=True)
-async def read(incident_id: IncidentId, conn: ReadConnDep, who: ViewerDep) -> dict[str, Any]:
-    """One incident's case file (viewer and above); reporter name and phone only for
-    dispatchers and admins. Public screens read incidents' public fields from the layer
+async def read(
+    incident_id: IncidentId, conn: ReadConnDep, who: ReadCasesDep, now: NowDep
+) -> dict[str, Any]:
+    """One incident's case file, if the caller's area and role hold it (404 otherwise: the
+    database decides); the reporter's name and phone unmasked only for the roles that need
+    them (each such read logged). Public screens read incidents' public fields from the layer
     (``/collections/incidents/items/{id}``)."""
-    return await _answer(conn, incident_id, who)
+    return await _answer(conn, incident_id, who, now, "GET /incidents/{id}")
 
 
 @router.get("/{incident_id}/events", response_model=list[Event], summary="The audit trail")
 async def events(
-    incident_id: IncidentId, conn: ReadConnDep, who: ViewerDep
+    incident_id: IncidentId, conn: ReadConnDep, who: ReadCasesDep, now: NowDep
 ) -> list[dict[str, Any]]:
-    """Every step of the case, who took it (the key's name) and their note (viewer and above)."""
-    return await svc.history(conn, incident_id)
+    """Every step of the case, who took it (a login or a key's name) and their note, for
+    callers whose area and role hold the case."""
+    return await svc.history(conn, who.who(now), incident_id)
 
 
 @router.post(
@@ -148,12 +161,12 @@ async def events(
     responses={409: error("wrong status, or the team cannot take it")},
 )
 async def assign(
-    incident_id: IncidentId, body: AssignIn, conn: ConnDep, who: DispatcherDep, now: NowDep
+    incident_id: IncidentId, body: AssignIn, conn: ConnDep, who: DispatchDep, now: NowDep
 ) -> dict[str, Any]:
     """Dispatch to a team. Atomic: a team never holds more than its capacity of active
     incidents; when dispatchers race for its last place, one wins and the others get 409."""
-    await svc.assign(conn, who.acting(now), incident_id, body.team_id, body.note, body.reassign)
-    return await _answer(conn, incident_id, who)
+    await svc.assign(conn, who.who(now), incident_id, body.team_id, body.note, body.reassign)
+    return await _answer(conn, incident_id, who, now, "POST /incidents/{id}/assign")
 
 
 @router.post(
@@ -163,11 +176,11 @@ async def assign(
     responses={409: error("not a valid next step")},
 )
 async def set_status(
-    incident_id: IncidentId, body: StatusIn, conn: ConnDep, who: DispatcherDep, now: NowDep
+    incident_id: IncidentId, body: StatusIn, conn: ConnDep, who: DispatchDep, now: NowDep
 ) -> dict[str, Any]:
     """reported → dispatched → on_site → resolved → closed; each step is stamped once."""
-    await svc.set_status(conn, who.acting(now), incident_id, body.status, body.note)
-    return await _answer(conn, incident_id, who)
+    await svc.set_status(conn, who.who(now), incident_id, body.status, body.note)
+    return await _answer(conn, incident_id, who, now, "POST /incidents/{id}/status")
 
 
 @router.post(
@@ -179,10 +192,10 @@ async def set_status(
 async def escalate(
     incident_id: IncidentId,
     conn: ConnDep,
-    who: DispatcherDep,
+    who: DispatchDep,
     now: NowDep,
     body: NoteIn | None = None,
 ) -> dict[str, Any]:
     """Hand the case one tier up (village → town → county), releasing its team."""
-    await svc.escalate(conn, who.acting(now), incident_id, body.note if body else None)
-    return await _answer(conn, incident_id, who)
+    await svc.escalate(conn, who.who(now), incident_id, body.note if body else None)
+    return await _answer(conn, incident_id, who, now, "POST /incidents/{id}/escalate")

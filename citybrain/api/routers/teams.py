@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from citybrain.api.auth import DispatcherDep, PrincipalDep, ViewerDep, team_as_seen_by
+from citybrain.api.auth import AdviseDep, DispatchDep, PrincipalDep, team_as_seen_by
 from citybrain.api.deps import ConnDep, NowDep, ReadConnDep, RoadsDep
 from citybrain.api.params import PointDep, PointIn
 from citybrain.api.responses import errors
@@ -46,7 +46,7 @@ async def read(team_id: TeamId, conn: ReadConnDep, who: PrincipalDep) -> dict[st
 
 @router.post("/{team_id}/position", response_model=Team, summary="A team moved")
 async def move(
-    team_id: TeamId, body: PointIn, conn: ConnDep, who: DispatcherDep, now: NowDep
+    team_id: TeamId, body: PointIn, conn: ConnDep, who: DispatchDep, now: NowDep
 ) -> dict[str, Any]:
     point = body.wgs84()
     return await svc.move(conn, team_id, point.lon, point.lat, now)
@@ -54,7 +54,7 @@ async def move(
 
 @router.post("/{team_id}/status", response_model=Team, summary="Set a team's status")
 async def set_status(
-    team_id: TeamId, body: StatusIn, conn: ConnDep, who: DispatcherDep
+    team_id: TeamId, body: StatusIn, conn: ConnDep, who: DispatchDep
 ) -> dict[str, Any]:
     return await svc.set_status(conn, team_id, str(body.status))
 
@@ -80,7 +80,7 @@ class RouteFeature(BaseModel):
     summary="The team's road route and travel time to a point",
 )
 async def route(
-    team_id: TeamId, point: PointDep, conn: ReadConnDep, roads: RoadsDep, who: ViewerDep
+    team_id: TeamId, point: PointDep, conn: ReadConnDep, roads: RoadsDep, who: AdviseDep
 ) -> dict[str, Any]:
     """Dispatch advice (a viewer's key or above). The shortest path by pgRouting from the
     road vertex nearest the team to the one nearest the point, plus straight access legs at

@@ -1,9 +1,10 @@
-"""Vector tiles of the declarative layers, their TileJSON, the MapLibre style and its glyphs."""
+"""Vector tiles of the declarative layers, their TileJSON, the MapLibre style and its glyphs
+(made by ``citybrain.tiles``; the heatmap's tiles are ``routers.heatmap``'s)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
@@ -26,14 +27,14 @@ from citybrain.api.params import (
 from citybrain.api.reads import read_connection
 from citybrain.api.responses import JSON
 from citybrain.api.state import state_of
-from citybrain.archive import on_archive
 from citybrain.clock import clock_of
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.layers import Layer
 from citybrain.services.cql import Filter
-from citybrain.services.tilejson import COUNTY_CENTRE, tilejson
+from citybrain.services.tilejson import tilejson
 from citybrain.services.window import Window, window
-from citybrain.tiles import MAX_ZOOM, Tile
+from citybrain.tiles.style import map_style
+from citybrain.tiles.xyz import MAX_ZOOM, Tile
 
 router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
@@ -182,67 +183,8 @@ async def style(
             "archive=true: no tile archive is configured; set CITYBRAIN_TILE_ARCHIVE_URL to "
             "where `citybrain tiles export` output is served"
         )
-    base = base_url(request)
-    drawn: list[dict[str, Any]] = [
-        {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}},
-        {
-            "id": "heatmap",
-            "type": "fill",
-            "source": "heatmap",
-            "source-layer": "heatmap",
-            "maxzoom": 18,
-            "layout": {"visibility": "none"},
-            "paint": {
-                "fill-color": [
-                    "interpolate",
-                    ["linear"],
-                    ["get", "value"],
-                    1,
-                    "#1a237e",
-                    20,
-                    "#f57f17",
-                    200,
-                    "#d50000",
-                ],
-                "fill-opacity": 0.55,
-            },
-        },
-    ]
-    for layer in layers.values():
-        parts = [(layer.id, layer.id, layer.style)]
-        if layer.labels:
-            parts.append((f"{layer.id}-label", layer.labels_id, layer.labels.style))
-        for prefix, source_layer, style_items in parts:
-            for i, item in enumerate(style_items):
-                entry = {
-                    "id": item.get("id", f"{prefix}-{i}"),
-                    "source": "citybrain",
-                    "source-layer": source_layer,
-                    **{k: v for k, v in item.items() if k != "id"},
-                }
-                entry.setdefault("minzoom", layer.minzoom)
-                entry.setdefault("maxzoom", layer.maxzoom + 1 if layer.maxzoom < MAX_ZOOM else 24)
-                drawn.append(entry)
-    body = {
-        "version": 8,
-        "name": "citybrain 一图观全域",
-        "center": list(COUNTY_CENTRE),
-        "zoom": 10.5,
-        "sources": {
-            "citybrain": {"type": "vector", "url": f"{base}/tiles.json"},
-            "heatmap": {
-                "type": "vector",
-                "tiles": [f"{base}/tiles/heatmap/{{z}}/{{x}}/{{y}}.mvt?last=30d"],
-                "minzoom": 6,
-                "maxzoom": 16,
-            },
-        },
-        "glyphs": f"{base}/fonts/{{fontstack}}/{{range}}.pbf",
-        "layers": drawn,
-    }
-    if archive:
-        body = on_archive(body, layers, settings.tile_archive_url, base)
-    return JSON(body)
+    url = settings.tile_archive_url if archive else None
+    return JSON(map_style(layers, base_url(request), url))
 
 
 @router.get(

@@ -10,14 +10,14 @@ from psycopg import AsyncConnection
 
 from citybrain.errors import InvalidInput
 from citybrain.services.heatmap.encode import CellTable
-from citybrain.services.heatmap.index import HeatIndex
 from citybrain.services.heatmap.population import CountyCellsHolder
 from citybrain.services.heatmap.query import Query, filtered_counts
+from citybrain.services.incident_index import IncidentIndex
 
 
 async def heatmap(
     conn: AsyncConnection,
-    heat: HeatIndex,
+    index: IncidentIndex,
     q: Query,
     metric: str,
     county: CountyCellsHolder,
@@ -25,7 +25,7 @@ async def heatmap(
 ) -> dict[str, Any]:
     """The answer, with ``cells`` a ``CellTable``; 400 past ``max_cells`` cells."""
     q.validate()
-    cells, n = await filtered_counts(conn, heat, q)
+    cells, n = await filtered_counts(conn, index, q)
     totals: dict[str, Any] = {"incidents": int(n.sum())}
     if metric == "count":
         table = CellTable(cells, {"value": n})
@@ -42,7 +42,7 @@ async def heatmap(
         table = CellTable(cells, {"value": rate, "count": n, "population": np.round(pop, 1)})
         totals["population"] = round(float(pop.sum()), 1)
     elif metric == "change":
-        before_cells, before_n = await filtered_counts(conn, heat, q.shifted(q.end - q.start))
+        before_cells, before_n = await filtered_counts(conn, index, q.shifted(q.end - q.start))
         union = np.union1d(cells, before_cells)
         now = np.zeros(len(union), dtype=np.int64)
         now[np.searchsorted(union, cells)] = n

@@ -11,6 +11,7 @@ import numpy as np
 from psycopg import AsyncConnection
 
 from citybrain.domain import COVERAGE_RES
+from citybrain.sql import load
 
 
 @dataclass
@@ -26,15 +27,8 @@ class CountyCells:
 
     @classmethod
     async def load(cls, conn: AsyncConnection, version: str) -> CountyCells:
-        cov = await (
-            await conn.execute("SELECT h3, micro_grid_id FROM citybrain.h3_coverage")
-        ).fetchall()
-        mgs = await (
-            await conn.execute(
-                "SELECT id, population, ST_X(p), ST_Y(p) FROM (SELECT id, population, "
-                "ST_PointOnSurface(geom) p FROM citybrain.micro_grids) s"
-            )
-        ).fetchall()
+        cov = await (await conn.execute(load("population/coverage"))).fetchall()
+        mgs = await (await conn.execute(load("population/micro_grids"))).fetchall()
         cov_a = np.array(cov, dtype=np.int64).reshape(-1, 2)
         pop = {m[0]: m[1] for m in mgs}
         n_cells = np.bincount(cov_a[:, 1], minlength=max(pop, default=0) + 1)
@@ -70,9 +64,7 @@ class CountyCellsHolder:
         self.value: CountyCells | None = None
 
     async def current(self, conn: AsyncConnection) -> CountyCells:
-        row = await (
-            await conn.execute("SELECT value FROM citybrain.meta WHERE key = 'county_version'")
-        ).fetchone()
+        row = await (await conn.execute(load("meta/version"), {"key": "county_version"})).fetchone()
         version = row[0] if row else ""
         if self.value is None or self.value.version != version:
             self.value = await CountyCells.load(conn, version)

@@ -4,8 +4,8 @@ once, and the cells it selects.
 Counts are exact: a cell's value is the number of incidents whose ``h3.latlng_to_cell(lat, lon,
 res)`` is that cell (stored per incident as ``h3_<res>``: H3 cells do not nest, so rolling a
 fine cell up to its parent would misplace points near cell edges). They come from the
-process's in-memory index of the incidents (``heatmap.index``), brought up to date with
-the database before every answer.
+process's in-memory index of the incidents (``services.incident_index``), brought up to date
+with the database before every answer.
 
 An area (a town, village or grid code, or a bbox) selects the cells whose centre lies in it.
 """
@@ -24,7 +24,7 @@ from psycopg import AsyncConnection, sql
 from citybrain.domain import CATEGORIES_BY_NAME, HEAT_RESOLUTIONS, LEVELS, Status
 from citybrain.errors import InvalidInput
 from citybrain.services import bbox as boxes
-from citybrain.services.heatmap.index import HeatIndex
+from citybrain.services.incident_index import IncidentIndex
 
 MIN_RES, MAX_RES = HEAT_RESOLUTIONS[0], HEAT_RESOLUTIONS[-1]
 AREA_LEVELS = LEVELS[:3]  # towns, villages, grids
@@ -77,16 +77,19 @@ class Query:
         )
 
 
-async def counts(conn: AsyncConnection, heat: HeatIndex, q: Query) -> tuple[np.ndarray, np.ndarray]:
+async def counts(
+    conn: AsyncConnection, index: IncidentIndex, q: Query
+) -> tuple[np.ndarray, np.ndarray]:
     """Incidents per cell at ``q.res`` for the query's window, categories and statuses
     (before any area filter): (cells ascending, counts)."""
-    await heat.fresh(conn)
-    return heat.counts(q.res, q.start, q.end, q.categories, q.statuses)
+    await index.fresh(conn)
+    return index.counts(q.res, q.start, q.end, q.categories, q.statuses)
 
 
 async def area_cells(conn: AsyncConnection, code: str, res: int) -> np.ndarray:
     """The cells at ``res`` whose centre lies in the town, village or grid ``code`` (sorted)."""
     for level in AREA_LEVELS:
+        # assembled: the level's table, one of AREA_LEVELS, quoted; the code bound
         stmt = sql.SQL("SELECT ST_AsBinary(geom) FROM {} WHERE code = %s").format(
             sql.Identifier("citybrain", level)
         )
@@ -105,25 +108,25 @@ def _polyfill(wkb: bytes, res: int) -> np.ndarray:
 
 
 def in_bbox(
-    heat: HeatIndex, res: int, cells: np.ndarray, bbox: tuple[float, float, float, float]
+    index: IncidentIndex, res: int, cells: np.ndarray, bbox: tuple[float, float, float, float]
 ) -> np.ndarray:
     """Which of ``cells`` have their centre in ``bbox`` (a mask)."""
     minx, miny, maxx, maxy = bbox
-    lat, lon = heat.centres(res, cells)
+    lat, lon = index.centres(res, cells)
     return (minx <= lon) & (lon <= maxx) & (miny <= lat) & (lat <= maxy)
 
 
 async def filtered_counts(
-    conn: AsyncConnection, heat: HeatIndex, q: Query
+    conn: AsyncConnection, index: IncidentIndex, q: Query
 ) -> tuple[np.ndarray, np.ndarray]:
     """``counts`` of the cells in the query's area or bbox."""
-    cells, n = await counts(conn, heat, q)
+    cells, n = await counts(conn, index, q)
     if q.area is not None:
         if q._area_cells is None:
             q._area_cells = await area_cells(conn, q.area, q.res)
         keep = np.isin(cells, q._area_cells, assume_unique=True)
     elif q.bbox is not None:
-        keep = in_bbox(heat, q.res, cells, q.bbox)
+        keep = in_bbox(index, q.res, cells, q.bbox)
     else:
         return cells, n
     return cells[keep], n[keep]

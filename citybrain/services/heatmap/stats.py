@@ -12,16 +12,16 @@ from scipy.stats import norm
 
 from citybrain.errors import InvalidInput
 from citybrain.services.heatmap.encode import hexes
-from citybrain.services.heatmap.index import HeatIndex
 from citybrain.services.heatmap.population import CountyCellsHolder
 from citybrain.services.heatmap.query import Query, area_cells, counts, in_bbox
+from citybrain.services.incident_index import IncidentIndex
 
 HOTSPOT_MAX_RES = 9  # Gi* weighs every county cell: 6,000 at resolution 9, 42,000 at 10
 
 
 async def hotspots(
     conn: AsyncConnection,
-    heat: HeatIndex,
+    index: IncidentIndex,
     q: Query,
     county: CountyCellsHolder,
     alpha: float = 0.05,
@@ -35,13 +35,13 @@ async def hotspots(
         raise InvalidInput(f"hotspots are computed up to resolution {HOTSPOT_MAX_RES}")
     if not 0 < alpha < 1:
         raise InvalidInput("alpha must be between 0 and 1")
-    found_cells, found_n = await counts(conn, heat, q)
+    found_cells, found_n = await counts(conn, index, q)
     found = dict(zip(found_cells.tolist(), found_n.tolist(), strict=True))
     cells, _ = (await county.current(conn)).at(q.res)
     if q.area is not None:
         cells = cells[np.isin(cells, await area_cells(conn, q.area, q.res), assume_unique=True)]
     elif q.bbox is not None:
-        cells = cells[in_bbox(heat, q.res, cells, q.bbox)]
+        cells = cells[in_bbox(index, q.res, cells, q.bbox)]
     # the neighbourhoods of up to ~6,000 cells (~37 each at ring 3): off the event loop
     z, x = await asyncio.to_thread(gi_star, cells, found, ring)
     p = 2 * norm.sf(np.abs(z))

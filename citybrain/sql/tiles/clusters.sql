@@ -1,7 +1,7 @@
 -- A windowed point layer's clusters as a vector tile: one feature per H3 cell (id: the cell's
 -- 64-bit id; h3: its hex id; count: incidents), placed at the cell's centre, which the caller
 -- has already chosen to lie in this tile (half-open: [min, max) on both axes), so that no
--- cluster is drawn twice across tiles. Counts come from the heat index, not from the rows.
+-- cluster is drawn twice across tiles. Counts come from the incident index, not from the rows.
 SELECT ST_AsMVT(f, %(name)s, %(extent)s, 'geom', 'id')
 FROM (
     SELECT u.cell AS id, u.h3, u.n AS count,

@@ -1,0 +1,1 @@
+SELECT * FROM citybrain.account_for_login(%(login)s)

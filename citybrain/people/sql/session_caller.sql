@@ -1,0 +1,1 @@
+SELECT * FROM citybrain.caller_of_session(%(token)s, %(at)s)

@@ -1,0 +1,1 @@
+SELECT id FROM citybrain.teams WHERE code = %(code)s

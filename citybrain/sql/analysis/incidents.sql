@@ -1,0 +1,12 @@
+-- Incidents reported since the parameter since (public fields: no reporter), with their grid,
+-- village and town and their category's time limits. Parameters in SQLAlchemy's text() style.
+SELECT i.id, i.category, i.status, i.severity, i.reported_at, i.dispatched_at,
+       i.resolved_at, i.team_id, i.h3_7, i.h3_8, i.h3_9, ST_X(i.geom) AS lon,
+       ST_Y(i.geom) AS lat, g.id AS grid_id, g.name AS grid, v.name AS village, t.name AS town,
+       c.dispatch_minutes, c.resolve_hours
+FROM citybrain.incidents i JOIN citybrain.categories c ON c.name = i.category
+JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = i.micro_grid_id
+JOIN citybrain.grids g ON g.id = ch.grid_id
+JOIN citybrain.villages v ON v.id = ch.village_id
+JOIN citybrain.towns t ON t.id = ch.town_id
+WHERE i.reported_at >= CAST(:since AS timestamptz)
