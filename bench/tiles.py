@@ -83,6 +83,7 @@ def serve_tipg(url: str):
     env = dict(
         os.environ,
         DATABASE_URL=dsn,
+        PGPASSWORD=u.password or "",  # (asyncpg reads it; the cluster asks for a password)
         TIPG_DB_SCHEMAS='["citybrain"]',
         TIPG_MAX_FEATURES_PER_TILE="10000",
     )

@@ -14,14 +14,16 @@ import pytest
 
 from citybrain.db.cluster import installed_versions
 from citybrain.db.migrate import head_revision
-from tests.utils.server import free_port
+from tests.utils.server import free_ports
+
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
 
 
 def test_embedded_cluster_lifecycle() -> None:
     data = tempfile.mkdtemp(prefix="citybrain-cluster-", dir="/tmp")
     os.chmod(data, 0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_")}
-    env.update(CITYBRAIN_DATA_DIR=data, CITYBRAIN_PG_PORT=str(free_port()))
+    env.update(CITYBRAIN_DATA_DIR=data, CITYBRAIN_PG_PORT=str(free_ports(1)))
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -150,7 +152,7 @@ def test_a_trusting_cluster_gets_a_password() -> None:
 
     data = tempfile.mkdtemp(prefix="citybrain-trust-", dir="/tmp")
     os.chmod(data, 0o755)
-    settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
+    settings = Settings(data_dir=data, pg_port=free_ports(1), database_url=None)
     embedded = cluster.EmbeddedCluster(settings, installed_versions()[-1])
     try:
         cluster.up(settings)

@@ -36,7 +36,10 @@ from citybrain.services import cql, features, refcrs
 from tests.utils.server import LiveServer, server_settings
 
 # (hypothesis describes these nested strategies at length, once per test: a cost, not a fault)
-pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+    pytest.mark.slow,  # thousands of generated filters: not the inner loop
+]
 
 ITEMS = "/collections/{}/items"
 TILE = mercantile.tile(120.91, 30.85, 15)  # incidents are drawn, not clustered, from z15

@@ -17,6 +17,8 @@ from citybrain.errors import InvalidInput
 from citybrain.exporter import FORMATS, export_layer
 from tests.utils.offices import gcj02, import_file, metres_apart, rows
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 # Columns compared after a round trip (besides the geometry): what the layer holds.
 COLUMNS = {
     "villages": "code, name, kind, town_id, derived, attributes",

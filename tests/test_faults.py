@@ -31,7 +31,9 @@ from citybrain.settings import Settings
 from tests.utils.browser import open_screen
 from tests.utils.county import SEED_END
 from tests.utils.keys import API_KEYS_SETTING, auth
-from tests.utils.server import free_port
+from tests.utils.server import free_port, free_ports
+
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
 
 DISPATCHER = auth("dispatcher")
 RECOVERY_S = 5
@@ -60,7 +62,7 @@ def own() -> Iterator[Own]:
 
     data = tempfile.mkdtemp(prefix="citybrain-faults-", dir="/tmp")
     os.chmod(data, 0o755)
-    settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
+    settings = Settings(data_dir=data, pg_port=free_ports(1), database_url=None)
     cluster.up(settings)
     engine = get_engine(settings.sqlalchemy_url)
     upgrade(engine)

@@ -18,6 +18,8 @@ from tests.utils.databases import clone_database, sibling
 from tests.utils.keys import API_KEYS
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "40"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,"
 CHECKS += "response_schema_conformance"

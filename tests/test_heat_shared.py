@@ -26,6 +26,8 @@ from tests.utils.county import SEED_END
 from tests.utils.metrics import matching, scrape, value
 from tests.utils.serve import Serve
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 YEAR = (SEED_END - timedelta(days=365), SEED_END)
 SPRING = (datetime(2026, 3, 15, 13, 30, tzinfo=UTC), datetime(2026, 9, 2, 7, 10, tzinfo=UTC))
 # (res, window, categories, statuses): what each check asks, against brute force

@@ -40,6 +40,8 @@ from tests.utils.offices import points_on
 from tests.utils.serve import Serve
 from tests.utils.server import LiveServer
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 SECRET = "SECRET-7f3a9c"  # a value of a local file no answer may ever carry
 NAMES = ("x.json", "x.geojson", "x.csv", "x.gpkg")  # what lures are sent as
 MiB = 2**20

@@ -29,6 +29,8 @@ from tests.utils.county import point_in
 from tests.utils.keys import API_KEYS_SETTING, auth
 from tests.utils.server import LiveServer, free_port, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 START, END = "2026-08-01T00:00:00+08:00", "2026-11-01T00:00:00+08:00"
 
 

@@ -18,6 +18,8 @@ from tests.utils.metrics import matching, requests, scrape, value
 from tests.utils.serve import Serve
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 CENTRE = (120.92, 30.84)  # inside Jiashan
 
 

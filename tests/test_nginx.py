@@ -32,6 +32,8 @@ from tests.utils.metrics import requests, scrape
 from tests.utils.nginx import Nginx, template_variables
 from tests.utils.serve import Serve
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 ROOT = Path(__file__).resolve().parents[1]
 TILE_ROUTE = "/tiles/{layer_id}/{z}/{x}/{y}.mvt"
 LON, LAT = 120.9101, 30.8502  # inside the test county (tests/test_incident_tiles.py)

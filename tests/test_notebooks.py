@@ -12,6 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 URL = re.compile(r"""https?://[^\s"'<>)]+""")
 HARMLESS = ("http://www.w3.org/",)  # XML namespaces, never fetched

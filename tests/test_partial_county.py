@@ -18,6 +18,8 @@ from tests.utils.county import TOWNS_FILE
 from tests.utils.offices import import_file, rows
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 LEFT_OUT = "330421112"  # 天凝镇: the town whose villages the pilot has not collected yet
 SEATS_PER_TOWN = 5
 

@@ -38,6 +38,8 @@ from tests.utils.keys import auth
 from tests.utils.pgbouncer import pgbouncer
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 POOL_SIZE = 2  # PgBouncer's server connections per database and login
 TIMEOUT_MS = 1500  # the deadline: the server's setting and the pooled login's
 YEAR = {"start": "2025-11-01T00:00:00Z", "end": SEED_END.isoformat()}  # the seeded year only

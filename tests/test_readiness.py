@@ -19,6 +19,8 @@ from tests.utils.cluster import own_cluster
 from tests.utils.keys import auth
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 RECOVERY_S = 10
 
 

@@ -33,6 +33,8 @@ from tests.utils.keys import auth
 from tests.utils.metrics import matching, scrape, value
 from tests.utils.server import LiveServer, server_settings
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 N = 3_000
 MAX_LAG_S = 1.5
 DISPATCHER = auth("dispatcher")

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import psycopg
+import pytest
 
 from citybrain.settings import Settings
 from tests.utils.browser import OUTPUT, open_page, open_screen, rendered, violations, wait_idle
@@ -17,6 +18,8 @@ from tests.utils.county import now, point_in
 from tests.utils.keys import API_KEYS_SETTING, auth
 from tests.utils.layers import LAYERS as GROUPS
 from tests.utils.server import LiveServer
+
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
 
 
 def test_the_big_screen(browser, rw_server, rw_conn: psycopg.Connection) -> None:

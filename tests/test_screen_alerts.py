@@ -12,6 +12,7 @@ from datetime import datetime
 
 import httpx
 import psycopg
+import pytest
 from playwright.sync_api import Page
 from shapely.geometry import shape
 
@@ -20,6 +21,8 @@ from citybrain.alerts.runner import run_detector
 from citybrain.db.connection import libpq_conninfo
 from tests.utils.browser import OUTPUT, open_screen, wait_idle
 from tests.utils.server import LiveServer, server_settings
+
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
 
 TITLE = {"zh": "测试", "en": "test"}
 WINDOW_H = 24 * 31  # the longest window a count rule may have: about 1,700 of the incidents

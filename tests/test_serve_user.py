@@ -16,12 +16,15 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+import pytest
 
 from citybrain.db import cluster
 from tests.utils.cluster import own_cluster
 from tests.utils.county import TOWNS_FILE
 from tests.utils.keys import API_KEYS_SETTING, auth
 from tests.utils.server import free_port
+
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
 
 
 def _serve(settings, port: int, log: Path) -> subprocess.Popen:

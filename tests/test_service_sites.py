@@ -22,6 +22,8 @@ from citybrain.analysis import access, catchment, load, location, travel
 from citybrain.db.connection import get_engine
 from citybrain.services.routing import ACCESS_KMH
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 GEOD = Geod(ellps="WGS84")
 ORIGIN = (120.90, 30.85)
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_service_accessibility.ipynb"

@@ -25,6 +25,8 @@ from tests.utils.cli import citybrain
 from tests.utils.server import LiveServer, server_settings
 from tests.utils.static_host import StaticHost
 
+pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
+
 ROOT = Path(__file__).resolve().parents[1]
 # Every static layer (drawn from zooms 0/9/11/13/14/8/10), the export's default zooms.
 LAYERS = ("towns", "villages", "grids", "compounds", "micro_grids", "roads", "facilities")

@@ -373,19 +373,12 @@ class EmbeddedCluster:
             owner = self._owner()
             if owner is not None:
                 os.chown(self.logfile, owner.pw_uid, owner.pw_gid)
-            self._run(
-                [
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.pgdata),
-                    "-l",
-                    str(self.logfile),
-                    "-w",
-                    "-t",
-                    "120",
-                    "start",
-                ]
-            )
+            start = [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile)]
+            try:
+                self._run([*start, "-w", "-t", "120", "start"])
+            except DatabaseUnavailable as e:  # pg_ctl says only "examine the log": show it
+                tail = self.logfile.read_text(errors="replace").splitlines()[-15:]
+                raise DatabaseUnavailable(f"{e}\n{self.logfile}:\n" + "\n".join(tail)) from e
         else:  # running already: what citybrain.conf says now takes effect where it can
             self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "reload"], check=False)
             if self.logfile.exists():

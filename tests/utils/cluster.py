@@ -13,7 +13,7 @@ from citybrain.db import cluster
 from citybrain.db.connection import get_engine
 from citybrain.db.migrate import upgrade
 from citybrain.settings import Settings
-from tests.utils.server import free_port
+from tests.utils.server import free_ports
 
 
 @contextmanager
@@ -22,7 +22,7 @@ def own_cluster(prefix: str = "citybrain-own-") -> Iterator[Settings]:
     afterwards."""
     data = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(data, 0o755)
-    settings = Settings(data_dir=data, pg_port=free_port(), database_url=None)
+    settings = Settings(data_dir=data, pg_port=free_ports(2), database_url=None)
     cluster.up(settings)
     engine = get_engine(settings.sqlalchemy_url)
     upgrade(engine)

@@ -3,9 +3,11 @@ servers run with."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -18,6 +20,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive loopback ports free now (a cluster and its standbys, on
+    port, port + 1, ...), taken below the kernel's ephemeral range: a port picked inside it
+    may become some connection's own port before the server binds it (a standby of the
+    replica tests once failed to start so)."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    below = min(int(ephemeral[0]), 32768)
+    rng = random.Random()
+    for _ in range(500):
+        first = rng.randrange(20000, below - n)
+        try:
+            for port in range(first, first + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {n} consecutive free ports below {below}")
 
 
 def server_settings(url: str, **overrides) -> Settings:
