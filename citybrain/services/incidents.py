@@ -75,9 +75,7 @@ async def history(conn: AsyncConnection, who: Who, incident_id: int) -> list[dic
     async with acting_as(conn, who.caller):
         await _visible(conn, incident_id)
         cur = conn.cursor(row_factory=dict_row)
-        return await (
-            await cur.execute(load("incidents/history"), {"id": incident_id})
-        ).fetchall()
+        return await (await cur.execute(load("incidents/history"), {"id": incident_id})).fetchall()
 
 
 async def _visible(conn: AsyncConnection, incident_id: int) -> None:

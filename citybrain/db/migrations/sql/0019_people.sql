@@ -173,13 +173,14 @@ $$;
 CREATE FUNCTION citybrain.caller_sees_case(town integer, village integer, grid integer,
                                           team integer, reporter integer)
 RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT CASE citybrain.caller_role()
-        WHEN 'member' THEN team = citybrain.caller_int('team_id')
-                        OR reporter = citybrain.caller_int('user_id')
-        WHEN 'dispatcher' THEN citybrain.caller_area_holds(town, village, grid)
-        WHEN 'handler' THEN citybrain.caller_area_holds(town, village, grid)
-        WHEN 'leader' THEN citybrain.caller_area_holds(town, village, grid)
-        WHEN 'admin' THEN citybrain.caller_area_holds(town, village, grid)
+    -- (one test of the area for the four roles that share it: the function is inlined into
+    -- every policy that calls it, and a quarter of the expression plans and runs faster:
+    -- bench/people.py)
+    SELECT CASE
+        WHEN citybrain.caller_role() = 'member' THEN team = citybrain.caller_int('team_id')
+                                                  OR reporter = citybrain.caller_int('user_id')
+        WHEN citybrain.caller_role() IN ('dispatcher', 'handler', 'leader', 'admin')
+            THEN citybrain.caller_area_holds(town, village, grid)
         ELSE false
     END
 $$;
