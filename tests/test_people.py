@@ -161,6 +161,9 @@ def test_the_cookie_path_needs_its_csrf_token(people, url) -> None:
         assert (
             c.post("/incidents", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
         )
+        # Another Authorization header beside the cookie does not excuse the cookie's session
+        dodged = c.post("/incidents", json=body, headers={"Authorization": "Bearer not-a-key"})
+        assert dodged.status_code == 403 and "X-CSRF-Token" in dodged.json()["detail"]
         made = c.post("/incidents", json=body, headers={"X-CSRF-Token": csrf})
         assert made.status_code == 201
         with _owner(url) as conn:

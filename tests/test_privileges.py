@@ -70,6 +70,8 @@ def test_the_servers_connections_act_as_a_role_that_owns_nothing(seeded: str) ->
         "ALTER TABLE citybrain.incidents DISABLE TRIGGER ALL",
         "DROP INDEX citybrain.ix_incident_events_incident",
         "CREATE TABLE citybrain.mine (id int)",
+        "SELECT password_hash FROM citybrain.users",  # (account_for_login reads it, alone)
+        "SELECT * FROM citybrain.users",
     ],
 )
 def test_what_the_server_role_may_not_do(as_server: psycopg.Connection, statement: str) -> None:

@@ -86,12 +86,17 @@ class Principal:
 ANONYMOUS = Principal("anonymous", "anonymous", "anonymous")
 
 
-def session_token(request: Request) -> str | None:
-    """The session token a request carries: a bearer ``cbs_`` token, else the cookie."""
+def _bearer_session(request: Request) -> str | None:
+    """A bearer ``cbs_`` session token in the Authorization header, if there is one."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip().startswith(sessions.TOKEN_PREFIX):
         return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    return None
+
+
+def session_token(request: Request) -> str | None:
+    """The session token a request carries: a bearer ``cbs_`` token, else the cookie."""
+    return _bearer_session(request) or request.cookies.get(SESSION_COOKIE)
 
 
 async def identify(request: Request) -> Principal:
@@ -106,7 +111,9 @@ async def identify(request: Request) -> Principal:
             row = await sessions.caller(conn, token, now)
         if row is None:
             raise Unauthorized("the session is not open (expired, ended or unknown): log in again")
-        by_cookie = not (header or "").lower().startswith("bearer ")
+        # (where the token came from, not what else the request carries: a cookie's session
+        # with any other Authorization header still owes its writes the CSRF token)
+        by_cookie = _bearer_session(request) is None
         return Principal(
             "user",
             row["role"],

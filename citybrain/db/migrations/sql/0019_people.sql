@@ -306,6 +306,11 @@ GRANT USAGE ON SEQUENCE citybrain.login_failures_id_seq TO citybrain_server;
 GRANT INSERT, UPDATE ON citybrain.case_files TO citybrain_server;
 GRANT INSERT ON citybrain.access_log TO citybrain_server;
 GRANT USAGE ON SEQUENCE citybrain.access_log_id_seq TO citybrain_server;
+-- Accounts: every column but the password hash (read only through account_for_login).
+REVOKE SELECT ON citybrain.users FROM citybrain_server;
+GRANT SELECT (id, login, name, phone, role, area_code, area_level, town_id, village_id, grid_id,
+              team_id, must_change_password, created_at, disabled_at, import_id)
+    ON citybrain.users TO citybrain_server;
 GRANT UPDATE (password_hash, must_change_password, disabled_at, name, phone) ON citybrain.users
     TO citybrain_server;
 GRANT SELECT, INSERT, UPDATE, DELETE ON citybrain.case_files, citybrain.users TO citybrain_importer;
