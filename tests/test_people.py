@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -115,6 +117,26 @@ def test_lockout_and_its_end(people, url) -> None:
         assert 1 <= int(locked.headers["retry-after"]) <= 4
         time.sleep(int(locked.headers["retry-after"]) + 0.2)
         assert c.post("/auth/login", json={"login": login, "password": password}).status_code == 200
+
+
+def test_attempts_sent_at_once_take_turns(people, url) -> None:
+    """Twelve wrong passwords for one login sent at once: the first five are counted and
+    refused (401), the other seven find the bound reached (429), not twelve password checks."""
+    login = "d-330421112"  # (a login the other tests leave alone)
+    password_of(url, login)  # (it exists)
+
+    def attempt(_: int) -> int:
+        with people.client() as c:
+            return c.post("/auth/login", json={"login": login, "password": "y" * 12}).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = Counter(pool.map(attempt, range(12)))
+    assert codes == {401: 5, 429: 7}
+    with _owner(url) as conn:
+        counted = conn.execute(
+            "SELECT count(*) FROM citybrain.login_failures WHERE login = %s", [login]
+        ).fetchone()[0]
+    assert counted == 5
 
 
 def test_logout_expiry_and_disable_end_sessions(fresh_county) -> None:

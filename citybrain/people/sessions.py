@@ -75,24 +75,46 @@ async def login(
     bounds: Bounds = Bounds(),
 ) -> Opened:
     """Open a session for the account ``login_name`` names, if ``password`` is its own and
-    neither the login nor the address has failed too often lately."""
-    await _not_locked_out(conn, login_name, address, now, bounds)
-    row = await (await conn.execute(load("account_for_login"), {"login": login_name})).fetchone()
-    password_hash = row[1] if row and row[0] is not None else None
-    # (a thread: Argon2 takes tens of milliseconds of CPU, which the event loop must not)
-    right = await asyncio.to_thread(passwords.verify, password_hash, password)
-    if not right or row[2]:
-        await conn.execute(
-            load("login_failed"), {"login": login_name, "address": address, "at": now}
-        )
+    neither the login nor the address has failed too often lately. Attempts on one login
+    take turns (``login_lock``), so attempts sent at once cannot all pass the bound; those
+    of one address from different logins do not wait for each other (an office's members
+    behind one address log in together), and may pass its bound by as many as run at once."""
+    async with conn.transaction():
+        await conn.execute(load("login_lock"), {"login": login_name})
+        await _not_locked_out(conn, login_name, address, now, bounds)
+        row = await (
+            await conn.execute(load("account_for_login"), {"login": login_name})
+        ).fetchone()
+        password_hash = row[1] if row and row[0] is not None else None
+        # (a thread: Argon2 takes tens of milliseconds of CPU, which the event loop must not)
+        right = await asyncio.to_thread(passwords.verify, password_hash, password)
+        if not right or row[2]:
+            await conn.execute(
+                load("login_failed"), {"login": login_name, "address": address, "at": now}
+            )
+            opened = None
+        else:
+            opened = await _open(conn, row[0], address, user_agent, now, lifetime)
+    if opened is None:  # (after the commit: the failure is counted)
         raise Unauthorized(REFUSED)
+    return opened
+
+
+async def _open(
+    conn: AsyncConnection,
+    user_id: int,
+    address: str,
+    user_agent: str | None,
+    now: datetime,
+    lifetime: timedelta,
+) -> Opened:
     token, csrf = TOKEN_PREFIX + secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     expires = now + lifetime
     await conn.execute(
         load("open_session"),
         {
             "token": digest(token),
-            "user_id": row[0],
+            "user_id": user_id,
             "csrf": digest(csrf),
             "at": now,
             "expires": expires,
@@ -100,7 +122,7 @@ async def login(
             "user_agent": (user_agent or "")[:300],
         },
     )
-    return Opened(token, csrf, expires, row[0])
+    return Opened(token, csrf, expires, user_id)
 
 
 async def _not_locked_out(
