@@ -139,6 +139,77 @@ def test_attempts_sent_at_once_take_turns(people, url) -> None:
     assert counted == 5
 
 
+def _failures(url: str, login: str) -> int:
+    with _owner(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM citybrain.login_failures WHERE login = %s", [login]
+        ).fetchone()[0]
+
+
+def test_a_password_an_administrator_set_is_changed_first(people, url) -> None:
+    """A reset password logs in, but the session may only ask who it is, change the password
+    or log out until the password is its holder's own; the change ends the other sessions."""
+    login = "d-330421102"  # (a login the other tests leave alone)
+    given = password_of(url, login, changed=False)
+    new = "my-own-password-2026"
+    with _owner(url) as conn:
+        case = f"/incidents/{visible_to(conn, login)[0]}"
+    with people.client() as c:
+        opened = c.post("/auth/login", json={"login": login, "password": given}).json()
+        assert opened["me"]["must_change_password"] is True
+        first = {"Authorization": f"Bearer {opened['token']}"}
+        other = log_in_as(c, login, given)
+        refused = c.get(case, headers=first)
+        assert refused.status_code == 403 and "POST /auth/password" in refused.json()["detail"]
+        assert c.post("/incidents", json={}, headers=first).status_code == 403
+        assert c.get("/auth/me", headers=first).json()["must_change_password"] is True
+        # a wrong old password is a failed login of the account; the old one again is refused
+        before = _failures(url, login)
+        wrong = c.post("/auth/password", json={"old": "not-it-at-all", "new": new}, headers=first)
+        assert wrong.status_code == 401 and _failures(url, login) == before + 1
+        same = c.post("/auth/password", json={"old": given, "new": given}, headers=first)
+        assert same.status_code == 400 and "old one" in same.json()["detail"]
+        done = c.post("/auth/password", json={"old": given, "new": new}, headers=first)
+        assert done.status_code == 204
+        assert c.get(case, headers=first).status_code == 200
+        assert c.get("/auth/me", headers=first).json()["must_change_password"] is False
+        assert c.get("/auth/me", headers=other).status_code == 401  # (the other session ended)
+        assert c.post("/auth/login", json={"login": login, "password": given}).status_code == 401
+        assert c.post("/auth/login", json={"login": login, "password": new}).status_code == 200
+
+
+def test_old_password_guesses_are_bounded_like_logins(people, url) -> None:
+    """A session cannot guess its account's password through the change: five wrong old
+    passwords, and the right one is refused (429) until the window has passed."""
+    login = "d-330421103"  # (a login the other tests leave alone)
+    password = password_of(url, login)
+    with people.client() as c:
+        me = log_in_as(c, login, password)
+        for i in range(5):
+            r = c.post(
+                "/auth/password",
+                json={"old": f"guess-{i:07d}", "new": "a-strong-new-password-7"},
+                headers=me,
+            )
+            assert r.status_code == 401
+        locked = c.post(
+            "/auth/password", json={"old": password, "new": "a-strong-new-password-7"}, headers=me
+        )
+        assert locked.status_code == 429 and 1 <= int(locked.headers["retry-after"]) <= 4
+        assert _failures(url, login) == 5  # (the refused sixth is not counted)
+        time.sleep(int(locked.headers["retry-after"]) + 0.2)
+        ok = c.post(
+            "/auth/password", json={"old": password, "new": "a-strong-new-password-7"}, headers=me
+        )
+        assert ok.status_code == 204
+
+
+def log_in_as(c: httpx.Client, login: str, password: str) -> dict[str, str]:
+    r = c.post("/auth/login", json={"login": login, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
 def test_logout_expiry_and_disable_end_sessions(fresh_county) -> None:
     settings = server_settings(fresh_county, session_hours=3 / 3600)  # 3 s
     with LiveServer(settings) as live, live.client() as c:

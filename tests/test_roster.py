@@ -72,6 +72,7 @@ def test_a_gbk_roster_makes_accounts_that_log_in(fresh_county, tmp_path) -> None
         for login, password in made.items():
             r = c.post("/auth/login", json={"login": login, "password": password})
             assert r.status_code == 200 and r.json()["me"]["actor"] == login
+            assert r.json()["me"]["must_change_password"] is True  # (set by the office)
     again = citybrain(fresh_county, "import", "users", str(path), "--passwords", str(secrets))
     assert again.returncode == 0 and "updated" in again.stderr
     assert _accounts(fresh_county).equals(got)  # a second import changes nothing

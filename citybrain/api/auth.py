@@ -35,6 +35,8 @@ SESSION_COOKIE = "citybrain_session"
 CSRF_COOKIE = "citybrain_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# What a person whose password an administrator set may do before changing it.
+BEFORE_PASSWORD_CHANGE = ("/auth/me", "/auth/password", "/auth/logout")
 COUNTY = Area("330421")
 
 
@@ -51,6 +53,7 @@ class Principal:
     team_id: int | None = None
     name: str | None = None
     csrf: bytes | None = None  # a cookie session's CSRF digest, which its writes must match
+    must_change_password: bool = False  # set by an administrator: change it before all else
 
     def can(self, what: Can) -> bool:
         return can(self.role, what)
@@ -123,6 +126,7 @@ async def identify(request: Request) -> Principal:
             row["team_id"],
             row["name"],
             row["csrf_hash"] if by_cookie else None,
+            row["must_change_password"],
         )
     if not header:
         return ANONYMOUS
@@ -160,10 +164,17 @@ async def caller(request: Request) -> Principal:
 
 async def principal(request: Request) -> Principal:
     """Who is asking, for a route: 401 for credentials the server does not hold, 403 for a
-    write made with a session cookie but without its CSRF token."""
+    write made with a session cookie but without its CSRF token, and 403 for a person whose
+    password an administrator set, on every route but ``BEFORE_PASSWORD_CHANGE``."""
     found = await _identified(request)
     if isinstance(found, Unauthorized):
         raise found
+    route = request.scope.get("route")
+    if found.must_change_password and getattr(route, "path", None) not in BEFORE_PASSWORD_CHANGE:
+        raise Forbidden(
+            f"the password of {found.actor!r} was set by an administrator: change it first "
+            "(POST /auth/password with the old and a new one)"
+        )
     if (
         found.csrf is not None
         and request.method in WRITES

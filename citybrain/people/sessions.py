@@ -80,24 +80,36 @@ async def login(
     of one address from different logins do not wait for each other (an office's members
     behind one address log in together), and may pass its bound by as many as run at once."""
     async with conn.transaction():
-        await conn.execute(load("login_lock"), {"login": login_name})
-        await _not_locked_out(conn, login_name, address, now, bounds)
-        row = await (
-            await conn.execute(load("account_for_login"), {"login": login_name})
-        ).fetchone()
-        password_hash = row[1] if row and row[0] is not None else None
-        # (a thread: Argon2 takes tens of milliseconds of CPU, which the event loop must not)
-        right = await asyncio.to_thread(passwords.verify, password_hash, password)
-        if not right or row[2]:
-            await conn.execute(
-                load("login_failed"), {"login": login_name, "address": address, "at": now}
-            )
-            opened = None
-        else:
-            opened = await _open(conn, row[0], address, user_agent, now, lifetime)
+        user_id = await _attempt(conn, login_name, password, address, now, bounds)
+        opened = None
+        if user_id is not None:
+            opened = await _open(conn, user_id, address, user_agent, now, lifetime)
     if opened is None:  # (after the commit: the failure is counted)
         raise Unauthorized(REFUSED)
     return opened
+
+
+async def _attempt(
+    conn: AsyncConnection,
+    login_name: str,
+    password: str,
+    address: str,
+    now: datetime,
+    bounds: Bounds,
+) -> int | None:
+    """The id of the open account ``login_name`` names if ``password`` is its own, else None
+    with the failure counted; 429 when the login or the address has failed too often lately.
+    Within the caller's transaction, which holds the login's turn (``login_lock``) to its end."""
+    await conn.execute(load("login_lock"), {"login": login_name})
+    await _not_locked_out(conn, login_name, address, now, bounds)
+    row = await (await conn.execute(load("account_for_login"), {"login": login_name})).fetchone()
+    password_hash = row[1] if row and row[0] is not None else None
+    # (a thread: Argon2 takes tens of milliseconds of CPU, which the event loop must not)
+    right = await asyncio.to_thread(passwords.verify, password_hash, password)
+    if right and not row[2]:
+        return row[0]
+    await conn.execute(load("login_failed"), {"login": login_name, "address": address, "at": now})
+    return None
 
 
 async def _open(
@@ -169,21 +181,29 @@ async def logout(conn: AsyncConnection, token: str, now: datetime) -> bool:
 
 
 async def change_password(
-    conn: AsyncConnection, who: Who, token: str | None, old: str, new: str
+    conn: AsyncConnection,
+    who: Who,
+    token: str | None,
+    old: str,
+    new: str,
+    address: str,
+    bounds: Bounds = Bounds(),
 ) -> None:
     """A person's own new password, given the old one (401 otherwise); every other session of
-    theirs ends."""
-    row = await (
-        await conn.execute(load("account_for_login"), {"login": who.actor.name})
-    ).fetchone()
-    right = await asyncio.to_thread(passwords.verify, row[1] if row else None, old)
-    if not right:
-        raise Unauthorized("the old password is wrong")
+    theirs ends. A wrong old password counts as a failed login of the account and the address,
+    under the same bounds (a stolen session cannot guess the password it would need)."""
     fresh = await asyncio.to_thread(passwords.hash_password, new)
     user_id, now = who.caller.user_id, who.actor.at
-    async with acting_as(conn, who.caller):
-        await conn.execute(load("own_password"), {"password_hash": fresh, "user_id": user_id})
-        await conn.execute(
-            load("end_other_sessions"),
-            {"at": now, "user_id": user_id, "token": digest(token or "")},
-        )
+    async with conn.transaction():
+        right = await _attempt(conn, who.actor.name, old, address, now, bounds) == user_id
+        if right:
+            async with acting_as(conn, who.caller):
+                await conn.execute(
+                    load("own_password"), {"password_hash": fresh, "user_id": user_id}
+                )
+                await conn.execute(
+                    load("end_other_sessions"),
+                    {"at": now, "user_id": user_id, "token": digest(token or "")},
+                )
+    if not right:  # (after the commit: the failure is counted)
+        raise Unauthorized("the old password is wrong")

@@ -13,10 +13,17 @@ from citybrain.people.accounts import reset_password
 from citybrain.settings import Settings
 
 
-def password_of(url: str, login: str) -> str:
-    """A fresh password for ``login`` (``citybrain users reset-password``, as the owner)."""
+def password_of(url: str, login: str, *, changed: bool = True) -> str:
+    """A fresh password for ``login`` (``citybrain users reset-password``, as the owner), which
+    its holder has since made their own (``changed``), else one they must change first."""
     with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
-        return reset_password(conn, login, clock.now(Settings()))
+        password = reset_password(conn, login, clock.now(Settings()))
+        if changed:
+            conn.execute(
+                "UPDATE citybrain.users SET must_change_password = false WHERE login = %s",
+                [login],
+            )
+        return password
 
 
 def log_in(client: httpx.Client, url: str, login: str) -> dict[str, str]:

@@ -45,7 +45,11 @@ class Me(BaseModel):
     area_code: str | None = None
     area_level: str | None = None
     team_id: int | None = None
-    must_change_password: bool | None = None
+    must_change_password: bool | None = Field(
+        None,
+        description="a person whose password an administrator set (created, reset, imported): "
+        "every route but /auth/me, /auth/password and /auth/logout answers 403 until it is changed",
+    )
 
 
 class Session(BaseModel):
@@ -58,6 +62,15 @@ class Session(BaseModel):
 class PasswordIn(BaseModel):
     old: str = Field(min_length=1, max_length=200)
     new: str = Field(min_length=1, max_length=200)
+
+
+def _bounds(settings) -> sessions.Bounds:
+    """How often a login and an address may fail (a login, or a password change's old one)."""
+    return sessions.Bounds(
+        settings.login_failures,
+        settings.login_failures_per_address,
+        timedelta(seconds=settings.login_window_s),
+    )
 
 
 def _secure(request: Request, settings) -> bool:
@@ -81,14 +94,9 @@ async def login(
 ) -> dict[str, Any]:
     address = client_of(request, None).split(":", 1)[1]
     lifetime = timedelta(hours=settings.session_hours)
-    bounds = sessions.Bounds(
-        settings.login_failures,
-        settings.login_failures_per_address,
-        timedelta(seconds=settings.login_window_s),
-    )
     agent = request.headers.get("user-agent")
     opened = await sessions.login(
-        conn, body.login, body.password, address, agent, now, lifetime, bounds
+        conn, body.login, body.password, address, agent, now, lifetime, _bounds(settings)
     )
     me = await sessions.caller(conn, opened.token, now)
     secure, age = _secure(request, settings), int(lifetime.total_seconds())
@@ -115,6 +123,7 @@ def _me_of_row(row: dict) -> dict[str, Any]:
         "area_code": row["area_code"],
         "area_level": row["area_level"],
         "team_id": row["team_id"],
+        "must_change_password": row["must_change_password"],
     }
 
 
@@ -144,18 +153,33 @@ async def me(who: PrincipalDep) -> dict[str, Any]:
         "area_code": area.code if area else None,
         "area_level": area.level if area else None,
         "team_id": who.team_id,
+        "must_change_password": who.must_change_password if who.kind == "user" else None,
     }
 
 
 @router.post(
-    "/password", status_code=204, summary="Change one's own password", responses=errors(400, 401)
+    "/password",
+    status_code=204,
+    summary="Change one's own password",
+    responses=errors(400, 401, 429),
 )
 async def change_password(
-    body: PasswordIn, request: Request, conn: ConnDep, who: PersonDep, now: NowDep
+    body: PasswordIn,
+    request: Request,
+    conn: ConnDep,
+    who: PersonDep,
+    now: NowDep,
+    settings: SettingsDep,
 ) -> Response:
-    """The old password, and a new one of at least 10 characters; other sessions end."""
+    """The old password, and a new one of at least 10 characters; other sessions end. A wrong
+    old password counts as a failed login (429 past the same bounds)."""
     weak = passwords.weak_reason(body.new)
     if weak:
         raise InvalidInput(weak)
-    await sessions.change_password(conn, who.who(now), session_token(request), body.old, body.new)
+    if body.new == body.old:
+        raise InvalidInput("the new password is the old one: choose another")
+    address = client_of(request, None).split(":", 1)[1]
+    await sessions.change_password(
+        conn, who.who(now), session_token(request), body.old, body.new, address, _bounds(settings)
+    )
     return Response(status_code=204)
