@@ -58,6 +58,23 @@ DATA_DIR_MODE = 0o711
 LOG_MODE = 0o600
 
 
+def real_clock_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) without libfaketime, for PostgreSQL's
+    programs. Under libfaketime (``faketime``, which the suite is run under to show that it
+    passes on any date) a PostgreSQL cluster's processes read the faked and the real clock
+    both, so its timers misfire: ``statement_timeout`` never stops a statement. The database
+    needs no fake clock: citybrain hands it every business instant as a parameter
+    (``citybrain.clock``); its own ``now()`` only stamps rows (a key's revocation, a
+    default ``created_at``)."""
+    out = dict(os.environ if env is None else env)
+    preload = [p for p in out.pop("LD_PRELOAD", "").split(":") if p and "faketime" not in p]
+    if preload:
+        out["LD_PRELOAD"] = ":".join(preload)
+    for name in [n for n in out if n.startswith(("FAKETIME", "DONT_FAKE"))]:
+        del out[name]
+    return out
+
+
 @dataclass
 class ClusterStatus:
     mode: str  # "external" or "embedded"
@@ -201,6 +218,7 @@ class EmbeddedCluster:
         self, args: list[str], check: bool = True, env: dict | None = None
     ) -> subprocess.CompletedProcess[str]:
         owner = self._owner()
+        env = real_clock_env(env)
         kwargs: dict = {"cwd": "/", "text": True, "capture_output": True, "env": env}
         if owner is not None:
             kwargs.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
