@@ -80,7 +80,12 @@ def overdue_oracle(conn: psycopg.Connection, now: datetime, at_least: int) -> di
     """Grids (by code) holding at least ``at_least`` cases waiting for dispatch whose time limit
     (from the escalation, for an escalated case) had passed by ``now``: their cases, oldest
     start and teams, counted in Python."""
-    limit = dict(conn.execute("SELECT name, dispatch_minutes FROM citybrain.categories"))
+    limit = dict(
+        conn.execute(
+            "SELECT category, minutes FROM citybrain.time_limits "
+            "WHERE step = 'dispatch' AND NOT working"  # (dispatch runs on the clock)
+        )
+    )
     grid_of = grid_of_micro_grid(conn)
     waiting = {str(s) for s in AWAITING_DISPATCH}
     cases: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
@@ -164,7 +169,8 @@ def test_overdue_fires_exactly_where_and_when_the_count_says(fresh_county: str) 
     now = SEED_END
     with psycopg.connect(libpq_conninfo(fresh_county), autocommit=True) as conn:
         minutes = conn.execute(
-            "SELECT dispatch_minutes FROM citybrain.categories WHERE name = '治安'"
+            "SELECT minutes FROM citybrain.time_limits "
+            "WHERE category = '治安' AND step = 'dispatch' AND NOT working"
         ).fetchone()[0]
         limit = timedelta(minutes=minutes)
         # A grid with one team and nothing open, and a second team for it (a grid may have

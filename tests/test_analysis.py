@@ -141,8 +141,8 @@ def test_workload_and_rebalance() -> None:
                     "reported_at": t0,
                     "dispatched_at": t0 + timedelta(minutes=40 if late else 10),
                     "resolved_at": t0 + timedelta(hours=10) if i % 2 else None,
-                    "dispatch_minutes": 30,
-                    "resolve_hours": 24,
+                    "dispatched_on_time": not late,  # (40 min past a 30-min limit)
+                    "resolved_on_time": True if i % 2 else None,
                 }
             )
     load = workload.workload(grids, teams, pd.DataFrame(rows))

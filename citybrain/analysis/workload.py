@@ -10,20 +10,17 @@ def workload(grids: pd.DataFrame, teams: pd.DataFrame, incidents: pd.DataFrame) 
     """Per grid (``grids``: index id, name, village_id): incidents handled by its team,
     members, incidents per member, and the shares dispatched and resolved on time.
 
-    ``teams``: grid_id, members (list); ``incidents``: team_id, reported_at, dispatched_at,
-    resolved_at, dispatch_minutes, resolve_hours."""
+    ``teams``: grid_id, members (list); ``incidents``: team_id, dispatched_at, resolved_at,
+    dispatched_on_time, resolved_on_time (whether each done step met its category's time limit,
+    on the clock or in working hours, as ``analysis/incidents.sql`` reads them)."""
     members = teams.set_index("grid_id")["members"].map(len)
     team_grid = teams.set_index("id")["grid_id"] if "id" in teams else teams["grid_id"]
     inc = incidents[incidents["team_id"].notna()].copy()
     inc["grid_id"] = inc["team_id"].map(team_grid)
     dispatched = inc["dispatched_at"].notna()
     resolved = inc["resolved_at"].notna()
-    inc["dispatch_ok"] = dispatched & (
-        inc["dispatched_at"] <= inc["reported_at"] + pd.to_timedelta(inc["dispatch_minutes"], "min")
-    )
-    inc["resolve_ok"] = resolved & (
-        inc["resolved_at"] <= inc["reported_at"] + pd.to_timedelta(inc["resolve_hours"], "h")
-    )
+    inc["dispatch_ok"] = dispatched & inc["dispatched_on_time"].eq(True)
+    inc["resolve_ok"] = resolved & inc["resolved_on_time"].eq(True)
     inc["dispatched"], inc["resolved"] = dispatched, resolved
     per = inc.groupby("grid_id").agg(
         incidents=("team_id", "size"),

@@ -16,6 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from citybrain.db import workhours
+from citybrain.settings import get_settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,10 +30,18 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to ``revision``, then write the working calendar (``workhours``) from the
+    installed ``holidays`` package and ``CITYBRAIN_WORK_HOURS`` (a table derived whole, so
+    that a newer package's year comes in with the next ``db migrate``)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        if raw.execute("SELECT to_regclass('citybrain.work_periods')").fetchone()[0]:
+            settings = get_settings()
+            workhours.store(raw, workhours.Calendar.of(settings.work_hours, settings.timezone))
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -53,7 +53,9 @@ async def get(conn: AsyncConnection, who: Who, incident_id: int) -> dict[str, An
     """An incident with its case file, as ``who`` may see it."""
     async with acting_as(conn, who.caller):
         cur = conn.cursor(row_factory=dict_row)
-        row = await (await cur.execute(load("incidents/get"), {"id": incident_id})).fetchone()
+        row = await (
+            await cur.execute(load("incidents/get"), {"id": incident_id, "now": who.actor.at})
+        ).fetchone()
         if row is None:
             raise _not_found(incident_id)
         row["h3"] = h3_hex(row["h3"])

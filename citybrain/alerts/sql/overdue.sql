@@ -10,11 +10,10 @@ SELECT ch.grid_id AS area, count(*) AS n, array_agg(i.id ORDER BY i.id) AS ids,
         WHERE t.grid_id = ch.grid_id) AS teams
 FROM citybrain.incidents i
 JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = i.micro_grid_id
-JOIN citybrain.categories c ON c.name = i.category
 WHERE i.status = ANY (%(waiting)s::text[])
   -- an escalated case waits for the higher tier's dispatch from its escalation
-  AND coalesce(i.escalated_at, i.reported_at) + make_interval(mins => c.dispatch_minutes)
-      < %(now)s
+  AND citybrain.step_card(i.category, 'dispatch', coalesce(i.escalated_at, i.reported_at),
+                          NULL, %(now)s) = 'red'
   AND (%(categories)s::text[] IS NULL OR i.category = ANY (%(categories)s::text[]))
 GROUP BY ch.grid_id
 HAVING count(*) >= %(at_least)s

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
@@ -61,8 +61,21 @@ class Incident(BaseModel):
     closed_at: datetime | None
     escalated_at: datetime | None
     updated_at: datetime
-    dispatch_due_at: datetime
-    resolve_due_at: datetime
+    dispatch_due_at: datetime | None = Field(
+        description="when dispatch is due: the category's limit from the report, on the clock"
+    )
+    resolve_due_at: datetime | None = Field(
+        description="when resolution is due: the category's limit from the report, on the clock "
+        "(治安, 消防, 交通) or in working hours on China's working calendar (the rest)"
+    )
+    dispatch_card: Literal["yellow", "red"] | None = Field(
+        None,
+        description="黄牌 (yellow): undone with over 80% of the limit used up; "
+        "红牌 (red): done late or undone past the limit; none: on time",
+    )
+    resolve_card: Literal["yellow", "red"] | None = Field(
+        None, description="the resolution limit's card, as dispatch_card"
+    )
     reporter_name: str | None = Field(
         None,
         description="masked (张**) unless the caller's role needs it: dispatcher, handler, admin",

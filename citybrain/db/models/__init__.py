@@ -15,8 +15,8 @@ cell at resolution 11 (``domain.COVERAGE_RES``) whose centre lies in the county,
 micro-grid holding that centre; coarser levels follow the foreign keys up.
 
 One module per concern, each a set of tables built on ``base``: ``hierarchy``, ``points``,
-``incidents``, ``roads``, ``alerts``, ``imports``, ``keys``, ``people``, ``versions``. A new
-table goes into the module of its concern, or a new module here imported below:
+``incidents``, ``roads``, ``alerts``, ``imports``, ``keys``, ``people``, ``limits``,
+``versions``. A new table goes into the module of its concern, or a new module here imported below:
 ``Base.metadata`` holds only the models imported, and it is what the migrations are compared
 with (tests/test_schema.py).
 """
@@ -42,6 +42,7 @@ from citybrain.db.models.incidents import (
     IncidentEvent,
 )
 from citybrain.db.models.keys import ApiKey
+from citybrain.db.models.limits import TimeLimit, WorkPeriod
 from citybrain.db.models.people import AccessLog, LoginFailure, Session, User
 from citybrain.db.models.points import POINT_TABLES, Camera, Facility, Team
 from citybrain.db.models.roads import Road, RoadVertex
@@ -78,8 +79,10 @@ __all__ = [
     "RoadVertex",
     "Session",
     "Team",
+    "TimeLimit",
     "TileVersion",
     "Town",
     "User",
     "Village",
+    "WorkPeriod",
 ]

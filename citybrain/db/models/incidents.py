@@ -34,15 +34,13 @@ from citybrain.domain import (
 
 
 class Category(Base):
-    """Incident categories with their time limits (the KPIs of grid management)."""
+    """Incident categories; their time limits are ``limits.TimeLimit``."""
 
     __tablename__ = "categories"
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     slug: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
     name_en: Mapped[str] = mapped_column(Text, nullable=False)
     base_tier: Mapped[str] = mapped_column(Text, nullable=False)
-    dispatch_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
-    resolve_hours: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class Incident(PointColumns, Base):

@@ -1,0 +1,1 @@
+COPY citybrain.work_periods (starts, ends, before_s) FROM STDIN
