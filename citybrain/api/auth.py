@@ -131,12 +131,30 @@ async def identify(request: Request) -> Principal:
     if not header:
         return ANONYMOUS
     scheme, _, key = header.partition(" ")
+    return await key_holder(request, key.strip() if scheme.lower() == "bearer" else "")
+
+
+async def key_holder(request: Request, key: str) -> Principal:
+    """The principal of an API key (sent as a bearer token, or where a protocol puts it:
+    Open311's ``api_key`` field); 401 for a key the server does not hold."""
     found = None
-    if scheme.lower() == "bearer" and key.strip():
-        found = await state.keys.find(state.pool, key.strip())
+    if key:
+        found = await state_of(request).keys.find(state_of(request).pool, key)
     if found is None:
         raise Unauthorized("invalid API key: send Authorization: Bearer <key>")
     return Principal("key", found.role, found.name, found.area)
+
+
+def may(who: Principal, what: Can) -> Principal:
+    """``who`` if their role may ``what``: 401 for nobody, 403 for a role that may not."""
+    if who.kind == "anonymous":
+        raise Unauthorized(
+            f"this needs a session or an API key: it may {what.value} ({who_can(what)})",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not who.can(what):
+        raise Forbidden(f"role {who.role} may not {what.value}: {who_can(what)} may")
+    return who
 
 
 def _ids(row: dict) -> tuple[int | None, int | None, int | None]:
@@ -206,14 +224,7 @@ def allowed(what: Can):
     """A dependency that lets through the principals whose role may ``what``."""
 
     async def check(who: PrincipalDep) -> Principal:
-        if who.kind == "anonymous":
-            raise Unauthorized(
-                f"this needs a session or an API key: it may {what.value} ({who_can(what)})",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not who.can(what):
-            raise Forbidden(f"role {who.role} may not {what.value}: {who_can(what)} may")
-        return who
+        return may(who, what)
 
     return Depends(check)
 

@@ -10,6 +10,7 @@ FastAPI's and Starlette's classes, and the tree is imported by every layer below
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from citybrain.api import open311
 from citybrain.errors import (
     Busy,
     CitybrainError,
@@ -158,7 +160,13 @@ def add_exception_handlers(app: FastAPI, settings: Settings) -> None:
 
 
 def _handler(row: Answer, settings: Settings) -> Callable[[Request, Exception], Any]:
-    async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return answer(exc, row, settings)
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = answer(exc, row, settings)
+        if request.url.path.startswith(open311.PREFIX):  # (the GeoReport v2 error shapes)
+            body = json.loads(response.body)
+            headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+            headers |= {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+            return open311.error(request.url.path, response.status_code, body["detail"], headers)
+        return response
 
     return handle

@@ -35,6 +35,7 @@ from citybrain.api.routers import (
     imports,
     incidents,
     locate,
+    open311,
     pages,
     screen,
     teams,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         imports,
         alerts,
         auth,
+        open311,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
