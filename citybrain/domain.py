@@ -228,16 +228,19 @@ class Role(StrEnum):
     leader = "leader"  # 领导
     dispatcher = "dispatcher"  # 调度员
     admin = "admin"
+    intake = "intake"  # keys: an outside channel (a citizens' app, the hotline): reports only
 
 
 PERSON_ROLES = (Role.member, Role.handler, Role.leader, Role.dispatcher, Role.admin)
-KEY_ROLES = (Role.display, Role.viewer, Role.dispatcher, Role.admin)
-PUBLIC_ROLES = (Role.anonymous, Role.display)  # what a public screen shows, nothing more
+KEY_ROLES = (Role.display, Role.viewer, Role.dispatcher, Role.admin, Role.intake)
+# What a public screen shows, nothing more (an intake key reports, and reads no more than this).
+PUBLIC_ROLES = (Role.anonymous, Role.display, Role.intake)
 
 # The person role a key acts as in the database (None: no case file at all).
 ACTS_AS: dict[Role, Role | None] = {
     Role.anonymous: None,
     Role.display: None,
+    Role.intake: Role.intake,  # (writes the case files it reports; reads none: migration 0019)
     Role.viewer: Role.leader,
     **{r: r for r in PERSON_ROLES},
 }
@@ -263,7 +266,7 @@ CAPABILITIES: dict[Can, frozenset[Role]] = {
     Can.read_cases: frozenset(_CASE_READERS),
     Can.see_members: frozenset(_CASE_READERS),
     Can.advise: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
-    Can.report: frozenset({Role.member, Role.dispatcher, Role.admin}),
+    Can.report: frozenset({Role.member, Role.dispatcher, Role.admin, Role.intake}),
     Can.dispatch: frozenset({Role.dispatcher, Role.admin}),
     Can.act_alerts: frozenset({Role.dispatcher, Role.admin}),
     Can.see_personal: frozenset({Role.dispatcher, Role.handler, Role.admin}),

@@ -54,16 +54,28 @@ def test_services_in_both_formats(server) -> None:
         assert definition["service_code"] == "public_order"
 
 
+def test_discovery_in_both_formats(client: httpx.Client) -> None:
+    as_json = client.get("/open311/v2/discovery.json").json()
+    as_xml = xmltodict.parse(client.get("/open311/v2/discovery.xml").content)["discovery"]
+    for found in (as_json, as_xml):
+        endpoint = found["endpoints"]
+        endpoint = endpoint[0] if isinstance(endpoint, list) else endpoint["endpoint"]
+        assert endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+        assert endpoint["url"].endswith("/open311/v2")
+    assert as_json["endpoints"][0]["formats"] == ["application/json", "text/xml"]
+    assert as_xml["endpoints"]["endpoint"]["formats"]["format"] == ["application/json", "text/xml"]
+
+
 def test_post_a_request_and_read_it_back(rw_server, rw_conn: psycopg.Connection) -> None:
     lon, lat = point_in(rw_conn, 5)
     made = _poster(rw_server).create_request(
         "environment",
         dry_run=False,
         confirm="SEND",
-        api_key=API_KEYS["dispatcher"],
+        api_key=API_KEYS["intake"],  # (a key that may report and nothing more)
         lat=lat,
         lng=lon,
-        description="河道漂浮垃圾",
+        description="河道漂浮垃圾\x01",  # (a control character XML cannot hold)
         first_name="明",
         last_name="王",
         phone="13800000000",
@@ -80,12 +92,12 @@ def test_post_a_request_and_read_it_back(rw_server, rw_conn: psycopg.Connection)
     ).fetchone()
     assert row[:9] == (
         "环境", "citizen_app", "reported", pytest.approx(lon), pytest.approx(lat), 5,
-        "河道漂浮垃圾", "王 明", "13800000000",
+        "河道漂浮垃圾\x01", "王 明", "13800000000",
     )  # fmt: skip
     actor = rw_conn.execute(
         "SELECT actor FROM citybrain.incident_events WHERE incident_id = %s", [incident]
     ).fetchone()[0]
-    assert actor.startswith("env-dispatcher-")  # (the key, in the audit trail)
+    assert actor.startswith("env-intake-")  # (the key, in the audit trail)
     # read back: by civicbot (JSON), and georeport in JSON and XML
     seen = [_poster(rw_server).get_request(incident)]
     for fmt in ("json", "xml"):
@@ -100,11 +112,20 @@ def test_post_a_request_and_read_it_back(rw_server, rw_conn: psycopg.Connection)
         assert float(got["lat"]) == pytest.approx(lat) and float(got["long"]) == pytest.approx(lon)
         assert datetime.fromisoformat(got["expected_datetime"]) == row[9].replace(microsecond=0)
         assert datetime.fromisoformat(got["requested_datetime"]) == row[10].replace(microsecond=0)
-    # the description is the case file's: not for anonymous callers
+    # the description is the case file's: not for anonymous callers, nor for the intake key
+    # that reported it, which may read no case file and do nothing but report
     assert seen[0]["description"] is None
     with rw_server.client() as c:
-        shown = c.get(f"/open311/v2/requests/{incident}.json", headers=auth("dispatcher"))
-    assert shown.json()[0]["description"] == "河道漂浮垃圾"
+        for role, description in (("intake", None), ("dispatcher", "河道漂浮垃圾\x01")):
+            shown = c.get(f"/open311/v2/requests/{incident}.json", headers=auth(role))
+            assert shown.json()[0]["description"] == description
+        xml = c.get(f"/open311/v2/requests/{incident}.xml", headers=auth("dispatcher"))
+        assert xmltodict.parse(xml.content)["service_requests"]["request"]["description"] == (
+            "河道漂浮垃圾"
+        )
+        assert c.get(f"/incidents/{incident}", headers=auth("intake")).status_code == 403
+        sent = c.post(f"/incidents/{incident}/escalate", json={}, headers=auth("intake"))
+        assert sent.status_code == 403
 
 
 def test_lists_are_the_databases(server, conn: psycopg.Connection) -> None:
@@ -145,6 +166,7 @@ def test_lists_are_the_databases(server, conn: psycopg.Connection) -> None:
          "at most 90 days"),
         ("/requests.xml?service_code=nope", 400, "unknown service_code"),
         ("/requests.json?status=pending", 400, "unknown status"),
+        ("/requests.json?start_date=9999-12-31T00:00:00Z", 400, "out of range"),
         ("/requests.json?service_request_id=1,x", 400, "whole numbers"),
         ("/requests/999999999.json", 404, "no service request"),
         ("/services/nope.xml", 404, "no service"),

@@ -162,6 +162,7 @@ def test_a_password_an_administrator_set_is_changed_first(people, url) -> None:
         refused = c.get(case, headers=first)
         assert refused.status_code == 403 and "POST /auth/password" in refused.json()["detail"]
         assert c.post("/incidents", json={}, headers=first).status_code == 403
+        assert "incidents" not in c.get("/healthz", headers=first).json()  # (as anonymous)
         assert c.get("/auth/me", headers=first).json()["must_change_password"] is True
         # a wrong old password is a failed login of the account; the old one again is refused
         before = _failures(url, login)
@@ -172,6 +173,7 @@ def test_a_password_an_administrator_set_is_changed_first(people, url) -> None:
         done = c.post("/auth/password", json={"old": given, "new": new}, headers=first)
         assert done.status_code == 204
         assert c.get(case, headers=first).status_code == 200
+        assert c.get("/healthz", headers=first).json()["incidents"] > 0
         assert c.get("/auth/me", headers=first).json()["must_change_password"] is False
         assert c.get("/auth/me", headers=other).status_code == 401  # (the other session ended)
         assert c.post("/auth/login", json={"login": login, "password": given}).status_code == 401

@@ -177,7 +177,9 @@ async def caller(request: Request) -> Principal:
     """Who is asking, for counting (rate limits): credentials the server does not hold count
     as anonymous; the route then answers them with 401."""
     found = await _identified(request)
-    return ANONYMOUS if isinstance(found, Unauthorized) else found
+    if isinstance(found, Unauthorized) or found.must_change_password:
+        return ANONYMOUS  # (a password an administrator set: nothing more than anonymous)
+    return found
 
 
 async def principal(request: Request) -> Principal:
@@ -271,6 +273,8 @@ class KeysRequired:
         found = await _identified(Request(scope))  # (its app: the one this wraps)
         if isinstance(found, Unauthorized):
             who, detail = ANONYMOUS, found.detail
+        elif found.must_change_password and scope["path"] not in BEFORE_PASSWORD_CHANGE:
+            who, detail = ANONYMOUS, "change the password an administrator set first"
         else:
             who, detail = found, self.detail
         if who.kind == "anonymous":

@@ -5,6 +5,7 @@ specification gives (``[{"code": 400, "description": ...}]``; ``<errors><error>`
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -51,12 +52,16 @@ def checked(fmt: str) -> str:
     return fmt
 
 
+# Characters XML 1.0 cannot hold (C0 controls but tab, newline, carriage return): dropped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _element(tag: str, fields: dict[str, Any]) -> ET.Element:
@@ -64,8 +69,12 @@ def _element(tag: str, fields: dict[str, Any]) -> ET.Element:
     for key, value in fields.items():
         child = ET.SubElement(node, key)
         if isinstance(value, list):
+            name = key[:-1] if key.endswith("s") else "item"
             for item in value:
-                child.append(_element(key[:-1] if key.endswith("s") else "item", item))
+                if isinstance(item, dict):
+                    child.append(_element(name, item))
+                else:
+                    ET.SubElement(child, name).text = _text(item)
         else:
             child.text = _text(value)
     return node

@@ -17,7 +17,7 @@ app = typer.Typer(
 
 @app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Argument(help="display, viewer, dispatcher or admin")],
+    role: Annotated[str, typer.Argument(help="display, viewer, dispatcher, admin or intake")],
     name: Annotated[str, typer.Option(help="what the audit trail calls its holder")],
     area: Annotated[
         str | None,

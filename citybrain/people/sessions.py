@@ -192,11 +192,11 @@ async def change_password(
     """A person's own new password, given the old one (401 otherwise); every other session of
     theirs ends. A wrong old password counts as a failed login of the account and the address,
     under the same bounds (a stolen session cannot guess the password it would need)."""
-    fresh = await asyncio.to_thread(passwords.hash_password, new)
     user_id, now = who.caller.user_id, who.actor.at
     async with conn.transaction():
         right = await _attempt(conn, who.actor.name, old, address, now, bounds) == user_id
-        if right:
+        if right:  # (hashed only now: a refused or locked-out attempt costs no second hash)
+            fresh = await asyncio.to_thread(passwords.hash_password, new)
             async with acting_as(conn, who.caller):
                 await conn.execute(
                     load("own_password"), {"password_hash": fresh, "user_id": user_id}

@@ -110,8 +110,11 @@ def window(
     span = timedelta(days=MAX_DAYS)
     if start is None and end is None:
         end = now
-    end = end or start + span
-    start = start or end - span
+    try:
+        end = end or start + span
+        start = start or end - span
+    except OverflowError:
+        raise InvalidInput("start_date or end_date is out of range") from None
     if end <= start:
         raise InvalidInput("end_date must be after start_date")
     if end - start > span:

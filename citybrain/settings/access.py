@@ -16,7 +16,8 @@ class AccessSettings(Part):
     api_keys: SecretStr = Field(
         default=SecretStr(""),
         description="comma-separated role:key pairs (roles: display, viewer, dispatcher, "
-        "admin) that bootstrap access; keys of their own are made with `citybrain keys create`",
+        "admin, intake) that bootstrap access; keys of their own are made with "
+        "`citybrain keys create`",
     )
     session_hours: float = Field(
         default=12.0,

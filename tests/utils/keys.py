@@ -7,6 +7,7 @@ API_KEYS = {
     "viewer": "viewer-test-key-0001",
     "dispatcher": "dispatcher-test-key-0001",
     "admin": "admin-test-key-000001",
+    "intake": "intake-test-key-00001",  # an outside channel: reports, reads no case file
 }
 API_KEYS_SETTING = ",".join(f"{role}:{key}" for role, key in API_KEYS.items())
 
