@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from citybrain.db import cluster
+from citybrain.db import cluster, workhours
 from citybrain.db.connection import libpq_conninfo
 from citybrain.db.migrate import head_revision
 from citybrain.settings import Settings
@@ -57,6 +57,15 @@ def test_schema_behind(fresh_empty: str) -> None:
             assert r.json()["reasons"] == ["the schema is not migrated: run citybrain db migrate"]
             conn.execute("ALTER TABLE citybrain.alembic_version_x RENAME TO alembic_version")
             conn.execute("UPDATE citybrain.alembic_version SET version_num = %s", [head_revision()])
+            assert c.get("/readyz").status_code == 200
+            # an empty working calendar (what `db migrate` writes): not ready, and said so
+            periods = conn.execute("SELECT count(*) FROM citybrain.work_periods").fetchone()[0]
+            conn.execute("DELETE FROM citybrain.work_periods")
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.json()["reasons"] == [
+                "the working calendar is empty: run citybrain db migrate"
+            ]
+            assert workhours.store(conn, workhours.Calendar.of()) == periods  # (written again)
         assert c.get("/readyz").status_code == 200
 
 

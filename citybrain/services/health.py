@@ -26,11 +26,14 @@ async def schema_problem(conn: AsyncConnection) -> str | None:
     except psycopg.errors.UndefinedTable:
         return "the schema is not migrated: run citybrain db migrate"
     at, head = (row[0] if row else None), _head()
-    if at == head:
-        return None
-    if at is None or at in _known():
+    if at is None or (at != head and at in _known()):
         return f"the schema is at revision {at}, this server needs {head}: run citybrain db migrate"
-    return None  # newer than this code
+    # (at this code's head, or newer: migrations only add what older code does not read)
+    # Time limits in working hours count on the calendar `db migrate` writes: an empty one
+    # would leave every such limit without a due time.
+    if not (await (await conn.execute(load("health/work_calendar"))).fetchone())[0]:
+        return "the working calendar is empty: run citybrain db migrate"
+    return None
 
 
 @cache
