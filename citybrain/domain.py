@@ -5,7 +5,7 @@ roles and kinds. Everything that the database constrains and the API validates c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 COUNTY_CODE = "330421"
@@ -120,37 +120,124 @@ LEVELS = tuple(table for table, _ in HIERARCHY)
 
 
 class Status(StrEnum):
-    reported = "reported"
-    dispatched = "dispatched"
-    on_site = "on_site"
-    resolved = "resolved"
-    closed = "closed"
-    escalated = "escalated"
+    reported = "reported"  # 受理: taken in, awaiting registration (立案)
+    registered = "registered"  # 立案: a case, awaiting dispatch (or returned to the dispatcher)
+    dispatched = "dispatched"  # 派遣: with a grid team or a department
+    on_site = "on_site"  # 处置: being handled (a failed check sends it back here)
+    resolved = "resolved"  # 反馈: reported done, awaiting the check on the ground
+    checked = "checked"  # 核查: checked on the ground by someone who did not handle it
+    closed = "closed"  # 结案
+    escalated = "escalated"  # 上报: a tier up, awaiting dispatch there
+    rejected = "rejected"  # 不予立案: out of scope
+    merged = "merged"  # 并案: a duplicate of another case, which carries it
 
 
-# Which status each step stamps, in workflow order.
+# Which status each step stamps (the first time it is reached), in workflow order.
 STATUS_TIMESTAMPS: dict[Status, str] = {
     Status.reported: "reported_at",
+    Status.registered: "registered_at",
     Status.dispatched: "dispatched_at",
     Status.on_site: "on_site_at",
     Status.resolved: "resolved_at",
+    Status.checked: "checked_at",
     Status.closed: "closed_at",
     Status.escalated: "escalated_at",
 }
-# The workflow: which status may follow which. ``dispatched`` is reached by assignment and
-# ``escalated`` by escalation (which also moves the tier up); the rest by a status update.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.reported: frozenset({Status.dispatched, Status.escalated}),
-    Status.dispatched: frozenset({Status.on_site, Status.escalated}),
-    Status.on_site: frozenset({Status.resolved, Status.escalated}),
-    Status.resolved: frozenset({Status.closed}),
-    Status.escalated: frozenset({Status.dispatched, Status.escalated}),
-    Status.closed: frozenset(),
-}
-STATUS_UPDATES = (Status.on_site, Status.resolved, Status.closed)  # via POST .../status
+# Which status may follow which is the declared workflow's (``citybrain.workflow.STEPS``).
 ACTIVE_STATUSES = (Status.dispatched, Status.on_site)  # count against a team's capacity
-OPEN_STATUSES = (Status.reported, Status.dispatched, Status.on_site, Status.escalated)
-AWAITING_DISPATCH = (Status.reported, Status.escalated)  # no team on the way yet
+# Work to do before a responder reports it done (a resolved or checked case awaits only its
+# check and closing: the screen's "open" counts, layers and heatmaps take these).
+OPEN_STATUSES = (
+    Status.reported,
+    Status.registered,
+    Status.dispatched,
+    Status.on_site,
+    Status.escalated,
+)
+# Not yet closed, nor ended unhandled: what a new report may duplicate.
+UNCLOSED = (*OPEN_STATUSES, Status.resolved, Status.checked)
+# 并案 and 重复件: a report within DUPLICATE_RADIUS_M metres of an unclosed case of its category
+# reported within DUPLICATE_WINDOW of it is offered as its duplicate; one at the same place and
+# category as a case closed in the REPEAT_WINDOW before it is marked a repeat.
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW = timedelta(hours=24)
+REPEAT_WINDOW = timedelta(days=30)
+# No responder on the way yet.
+AWAITING_DISPATCH = (Status.reported, Status.registered, Status.escalated)
+# Ended without being handled: not a case (rejected), or carried by another (merged).
+ENDED_UNHANDLED = (Status.rejected, Status.merged)
+
+
+class Satisfaction(StrEnum):
+    """The reporter's verdict at the return visit (回访), as 12345 records it."""
+
+    satisfied = "satisfied"  # 满意
+    basically_satisfied = "basically_satisfied"  # 基本满意
+    dissatisfied = "dissatisfied"  # 不满意
+
+
+# What the assessment counts as satisfied (满意率: 满意 and 基本满意 of those asked).
+SATISFIED = (Satisfaction.satisfied, Satisfaction.basically_satisfied)
+# The levels an assessment (考核) is made at: places, and the responders holding cases.
+ASSESSMENT_LEVELS = ("town", "village", "grid", "team", "department")
+
+
+# --- departments: responders beside grid teams (三级联动) ------------------------------------
+
+
+class DepartmentKind(StrEnum):
+    platform = "platform"  # one of a town's four platforms (四个平台), in its town
+    county = "county"  # a county department (县级部门), county-wide
+
+
+@dataclass(frozen=True)
+class DepartmentPlan:
+    """A department the synthetic county has (a town's platform in each town)."""
+
+    code: str  # the suffix of its code: <town code>-<code>, or <county code>-<code>
+    name: str
+    categories: tuple[str, ...]
+
+
+# 基层治理四平台: every town has them, each taking the categories of its work.
+TOWN_PLATFORMS: tuple[DepartmentPlan, ...] = (
+    DepartmentPlan("zz", "综治工作平台", ("矛盾纠纷", "治安", "出租房屋")),
+    DepartmentPlan("zf", "综合执法平台", ("城市管理", "环境", "消防", "交通")),
+    DepartmentPlan("sj", "市场监管平台", ("食品安全", "安全生产")),
+    DepartmentPlan("bm", "便民服务平台", ("民生诉求",)),
+)
+COUNTY_DEPARTMENTS: tuple[DepartmentPlan, ...] = (
+    DepartmentPlan("gaj", "县公安局", ("治安", "交通")),
+    DepartmentPlan("xfjy", "县消防救援大队", ("消防",)),
+    DepartmentPlan("yjj", "县应急管理局", ("安全生产",)),
+    DepartmentPlan("scjg", "县市场监督管理局", ("食品安全",)),
+    DepartmentPlan("zhzf", "县综合行政执法局", ("城市管理", "出租房屋")),
+    DepartmentPlan("sthj", "县生态环境分局", ("环境",)),
+    DepartmentPlan("mzj", "县民政局", ("民生诉求",)),
+    DepartmentPlan("mdtj", "县社会矛盾纠纷调处化解中心", ("矛盾纠纷",)),
+)
+
+
+def why_department_cannot_take(
+    kind: str,
+    town_id: int | None,
+    categories: list[str],
+    case_town_id: int | None,
+    category: str,
+    tier: str,
+) -> str | None:
+    """Why a department cannot take a case (said of the department), or None when it can: the
+    one rule of dispatch to a department. It takes the categories of its work; a town's
+    platform takes the cases of its own town below the county tier, a county department any
+    case in the county (escalation routes a case to the town's platforms, then the county's)."""
+    if category not in categories:
+        return f"does not handle {category}"
+    if kind == DepartmentKind.platform:
+        if tier == Tier.county:
+            return "is a town's platform, and the case is at the county tier"
+        if town_id != case_town_id:
+            return "is a platform of another town"
+    return None
 
 
 # Columns that may hold personal data: never on a map layer, never shown to the public.
@@ -252,6 +339,7 @@ class Can(StrEnum):
     read_cases = "read case files (of its area, as row-level security decides)"
     see_members = "see team members' names"
     advise = "ask for dispatch advice (recommendations, a team's route)"
+    assess = "read the assessment (考核) of its area's towns, villages, grids, teams, departments"
     report = "report an incident"
     dispatch = "dispatch, escalate and move cases; move teams"
     act_alerts = "acknowledge, dispatch, close and snooze alerts"
@@ -266,6 +354,7 @@ CAPABILITIES: dict[Can, frozenset[Role]] = {
     Can.read_cases: frozenset(_CASE_READERS),
     Can.see_members: frozenset(_CASE_READERS),
     Can.advise: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
+    Can.assess: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
     Can.report: frozenset({Role.member, Role.dispatcher, Role.admin, Role.intake}),
     Can.dispatch: frozenset({Role.dispatcher, Role.admin}),
     Can.act_alerts: frozenset({Role.dispatcher, Role.admin}),

@@ -114,6 +114,28 @@ def fresh_county_module(db_url: str, county_template: str) -> str:
     return url
 
 
+@pytest.fixture(scope="module")
+def module_server(fresh_county_module: str) -> Iterator[LiveServer]:
+    """A server of the module's county (logins unbounded per address: a module logs many in)."""
+    with LiveServer(
+        server_settings(fresh_county_module, login_failures_per_address=10_000)
+    ) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def module_owner(fresh_county_module: str) -> Iterator[psycopg.Connection]:
+    """The owner's connection to the module's county: what tests read behind the API."""
+    with psycopg.connect(libpq_conninfo(fresh_county_module), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def module_client(module_server: LiveServer) -> Iterator[httpx.Client]:
+    with module_server.client() as client:
+        yield client
+
+
 @pytest.fixture
 def fresh_empty(db_url: str, empty_template: str) -> str:
     """A migrated, empty database of its own, made again for each test."""

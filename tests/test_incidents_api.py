@@ -14,6 +14,7 @@ from tests.utils.keys import auth
 from tests.utils.server import LiveServer
 
 DISPATCHER = auth("dispatcher")
+ADMIN = auth("admin")
 
 
 def _report(rw: httpx.Client, lon: float, lat: float, **extra) -> dict:
@@ -202,14 +203,32 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
     assert (
         r.status_code == 200 and r.json()["status"] == "dispatched" and r.json()["team_id"] == team
     )
-    for step in ("on_site", "resolved", "closed"):
+    for step in ("on_site", "resolved"):
         r = rw.post(
             f"/incidents/{inc}/status", json={"status": step, "note": step}, headers=DISPATCHER
         )
         assert r.status_code == 200 and r.json()["status"] == step
+    # Closing needs a check on the ground first, by someone who did not handle it.
+    r = rw.post(f"/incidents/{inc}/status", json={"status": "closed"}, headers=DISPATCHER)
+    assert r.status_code == 409 and "verify" in r.json()["detail"]
+    r = rw.post(f"/incidents/{inc}/steps/verify", json={"photos": ["p/1.jpg"]}, headers=DISPATCHER)
+    assert r.status_code == 403 and "did not handle" in r.json()["detail"]
+    r = rw.post(f"/incidents/{inc}/steps/verify", json={"photos": ["p/1.jpg"]}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["status"] == "checked"
+    r = rw.post(f"/incidents/{inc}/status", json={"status": "closed"}, headers=DISPATCHER)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
     body = r.json()
     stamps = [
-        body[k] for k in ("reported_at", "dispatched_at", "on_site_at", "resolved_at", "closed_at")
+        body[k]
+        for k in (
+            "reported_at",
+            "registered_at",
+            "dispatched_at",
+            "on_site_at",
+            "resolved_at",
+            "checked_at",
+            "closed_at",
+        )
     ]
     assert all(stamps) and stamps == sorted(stamps)
     events = rw.get(f"/incidents/{inc}/events", headers=DISPATCHER).json()
@@ -218,22 +237,39 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
         "dispatched",
         "on_site",
         "resolved",
+        "checked",
         "closed",
     ]
-    assert events[1]["team_id"] == team and all(e["actor"] == "env-dispatcher-1" for e in events)
+    assert [e["action"] for e in events] == [
+        "report",
+        "dispatch",
+        "handle",
+        "report_done",
+        "verify",
+        "close",
+    ]
+    assert events[1]["team_id"] == team and events[4]["detail"] == {"photos": ["p/1.jpg"]}
+    assert [e["actor"] for e in events] == ["env-dispatcher-1"] * 4 + ["env-admin-1"] + [
+        "env-dispatcher-1"
+    ]
 
 
+VERIFY = ("steps/verify",)  # (by an admin: the dispatcher handled the case)
 INVALID = [
     # (steps to get there, the invalid request)
     ([], ("status", {"status": "on_site"})),  # reported → on_site skips dispatch
     ([], ("status", {"status": "closed"})),
     ([("assign",)], ("status", {"status": "resolved"})),  # dispatched → resolved skips on site
     (
-        [("assign",), ("status", "on_site"), ("status", "resolved"), ("status", "closed")],
+        [("assign",), ("status", "on_site"), ("status", "resolved")],
+        ("status", {"status": "closed"}),
+    ),
+    (
+        [("assign",), ("status", "on_site"), ("status", "resolved"), VERIFY, ("status", "closed")],
         ("escalate", {}),
     ),  # closed is final
     (
-        [("assign",), ("status", "on_site"), ("status", "resolved"), ("status", "closed")],
+        [("assign",), ("status", "on_site"), ("status", "resolved"), VERIFY, ("status", "closed")],
         ("status", {"status": "on_site"}),
     ),
     ([("assign",)], ("assign", {})),  # already dispatched (without reassign)
@@ -250,16 +286,17 @@ def test_invalid_transitions_change_nothing(
     lon, lat = point_in(rw_conn, 5000)
     inc = _report(rw, lon, lat)["id"]
     for step in steps:
+        headers = DISPATCHER
         if step[0] == "assign":
             payload = {"team_id": team}
         elif step[0] == "status":
-            payload = {"status": step[1]}
+            payload = {"status": step[1], "note": "done"}
+        elif step == VERIFY:
+            payload, headers = {"photos": ["p/2.jpg"]}, ADMIN
         else:
             payload = {}
-        assert (
-            rw.post(f"/incidents/{inc}/{step[0]}", json=payload, headers=DISPATCHER).status_code
-            == 200
-        )
+        r = rw.post(f"/incidents/{inc}/{step[0]}", json=payload, headers=headers)
+        assert r.status_code == 200, r.text
     before, n_events = _row(rw_conn, inc), _events(rw_conn, inc)
     action, payload = bad
     if action == "assign":

@@ -291,7 +291,7 @@ def test_concurrent_reads_and_writes_answer_what_the_primary_holds(
     )
     assigned = sum(w["team"] is not None for w in writes)
     assert assigned > 0
-    assert trail == Counter({("report",): len(writes), ("assign",): assigned})
+    assert trail == Counter({("report",): len(writes), ("dispatch",): assigned})
 
     # Reads against SQL on the primary (the windows and places the writes do not change).
     seeded = owner.execute(

@@ -112,7 +112,7 @@ def test_what_the_server_role_may_do(as_server: psycopg.Connection) -> None:
 
 def test_the_audit_trail_is_append_only_for_the_owner_too(as_owner: psycopg.Connection) -> None:
     incident, entries = 5, 2
-    for action in ("report", "assign"):
+    for action in ("report", "dispatch"):
         as_owner.execute(
             "INSERT INTO citybrain.incident_events (incident_id, actor, role, action) "
             "VALUES (%s, 'test', 'dispatcher', %s)",

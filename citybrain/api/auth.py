@@ -54,6 +54,7 @@ class Principal:
     name: str | None = None
     csrf: bytes | None = None  # a cookie session's CSRF digest, which its writes must match
     must_change_password: bool = False  # set by an administrator: change it before all else
+    department_id: int | None = None  # a handler's department
 
     def can(self, what: Can) -> bool:
         return can(self.role, what)
@@ -75,7 +76,13 @@ class Principal:
     def caller(self) -> Caller:
         """The caller as the database sees it (row-level security)."""
         role = ACTS_AS.get(Role(self.role))
-        return Caller(str(role) if role else None, self.area or COUNTY, self.user_id, self.team_id)
+        return Caller(
+            str(role) if role else None,
+            self.area or COUNTY,
+            self.user_id,
+            self.team_id,
+            self.department_id,
+        )
 
     def acting(self, at: datetime) -> Actor:
         """This principal taking a step at ``at`` (business time), for the audit trail."""
@@ -127,6 +134,7 @@ async def identify(request: Request) -> Principal:
             row["name"],
             row["csrf_hash"] if by_cookie else None,
             row["must_change_password"],
+            row["department_id"],
         )
     if not header:
         return ANONYMOUS
@@ -240,6 +248,7 @@ async def _person(who: PrincipalDep) -> Principal:
 # What routes ask for (the access table in the README):
 ReadCasesDep = Annotated[Principal, allowed(Can.read_cases)]  # case files, audit trails
 AdviseDep = Annotated[Principal, allowed(Can.advise)]  # dispatch advice
+AssessDep = Annotated[Principal, allowed(Can.assess)]  # the assessment (考核)
 ReportDep = Annotated[Principal, allowed(Can.report)]  # report an incident
 DispatchDep = Annotated[Principal, allowed(Can.dispatch)]  # dispatch, escalate, move teams
 AlertsDep = Annotated[Principal, allowed(Can.act_alerts)]  # an alert's lifecycle

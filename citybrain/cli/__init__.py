@@ -1,8 +1,9 @@
 """The ``citybrain`` command: the database (``db``), the synthetic county (``seed``), a county's
 own data in and out (``import``, ``export``), checks (``validate``), the server (``serve``), API
-keys (``keys``), people's accounts (``users``), early warning (``alerts``) and tile archives
-(``tiles``). One module per command or group; each command parses its options, calls the
-library that does the work and prints the outcome. What they share is in ``common``.
+keys (``keys``), people's accounts (``users``), early warning (``alerts``), tile archives
+(``tiles``) and reports (``report``: the assessment). One module per command or group; each
+command parses its options, calls the library that does the work and prints the outcome. What
+they share is in ``common``.
 
 Exit codes: 0 done; 1 the command's own "no" (violations found, rows rejected, the database
 unreachable); 2 a bad option or input (``CitybrainError`` is printed, not raised).
@@ -14,7 +15,7 @@ import sys
 
 import typer
 
-from citybrain.cli import alerts, db, imports, keys, seed, serve, tiles, users, validate
+from citybrain.cli import alerts, db, imports, keys, report, seed, serve, tiles, users, validate
 from citybrain.cli.common import console
 from citybrain.errors import CitybrainError
 
@@ -32,6 +33,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(tiles.app, name="tiles")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

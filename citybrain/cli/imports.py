@@ -34,13 +34,25 @@ def _import_roster(source: Path, passwords: Path | None, dry_run: bool, encoding
         raise typer.Exit(1)
 
 
+def _import_departments(source: Path, dry_run: bool, encoding, sheet) -> None:
+    """``citybrain import departments``: a county's list of departments (``people.departments``)."""
+    from citybrain.db.connection import connect
+    from citybrain.people.departments import import_departments
+
+    with connect(database_url(migrate=True), autocommit=True) as conn:
+        result = import_departments(conn, source, dry_run, encoding, sheet)
+    _print_report(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def _layer_help(layer: str | None) -> str:
     from citybrain.importer.mapping import targets
     from citybrain.layers import import_order, load_layers
 
     found = {lay.id: lay for lay in import_order(load_layers(get_settings().layers_dir))}
     if layer not in found:
-        names = ", ".join([*found, "users"])
+        names = ", ".join([*found, "users", "departments"])
         return f"LAYER is one of: {names} (citybrain import LAYER --help lists its columns)"
     chosen = found[layer]
     lines = [
@@ -113,6 +125,8 @@ def import_(
 
     if layer == "users" and source is not None and not help_:
         return _import_roster(source, passwords, dry_run, encoding, sheet)
+    if layer == "departments" and source is not None and not help_:
+        return _import_departments(source, dry_run, encoding, sheet)
     if help_ or layer is None or source is None:
         console.print(_layer_help(layer), highlight=False, markup=False)
         if not help_:

@@ -94,11 +94,12 @@ def _show_password(password: str, accounts: int) -> None:
     with os.fdopen(fd, "w") as out:
         out.write(
             f"{password}\n# the password of the seeded county's {accounts} accounts "
-            "(admin, leader, dispatcher, d-<town code>, m<team>-<n>): citybrain users list\n"
+            "(admin, leader, dispatcher, d-<town code>, h-<department code>, m<team>-<n>): "
+            "citybrain users list\n"
         )
     os.chmod(path, 0o600)
     console.print(
-        f"people: {accounts:,} accounts (admin, leader, dispatcher, d-<town code>, "
+        f"people: {accounts:,} accounts (admin, leader, dispatcher, d-<town code>, h-<dept code>, "
         f"m<team id>-<n>), all with the password {password} (kept in {path}, 0600)"
     )
 

@@ -95,6 +95,7 @@ def create(conn: psycopg.Connection, new: NewAccount, now: datetime) -> str:
                     "village_id": area.village_id,
                     "grid_id": area.grid_id,
                     "team_id": new.team_id,
+                    "department_id": None,
                     "password_hash": passwords.hash_password(password),
                     "now": now,
                 },

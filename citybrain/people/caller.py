@@ -26,7 +26,8 @@ _SET = (
     "set_config('citybrain.user_id', %(user_id)s, true), "
     "set_config('citybrain.area_level', %(area_level)s, true), "
     "set_config('citybrain.area_id', %(area_id)s, true), "
-    "set_config('citybrain.team_id', %(team_id)s, true)"
+    "set_config('citybrain.team_id', %(team_id)s, true), "
+    "set_config('citybrain.department_id', %(department_id)s, true)"
 )
 
 
@@ -52,12 +53,14 @@ class Area:
 @dataclass(frozen=True)
 class Caller:
     """Who asks, for the database: a person role (None: nobody, who sees no case file), the
-    account (keys have none), the area and, for members, the team."""
+    account (keys have none), the area and, for members, the team; for handlers, the
+    department."""
 
     role: str | None
     area: Area
     user_id: int | None = None
     team_id: int | None = None
+    department_id: int | None = None
 
     def settings(self) -> dict[str, str]:
         def text(value) -> str:
@@ -69,6 +72,7 @@ class Caller:
             "area_level": self.area.level if self.role else "",
             "area_id": text(self.area.id),
             "team_id": text(self.team_id),
+            "department_id": text(self.department_id),
         }
 
 

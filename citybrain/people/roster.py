@@ -3,8 +3,9 @@
 The file is read as every import's (``importer.sources``: CSV in UTF-8 or GBK without being
 told, XLSX; its format judged by its bytes), with the headers offices use: 姓名 (name), 手机号
 (phone), 登录名 (login; default: the phone), 角色 (role: 网格员, 调度员, 部门人员, 领导, 管理员, or
-the English), 所属区域代码 (an area's code: the county, a town, a village, a grid) and, for
-members, 所属网格 (their grid's code: their team is that grid's) or 团队编码 (their team's code).
+the English), 所属区域代码 (an area's code: the county, a town, a village, a grid), for
+members 所属网格 (their grid's code: their team is that grid's) or 团队编码 (their team's code),
+and for handlers 所属部门 (their department's code: ``citybrain import departments``).
 
 Every row is checked before anything is written (a missing name, an unknown role or area code,
 a phone or login given twice, a member without a team...); a rejected row stops the import and
@@ -40,6 +41,7 @@ HEADERS = {
     "area": ("所属区域代码", "区域代码", "所属区域", "area"),
     "grid": ("所属网格", "网格编码", "grid"),
     "team": ("团队编码", "所属团队", "team"),
+    "department": ("所属部门", "部门编码", "department"),
 }
 ROLE_WORDS = {
     "网格员": Role.member,
@@ -63,17 +65,29 @@ class Person:
     role: str
     area: Area
     team_id: int | None
+    department_id: int | None = None
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, str]:
-    """Our field → the file's header, the first alias found (case and blanks aside)."""
+def header_columns(
+    frame: pd.DataFrame, headers: dict[str, tuple[str, ...]], required=(), what: str = ""
+) -> dict[str, str]:
+    """Our field → the file's header, the first alias found (case and blanks aside); a file
+    without a ``required`` field's column is refused, naming its headers."""
     found = {str(c).strip().lower(): c for c in frame.columns}
     out = {}
-    for target, aliases in HEADERS.items():
+    for target, aliases in headers.items():
         for alias in aliases:
             if alias.lower() in found:
                 out[target] = found[alias.lower()]
                 break
+    missing = [headers[t][0] for t in required if t not in out]
+    if missing:
+        raise InvalidInput(f"{what} needs the columns {', '.join(missing)}")
+    return out
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, str]:
+    out = header_columns(frame, HEADERS)
     missing = [t for t in ("name", "role") if t not in out]
     if missing or ("phone" not in out and "login" not in out):
         raise InvalidInput(
@@ -83,7 +97,8 @@ def _columns(frame: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _cell(value) -> str | None:
+def text_cell(value) -> str | None:
+    """A spreadsheet's cell as text (None when empty)."""
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     text = str(value).strip()
@@ -109,7 +124,7 @@ def check(conn: psycopg.Connection, frame: pd.DataFrame, rows, report: Report) -
     seen_login: dict[str, int] = {}
     seen_phone: dict[str, int] = {}
     for i, number in enumerate(rows):
-        values = {k: _cell(frame[c].iat[i]) for k, c in cols.items()}
+        values = {k: text_cell(frame[c].iat[i]) for k, c in cols.items()}
         person = _one(conn, int(number), values, cols, report)
         if person is None:
             continue
@@ -158,6 +173,22 @@ def _one(conn, row: int, values: dict, cols: dict, report: Report) -> Person | N
         if team_id is None:
             field, value = ("team", team) if team else ("grid", grid)
             return bad(field, "a member needs its grid's (or team's) code: none found", value)
+    department_id = None
+    if values.get("department"):
+        if role != Role.handler:
+            return bad(
+                "department",
+                "only a handler (部门人员) belongs to a department",
+                values.get("department"),
+            )
+        found = conn.execute(load("department_by_code"), {"code": values["department"]}).fetchone()
+        if found is None:
+            return bad(
+                "department",
+                "no such department (citybrain import departments)",
+                values["department"],
+            )
+        department_id = found[0]
     try:
         from citybrain.people.accounts import NewAccount
         from citybrain.people.accounts import check as check_account
@@ -167,7 +198,7 @@ def _one(conn, row: int, values: dict, cols: dict, report: Report) -> Person | N
         )
     except InvalidInput as exc:
         return bad("area", str(exc.detail), values.get("area"))
-    return Person(row, login, name, phone, str(role), area, team_id)
+    return Person(row, login, name, phone, str(role), area, team_id, department_id)
 
 
 def import_roster(
@@ -222,6 +253,7 @@ def _write(conn, people: list[Person], existing: set[str], now: datetime) -> dic
                 "village_id": p.area.village_id,
                 "grid_id": p.area.grid_id,
                 "team_id": p.team_id,
+                "department_id": p.department_id,
                 "now": now,
             }
             if p.login in existing:

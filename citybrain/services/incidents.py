@@ -1,40 +1,34 @@
-"""Incidents: intake (exactly once per ``Idempotency-Key``), the workflow's state machine, and
-atomic assignment that never puts a team over its capacity.
+"""Incidents: intake (exactly once per ``Idempotency-Key``) and reading a case and its audit
+trail. The steps a case takes afterwards are ``services.workflow``'s.
 
 Every read and write runs in one transaction in which the database knows the caller
 (``people.caller.acting_as``): an incident's case file and audit trail are read, and its steps
 taken, only within the caller's scope, as row-level security decides (a case outside it is "not
-found"). A write locks the incident row, then the team rows it touches in id order (both teams
-of a reassignment: concurrent writers cannot deadlock), validates the transition against
-``domain.TRANSITIONS``, stamps the step's time the first time it is reached, and appends to the
-audit trail ``incident_events``. Reporters' names and phones are masked unless the caller's role
+found"). Reporters' names and phones are masked unless the caller's role
 needs them, and every unmasked read is logged (``people.personal``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 import orjson
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from citybrain.domain import (
     CATEGORIES_BY_NAME,
-    STATUS_TIMESTAMPS,
-    STATUS_UPDATES,
-    TRANSITIONS,
-    Actor,
+    DUPLICATE_RADIUS_M,
+    DUPLICATE_WINDOW,
+    REPEAT_WINDOW,
     Status,
-    Tier,
     initial_tier,
-    why_team_cannot_take,
 )
 from citybrain.errors import Conflict, InvalidInput, NotFound
 from citybrain.people import personal
 from citybrain.people.caller import Who, acting_as
+from citybrain.services.workflow import event_row
 from citybrain.sql import load
 
 
@@ -87,21 +81,6 @@ async def _visible(conn: AsyncConnection, incident_id: int) -> None:
         raise _not_found(incident_id)
 
 
-async def _event(conn: AsyncConnection, actor: Actor, **fields: Any) -> None:
-    row = {
-        "from_status": None,
-        "to_status": None,
-        "from_tier": None,
-        "to_tier": None,
-        "team_id": None,
-        "note": None,
-        **fields,
-    }
-    await conn.execute(
-        load("incidents/event"), {"actor": actor.name, "role": actor.role, "at": actor.at, **row}
-    )
-
-
 def _request_hash(report: dict[str, Any]) -> str:
     return hashlib.sha256(
         orjson.dumps(report, option=orjson.OPT_SORT_KEYS, default=str)
@@ -139,6 +118,7 @@ async def report(
                     )
                 return first[1], False
         params = {
+            "external_id": None,
             **report,
             "tier": str(initial_tier(report["category"], report["severity"])),
             "now": actor.at,
@@ -156,7 +136,7 @@ async def report(
             load("incidents/insert_case"),
             {**report, "id": incident_id, "reported_by": who.caller.user_id},
         )
-        await _event(
+        await event_row(
             conn,
             actor,
             incident_id=incident_id,
@@ -164,148 +144,18 @@ async def report(
             to_status=str(Status.reported),
             to_tier=params["tier"],
         )
+        await conn.execute(
+            load("incidents/repeat_of"),
+            {"id": incident_id, "radius_m": DUPLICATE_RADIUS_M, "window": REPEAT_WINDOW},
+        )
     return incident_id, True
 
 
-async def _lock(conn: AsyncConnection, incident_id: int) -> dict[str, Any]:
-    """The incident, locked, if the caller may see its case (404 otherwise)."""
-    cur = conn.cursor(row_factory=dict_row)
-    row = await (await cur.execute(load("incidents/lock_incident"), {"id": incident_id})).fetchone()
-    if row is None:
-        raise _not_found(incident_id)
-    await _visible(conn, incident_id)
-    return row
-
-
-def _check(current: str, target: Status) -> None:
-    if target not in TRANSITIONS[Status(current)]:
-        allowed = ", ".join(sorted(TRANSITIONS[Status(current)])) or "none (final)"
-        raise Conflict(
-            f"cannot go from {current} to {target}; from {current} the next steps are: {allowed}",
-            status=current,
-        )
-
-
-async def _move(
-    conn: AsyncConnection, incident_id: int, target: Status, at: datetime, **columns: Any
-) -> None:
-    """Set the status, stamp its time (``at``) if this is the first time, and set
-    ``columns``."""
-    stamp = sql.Identifier(STATUS_TIMESTAMPS[target])
-    sets = [
-        sql.SQL("status = %(status)s"),
-        sql.SQL("{} = coalesce({}, %(at)s)").format(stamp, stamp),
-        sql.SQL("updated_at = %(at)s"),
-    ]
-    sets += [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in columns]
-    # assembled: the status's timestamp column (domain.STATUS_TIMESTAMPS) and the caller's
-    # fixed column names, quoted as identifiers; every value bound
-    await conn.execute(
-        sql.SQL("UPDATE citybrain.incidents SET {} WHERE id = %(id)s").format(
-            sql.SQL(", ").join(sets)
-        ),
-        {"status": str(target), "id": incident_id, "at": at, **columns},
-    )
-
-
-async def assign(
-    conn: AsyncConnection,
-    who: Who,
-    incident_id: int,
-    team_id: int,
-    note: str | None = None,
-    reassign: bool = False,
-) -> None:
-    """Dispatch an incident to a team, atomically: at most ``capacity`` active incidents per
-    team however many dispatchers race; the losers get :class:`Conflict`."""
-    actor = who.actor
+async def duplicates(conn: AsyncConnection, who: Who, incident_id: int) -> list[dict[str, Any]]:
+    """The unclosed cases of the same category near the report (``domain.DUPLICATE_*``) that
+    it may be merged into (the step ``merge``), nearest first, of those the caller may see."""
     async with acting_as(conn, who.caller):
-        inc = await _lock(conn, incident_id)
-        if not (reassign and inc["status"] == Status.dispatched):
-            _check(inc["status"], Status.dispatched)
+        await _visible(conn, incident_id)
         cur = conn.cursor(row_factory=dict_row)
-        ids = sorted({team_id, inc["team_id"]} - {None})
-        locked = await (await cur.execute(load("incidents/lock_team"), {"ids": ids})).fetchall()
-        team = next((t for t in locked if t["id"] == team_id), None)
-        if team is None:
-            raise NotFound(f"no team {team_id}")
-        active = await (await conn.execute(load("incidents/active"), {"id": team_id})).fetchone()
-        team["active"] = active[0]
-        if inc["team_id"] == team_id:
-            raise Conflict(f"incident {incident_id} is already with team {team_id}")
-        why = why_team_cannot_take(
-            team["status"], team["skills"], team["active"], team["capacity"], inc["category"]
-        )
-        if why is not None:
-            raise Conflict(f"team {team_id} {why}", team_id=team_id)
-        await _move(conn, incident_id, Status.dispatched, actor.at, team_id=team_id)
-        await _event(
-            conn,
-            actor,
-            incident_id=incident_id,
-            action="assign",
-            from_status=inc["status"],
-            to_status=str(Status.dispatched),
-            team_id=team_id,
-            note=note,
-        )
-        await conn.execute(load("incidents/team_load"), {"id": team_id})
-        if inc["team_id"] is not None:
-            await conn.execute(load("incidents/team_load"), {"id": inc["team_id"]})
-
-
-async def set_status(
-    conn: AsyncConnection, who: Who, incident_id: int, status: str, note: str | None
-) -> None:
-    """Move an incident along its workflow: on_site, resolved, closed."""
-    try:
-        target = Status(status)
-    except ValueError:
-        target = None
-    if target not in STATUS_UPDATES:
-        raise InvalidInput(
-            f"status must be one of {', '.join(STATUS_UPDATES)} (dispatch with /assign, "
-            "escalate with /escalate)"
-        )
-    actor = who.actor
-    async with acting_as(conn, who.caller):
-        inc = await _lock(conn, incident_id)
-        _check(inc["status"], target)
-        await _move(conn, incident_id, target, actor.at)
-        await _event(
-            conn,
-            actor,
-            incident_id=incident_id,
-            action="status",
-            from_status=inc["status"],
-            to_status=str(target),
-            team_id=inc["team_id"],
-            note=note,
-        )
-        if inc["team_id"] is not None and target == Status.resolved:
-            await conn.execute(load("incidents/team_load"), {"id": inc["team_id"]})
-
-
-async def escalate(conn: AsyncConnection, who: Who, incident_id: int, note: str | None) -> None:
-    """Hand the case one tier up (village → town → county); it leaves its team."""
-    actor = who.actor
-    async with acting_as(conn, who.caller):
-        inc = await _lock(conn, incident_id)
-        _check(inc["status"], Status.escalated)
-        if inc["tier"] == Tier.county:
-            raise Conflict(f"incident {incident_id} is already at the county tier", status="county")
-        tier = str(Tier(inc["tier"]).up())
-        await _move(conn, incident_id, Status.escalated, actor.at, tier=tier, team_id=None)
-        await _event(
-            conn,
-            actor,
-            incident_id=incident_id,
-            action="escalate",
-            from_status=inc["status"],
-            to_status=str(Status.escalated),
-            from_tier=inc["tier"],
-            to_tier=tier,
-            note=note,
-        )
-        if inc["team_id"] is not None:
-            await conn.execute(load("incidents/team_load"), {"id": inc["team_id"]})
+        params = {"id": incident_id, "radius_m": DUPLICATE_RADIUS_M, "window": DUPLICATE_WINDOW}
+        return await (await cur.execute(load("incidents/duplicates"), params)).fetchall()

@@ -6,9 +6,11 @@ How citybrain maps onto the specification (http://wiki.open311.org/GeoReport_v2)
 
 - a service is a category: ``service_code`` its slug, ``service_name`` its Chinese name,
   ``group`` the tier that first handles it; no attributes (``metadata`` false);
-- a request's ``status`` is ``closed`` for a closed case and ``open`` for every other (a
-  resolved case is open until it is checked and closed); ``status_notes`` says where it is in
-  the workflow; ``agency_responsible`` the grid team holding it, else the tier;
+- a request's ``status`` is ``closed`` for a closed, rejected or merged case and ``open`` for
+  every other (a resolved case is open until it is checked and closed); ``status_notes`` says
+  where it is in the workflow (a merged one: where the case it was merged into is, and
+  ``status`` is that case's); ``agency_responsible`` the grid team or department holding it,
+  else the tier;
   ``expected_datetime`` its resolution due time (``citybrain.step_due``: working hours where its
   category counts them); ``description`` only for callers who may read its case file;
 - a list is by ids, or over at most 90 days (the last 90 by default), at most 1000 requests.
@@ -22,7 +24,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from citybrain.domain import CATEGORIES, CATEGORIES_BY_NAME, OPEN_STATUSES, Source, Status
+from citybrain.domain import CATEGORIES, CATEGORIES_BY_NAME, UNCLOSED, Source, Status
 from citybrain.errors import InvalidInput, NotFound
 from citybrain.people.caller import Who, acting_as
 from citybrain.services import incidents
@@ -32,18 +34,23 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_DAYS = 90
 MAX_REQUESTS = 1000
 BY_CODE = {c.slug: c for c in CATEGORIES}
-# Open311's two statuses, from the workflow's (a resolved case is open until it is closed).
+# Open311's two statuses, from the workflow's: a case is open until it is closed, refused
+# (rejected) or carried by another (merged, whose reporter is told that case's outcome).
 OPEN311_STATUSES = {
-    "open": [str(s) for s in (*OPEN_STATUSES, Status.resolved)],
-    "closed": [str(Status.closed)],
+    "open": [str(s) for s in UNCLOSED],
+    "closed": [str(Status.closed), str(Status.rejected), str(Status.merged)],
 }
 STATUS_NOTES = {
-    Status.reported: "已受理，等待派遣",
+    Status.reported: "已受理，等待立案",
+    Status.registered: "已立案，等待派遣",
     Status.dispatched: "已派遣",
     Status.on_site: "处置中",
-    Status.resolved: "已处置，等待核查结案",
+    Status.resolved: "已处置，等待核查",
+    Status.checked: "已核查，等待结案",
     Status.closed: "已结案",
     Status.escalated: "已上报上级，等待派遣",
+    Status.rejected: "不予立案",
+    Status.merged: "已并案",
 }
 TIER_NAMES = {"village": "村（社区）", "town": "乡镇（街道）", "county": "县级部门"}
 
@@ -125,14 +132,18 @@ def window(
 def _request(row: dict[str, Any]) -> dict[str, Any]:
     category = CATEGORIES_BY_NAME[row["category"]]
     status = Status(row["status"])
+    notes = STATUS_NOTES[status]
+    if status == Status.merged:  # its reporter follows the case it was merged into
+        status = Status(row["merged_status"])
+        notes = f"已并入{row['merged_into']}号案件办理：{STATUS_NOTES[status]}"
     return {
         "service_request_id": str(row["id"]),
-        "status": "closed" if status == Status.closed else "open",
-        "status_notes": STATUS_NOTES[status],
+        "status": "open" if status in UNCLOSED else "closed",
+        "status_notes": notes,
         "service_name": category.name,
         "service_code": category.slug,
         "description": row["description"],
-        "agency_responsible": row["team"] or TIER_NAMES[row["tier"]],
+        "agency_responsible": row["team"] or row["department"] or TIER_NAMES[row["tier"]],
         "service_notice": None,
         "requested_datetime": row["reported_at"].isoformat(timespec="seconds"),
         "updated_datetime": row["updated_at"].isoformat(timespec="seconds"),

@@ -107,3 +107,32 @@ def interval(value: str, tz: ZoneInfo) -> Interval:
     if t is None:
         raise InvalidInput("datetime: give an instant or an interval")
     return Interval(t, t, exact=True)
+
+
+PERIOD_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+PERIOD_DAYS = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+
+
+def period(value: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """A reporting period ``[start, end)`` in ``tz``: a month (``2026-11``) or days, both
+    ends included (``2026-11-01..2026-11-15``)."""
+    try:
+        if m := PERIOD_MONTH.match(value):
+            year, month = int(m.group(1)), int(m.group(2))
+            first = date(year, month, 1)
+            after = date(year + month // 12, month % 12 + 1, 1)
+        elif m := PERIOD_DAYS.match(value):
+            first = date.fromisoformat(m.group(1))
+            after = date.fromisoformat(m.group(2)) + timedelta(days=1)
+        else:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(
+            f"period {value!r}: a month (2026-11) or days (2026-11-01..2026-11-15)"
+        ) from None
+    if after <= first:
+        raise InvalidInput(f"period {value!r} ends before it starts")
+    if (after - first).days > 366:
+        raise InvalidInput(f"period {value!r} is longer than a year")
+    start = datetime.combine(first, datetime.min.time(), tz)
+    return start, datetime.combine(after, datetime.min.time(), tz)

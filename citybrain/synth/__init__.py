@@ -34,6 +34,7 @@ from citybrain.layers import Layer, import_order, load_layers
 from citybrain.people import passwords
 from citybrain.sql import load
 from citybrain.synth import keep as keep_rules
+from citybrain.synth.departments import as_rows, make_departments
 from citybrain.synth.hierarchy import Hierarchy, KeptLevel, build_hierarchy, seats_metres
 from citybrain.synth.incidents import make_incidents
 from citybrain.synth.outbreaks import inject
@@ -48,6 +49,7 @@ WRITES = (
     "teams",
     "cameras",
     "facilities",
+    "departments",
     "users",
     "incidents",
     "case_files",
@@ -248,7 +250,11 @@ def write_county(
         if frame is None:
             frame = with_lonlat(getattr(county, name))
         counts[name] = load_points(conn, name, frame, index, bulk=True)
-    people = make_people(h, county.teams, passwords.hash_password(password), county.end)
+    departments = make_departments(h)
+    counts["departments"] = copy_frame(conn, "departments", as_rows(departments))
+    people = make_people(
+        h, county.teams, departments, passwords.hash_password(password), county.end
+    )
     counts["users"] = copy_frame(conn, "users", people)
     # Their public facts, then their case files (what was reported, by whom: row security).
     incidents = with_lonlat(county.incidents).assign(id=np.arange(1, len(county.incidents) + 1))

@@ -1,7 +1,8 @@
 """The synthetic county's people, so that everything can be tried at once after a seed: an
 account for each member of each grid team (网格员 and their teammates, role ``member``), a
-dispatcher for each town (``d-<town code>``) and for the county (``dispatcher``), a county
-leader (``leader``) and an admin (``admin``).
+dispatcher for each town (``d-<town code>``) and for the county (``dispatcher``), a handler for
+each department (``h-<department code>``: ``synth.departments``), a county leader
+(``leader``) and an admin (``admin``).
 
 They share one password, made afresh by each seed and shown once (``citybrain seed`` prints it
 and writes it to a file only its owner reads): one hash for all, since Argon2 takes tens of
@@ -20,7 +21,11 @@ from citybrain.synth.hierarchy import Hierarchy
 
 
 def make_people(
-    h: Hierarchy, teams: pd.DataFrame, password_hash: str, now: datetime
+    h: Hierarchy,
+    teams: pd.DataFrame,
+    departments: pd.DataFrame,
+    password_hash: str,
+    now: datetime,
 ) -> pd.DataFrame:
     """The accounts, as rows of ``citybrain.users`` (ids from 1)."""
     towns = h.towns.frame.set_index("id")
@@ -40,6 +45,19 @@ def make_people(
                 town["code"],
                 "town",
                 town_id=int(town_id),
+            )
+        )
+    for dept in departments.itertuples():
+        town = towns.loc[dept.town_id] if not pd.isna(dept.town_id) else None
+        rows.append(
+            _row(
+                f"h-{dept.code}",
+                f"{dept.name}处置人员",
+                Role.handler,
+                COUNTY_CODE if town is None else town["code"],
+                "county" if town is None else "town",
+                town_id=None if town is None else int(dept.town_id),
+                department_id=int(dept.id),
             )
         )
     for team in teams.itertuples():
@@ -63,7 +81,7 @@ def make_people(
                 )
             )
     frame = pd.DataFrame(rows)
-    for column in ("town_id", "village_id", "grid_id", "team_id"):
+    for column in ("town_id", "village_id", "grid_id", "team_id", "department_id"):
         frame[column] = frame[column].astype("Int64")
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
     return frame.assign(password_hash=password_hash, must_change_password=False, created_at=now)
@@ -80,6 +98,7 @@ def _row(
     grid_id=None,
     team_id=None,
     phone=None,
+    department_id=None,
 ) -> dict:
     return {
         "login": login,
@@ -92,4 +111,5 @@ def _row(
         "village_id": village_id,
         "grid_id": grid_id,
         "team_id": team_id,
+        "department_id": department_id,
     }

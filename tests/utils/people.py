@@ -35,7 +35,9 @@ def log_in(client: httpx.Client, url: str, login: str) -> dict[str, str]:
 
 # Which incidents an account's case files cover, written from the definitions over the
 # incidents themselves (where they are, by the micro-grid chain; who holds them) rather than
-# from the case files' copied scope or the policies' functions.
+# from the case files' copied scope or the policies' functions: members their team's cases,
+# their own reports and their grid's; a department's handlers its cases; the others their
+# area's.
 SEES = """
 SELECT i.id FROM citybrain.incidents i
 LEFT JOIN citybrain.micro_grid_chain ch ON ch.micro_grid_id = i.micro_grid_id
@@ -43,6 +45,8 @@ JOIN citybrain.case_files f ON f.incident_id = i.id,
 citybrain.users u
 WHERE u.login = %(login)s AND CASE
     WHEN u.role = 'member' THEN i.team_id = u.team_id OR f.reported_by = u.id
+                                OR (u.area_level = 'grid' AND ch.grid_id = u.grid_id)
+    WHEN u.role = 'handler' AND u.department_id IS NOT NULL THEN i.department_id = u.department_id
     WHEN u.area_level = 'county' THEN true
     WHEN u.area_level = 'town' THEN ch.town_id = u.town_id
     WHEN u.area_level = 'village' THEN ch.village_id = u.village_id

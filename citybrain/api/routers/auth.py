@@ -45,6 +45,7 @@ class Me(BaseModel):
     area_code: str | None = None
     area_level: str | None = None
     team_id: int | None = None
+    department_id: int | None = Field(None, description="a handler's department")
     must_change_password: bool | None = Field(
         None,
         description="a person whose password an administrator set (created, reset, imported): "
@@ -123,6 +124,7 @@ def _me_of_row(row: dict) -> dict[str, Any]:
         "area_code": row["area_code"],
         "area_level": row["area_level"],
         "team_id": row["team_id"],
+        "department_id": row["department_id"],
         "must_change_password": row["must_change_password"],
     }
 
@@ -153,6 +155,7 @@ async def me(who: PrincipalDep) -> dict[str, Any]:
         "area_code": area.code if area else None,
         "area_level": area.level if area else None,
         "team_id": who.team_id,
+        "department_id": who.department_id,
         "must_change_password": who.must_change_password if who.kind == "user" else None,
     }
 

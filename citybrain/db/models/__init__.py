@@ -43,7 +43,7 @@ from citybrain.db.models.incidents import (
 )
 from citybrain.db.models.keys import ApiKey
 from citybrain.db.models.limits import TimeLimit, WorkPeriod
-from citybrain.db.models.people import AccessLog, LoginFailure, Session, User
+from citybrain.db.models.people import AccessLog, Department, LoginFailure, Session, User
 from citybrain.db.models.points import POINT_TABLES, Camera, Facility, Team
 from citybrain.db.models.roads import Road, RoadVertex
 from citybrain.db.models.versions import Meta, TileVersion
@@ -83,6 +83,7 @@ __all__ = [
     "TileVersion",
     "Town",
     "User",
+    "Department",
     "Village",
     "WorkPeriod",
 ]

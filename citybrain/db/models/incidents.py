@@ -27,6 +27,7 @@ from citybrain.domain import (
     HEAT_RESOLUTIONS,
     LOCATION_QUALITIES,
     OPEN_STATUSES,
+    Satisfaction,
     Source,
     Status,
     Tier,
@@ -70,6 +71,15 @@ class Incident(PointColumns, Base):
             " AND coalesce(resolved_at, reported_at) <= coalesce(closed_at, 'infinity')",
             name="ck_incidents_timeline",
         ),
+        CheckConstraint("extension_minutes >= 0", name="ck_incidents_extension"),
+        CheckConstraint("extension_asked > 0", name="ck_incidents_extension_asked"),
+        CheckConstraint(one_of("satisfaction", Satisfaction), name="ck_incidents_satisfaction"),
+        CheckConstraint("team_id IS NULL OR department_id IS NULL", name="ck_incidents_one_holder"),
+        Index(
+            "ix_incidents_department_id",
+            "department_id",
+            postgresql_where=text("department_id IS NOT NULL"),
+        ),
         Index("ix_incidents_reported_at", "reported_at"),
         # What changed since a transaction: how incident indexes catch up (services/incident_index).
         Index("ix_incidents_changed", "changed"),
@@ -107,6 +117,20 @@ class Incident(PointColumns, Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    # The department holding it (beside a team: one holder at most; migration 0023).
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case it was merged into as a duplicate (并案), or repeats (重复件: closed within 30 days).
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    repeat_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    # Approved extensions of the resolution limit (its own minutes), and one asked for.
+    extension_minutes: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default=text("0")
+    )
+    extension_asked: Mapped[int | None] = mapped_column(Integer)
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    satisfaction: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # The cell containing the point at each heatmap resolution (h3.latlng_to_cell): H3 cells do
     # not nest exactly, so the parent of the resolution-15 cell is not always the cell that
@@ -133,6 +157,11 @@ class CaseFile(Base):
     __tablename__ = "case_files"
     __table_args__ = (
         Index("ix_case_files_town", "town_id"),
+        Index(
+            "ix_case_files_department",
+            "department_id",
+            postgresql_where=text("department_id IS NOT NULL"),
+        ),
         Index("ix_case_files_team", "team_id", postgresql_where=text("team_id IS NOT NULL")),
         Index(
             "ix_case_files_reported_by",
@@ -152,6 +181,7 @@ class CaseFile(Base):
     village_id: Mapped[int | None] = mapped_column(Integer)
     grid_id: Mapped[int | None] = mapped_column(Integer)
     team_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class IncidentDeletion(Base):
@@ -178,13 +208,15 @@ class IncidentEvent(Base):
     )
     actor: Mapped[str] = mapped_column(Text, nullable=False)
     role: Mapped[str] = mapped_column(Text, nullable=False)
-    action: Mapped[str] = mapped_column(Text, nullable=False)  # report, assign, status, escalate
+    action: Mapped[str] = mapped_column(Text, nullable=False)  # report, or a workflow step
     from_status: Mapped[str | None] = mapped_column(Text)
     to_status: Mapped[str | None] = mapped_column(Text)
     from_tier: Mapped[str | None] = mapped_column(Text)
     to_tier: Mapped[str | None] = mapped_column(Text)
     team_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class IdempotencyKey(Base):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citybrain.db.models.base import Base, one_of
-from citybrain.domain import AREA_LEVELS, PERSON_ROLES
+from citybrain.domain import AREA_LEVELS, PERSON_ROLES, DepartmentKind
 
 
 class AreaColumns:
@@ -34,6 +34,30 @@ class AreaColumns:
     town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id"))
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+
+
+class Department(Base):
+    """A department (部门) that takes cases beside grid teams: one of a town's four platforms
+    (``kind`` platform, its ``town_id``) or a county department (``kind`` county); the
+    categories it handles; its staff are users of role handler (migration 0023)."""
+
+    __tablename__ = "departments"
+    __table_args__ = (
+        CheckConstraint("code ~ '^[0-9A-Za-z_.-]{1,40}$'", name="ck_departments_code"),
+        CheckConstraint("length(name) BETWEEN 1 AND 100", name="ck_departments_name"),
+        CheckConstraint(one_of("kind", DepartmentKind), name="ck_departments_kind"),
+        CheckConstraint("cardinality(categories) >= 1", name="ck_departments_categories"),
+        CheckConstraint("(kind = 'platform') = (town_id IS NOT NULL)", name="ck_departments_town"),
+        Index("ix_departments_town", "town_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    phone: Mapped[str | None] = mapped_column(Text)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
 
 
 class User(AreaColumns, Base):
@@ -53,6 +77,12 @@ class User(AreaColumns, Base):
             name="ck_users_area",
         ),
         CheckConstraint("role <> 'member' OR team_id IS NOT NULL", name="ck_users_member_team"),
+        CheckConstraint("department_id IS NULL OR role = 'handler'", name="ck_users_department"),
+        Index(
+            "ix_users_department",
+            "department_id",
+            postgresql_where=text("department_id IS NOT NULL"),
+        ),
         Index("users_phone_key", "phone", unique=True, postgresql_where=text("phone IS NOT NULL")),
         Index("ix_users_team", "team_id", postgresql_where=text("team_id IS NOT NULL")),
     )
@@ -62,6 +92,9 @@ class User(AreaColumns, Base):
     phone: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(Text, nullable=False)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL")
+    )
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, nullable=False, server_default=text("true")

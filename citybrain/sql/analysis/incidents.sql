@@ -6,7 +6,8 @@ SELECT i.id, i.category, i.status, i.severity, i.reported_at, i.dispatched_at,
        ST_Y(i.geom) AS lat, g.id AS grid_id, g.name AS grid, v.name AS village, t.name AS town,
        citybrain.within_limit(i.reported_at, i.dispatched_at, d.minutes, d.working)
            AS dispatched_on_time,
-       citybrain.within_limit(i.reported_at, i.resolved_at, r.minutes, r.working)
+       citybrain.within_limit(i.reported_at, i.resolved_at,
+                              r.minutes + i.extension_minutes, r.working)
            AS resolved_on_time
 FROM citybrain.incidents i
 LEFT JOIN citybrain.time_limits d ON d.category = i.category AND d.step = 'dispatch'

@@ -10,7 +10,8 @@ WITH per_town AS (
                WHERE citybrain.within_limit(i.reported_at, i.dispatched_at, d.minutes, d.working))
                / nullif(count(i.dispatched_at), 0), 1) AS dispatched_on_time_pct,
            round(100.0 * count(*) FILTER (
-               WHERE citybrain.within_limit(i.reported_at, i.resolved_at, r.minutes, r.working))
+               WHERE citybrain.within_limit(i.reported_at, i.resolved_at,
+                                            r.minutes + i.extension_minutes, r.working))
                / nullif(count(i.resolved_at), 0), 1) AS resolved_on_time_pct
     FROM citybrain.incidents i
     LEFT JOIN citybrain.time_limits d ON d.category = i.category AND d.step = 'dispatch'

@@ -1,0 +1,1 @@
+SELECT id FROM citybrain.departments WHERE code = %(code)s

@@ -1,0 +1,1 @@
+SELECT code FROM citybrain.departments WHERE code = ANY (%(codes)s)

@@ -1,0 +1,1 @@
+SELECT id, status FROM citybrain.incidents WHERE external_id = %(external_id)s
