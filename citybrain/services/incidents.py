@@ -122,6 +122,8 @@ async def report(
             **report,
             "tier": str(initial_tier(report["category"], report["severity"])),
             "now": actor.at,
+            "radius_m": DUPLICATE_RADIUS_M,  # (重复件: the case it repeats)
+            "window": REPEAT_WINDOW,
         }
         row = await (await conn.execute(load("incidents/insert"), params)).fetchone()
         incident_id, micro_grid_id = row
@@ -143,10 +145,6 @@ async def report(
             action="report",
             to_status=str(Status.reported),
             to_tier=params["tier"],
-        )
-        await conn.execute(
-            load("incidents/repeat_of"),
-            {"id": incident_id, "radius_m": DUPLICATE_RADIUS_M, "window": REPEAT_WINDOW},
         )
     return incident_id, True
 
