@@ -106,9 +106,21 @@ def test_bad_orders_leave_nothing(rw, rw_conn, order_no, change, code) -> None:
     assert rw_conn.execute("SELECT count(*) FROM citybrain.incidents").fetchone()[0] == before
 
 
-def test_only_callers_that_may_report(rw, rw_conn) -> None:
+def test_only_callers_that_may_push(rw, rw_conn) -> None:
     lon, lat = point_in(rw_conn, 3400)
     for headers in ({}, auth("display"), auth("viewer")):
         r = rw.put("/hotline/orders/GD-WHO-1", json=_order(lon, lat), headers=headers)
         assert r.status_code in (401, 403)
     assert _cases(rw_conn, "GD-WHO-1") == []
+
+
+def test_a_number_of_another_source_is_not_taken(rw, rw_conn) -> None:
+    """An order number that an imported case of another source holds is refused, not merged."""
+    lon, lat = point_in(rw_conn, 3500)
+    made = rw.post(
+        "/incidents", json={"lon": lon, "lat": lat, "category": "环境"}, headers=DISPATCHER
+    ).json()["id"]
+    rw_conn.execute("UPDATE citybrain.incidents SET external_id = 'IMP-77' WHERE id = %s", [made])
+    r = rw.put("/hotline/orders/IMP-77", json=_order(lon, lat), headers=INTAKE)
+    assert r.status_code == 409 and "citizen_app" in r.json()["detail"]
+    assert [c[0] for c in _cases(rw_conn, "IMP-77")] == [made]

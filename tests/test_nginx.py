@@ -120,7 +120,14 @@ def test_requests_are_spread_over_both_nodes(nodes: list[Serve], proxy: Nginx, w
     ids = [f"spread-{i}" for i in range(20)]
     for rid in ids:
         assert web.get("/livez", headers={"X-Request-ID": rid}).status_code == 200
-    by_node = Counter(line["upstream"] for line in proxy.log() if line.get("rid") in ids)
+    # (nginx writes a request's log line after its answer: the client may read the log first)
+    deadline = time.monotonic() + 10
+    while True:
+        logged = [line for line in proxy.log() if line.get("rid") in ids]
+        if len(logged) >= len(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    by_node = Counter(line["upstream"] for line in logged)
     ports = {f"127.0.0.1:{n.port}" for n in nodes}
     assert set(by_node) == ports, by_node
     assert min(by_node.values()) >= 5, by_node  # least_conn, idle nodes: taken in turn

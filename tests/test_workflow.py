@@ -6,6 +6,7 @@ who sees a case afterwards is checked against SQL written apart from the policie
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import httpx
@@ -249,9 +250,13 @@ def test_a_failed_check_sends_it_back(c, people, owner, grid) -> None:
     ok(c, people[handler], inc, "report_done", note="已处理")
     # The team's other member did not handle it: they may check it.
     refused(c, owner, people[checker], inc, "fail_check", 400, "needs reason")
+    first_done = c.get(f"/incidents/{inc}", headers=dispatcher).json()["resolved_at"]
+    assert first_done is not None
     body = ok(c, people[checker], inc, "fail_check", reason="现场仍有积水", photos=["c/1.jpg"])
-    assert body["status"] == "on_site" and body["resolved_at"] is not None
-    ok(c, people[handler], inc, "report_done", note="已彻底处理")
+    # Not resolved after all: the resolution is stamped again when it is.
+    assert body["status"] == "on_site" and body["resolved_at"] is None
+    again = ok(c, people[handler], inc, "report_done", note="已彻底处理")
+    assert again["resolved_at"] is not None and again["resolved_at"] >= first_done
     refused(c, owner, people[handler], inc, "verify", 403, "did not handle", photos=["x"])
     ok(c, people[checker], inc, "verify", photos=["c/2.jpg"])
     assert [s[4] for s in trail(owner, inc)] == [
@@ -542,3 +547,46 @@ def test_a_report_where_a_case_was_closed_within_30_days_is_a_repeat(
     ]
     assert got["repeat_of"] == max(candidates)[1] == first
     assert c.get(f"/incidents/{other}", headers=dispatcher).json()["repeat_of"] is None
+
+
+def test_concurrent_steps_on_one_team_neither_deadlock_nor_overfill(
+    live, c, people, owner, grid
+) -> None:
+    """Dispatches to a team racing with its members' steps on its other cases: every step
+    answers (none is a deadlock's 503), and the team ends within its capacity."""
+    dispatcher, member = people[f"d-{TOWN}"], people[grid["members"][0]]
+    held = [report(c, dispatcher, grid) for _ in range(8)]
+    for inc in held:
+        ok(c, dispatcher, inc, "dispatch", team_id=grid["team"])
+    fresh = [report(c, dispatcher, grid) for _ in range(8)]
+    active = owner.execute(
+        "SELECT count(*) FROM citybrain.incidents WHERE team_id = %s "
+        "AND status IN ('dispatched', 'on_site')",
+        [grid["team"]],
+    ).fetchone()[0]
+    owner.execute(
+        "UPDATE citybrain.teams SET capacity = %s WHERE id = %s", [active + 4, grid["team"]]
+    )
+    jobs = [(inc, "handle", member, {}) for inc in held] + [
+        (inc, "dispatch", dispatcher, {"team_id": grid["team"]}) for inc in fresh
+    ]
+
+    def run(job):
+        inc, name, headers, body = job
+        with live.client() as client:
+            return step(client, headers, inc, name, **body).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(run, jobs))
+    assert sorted(codes[:8]) == [200] * 8  # every member's step taken
+    assert sorted(codes[8:]) == [200] * 4 + [409] * 4  # four places, four dispatches
+    after = owner.execute(
+        "SELECT count(*), (SELECT capacity FROM citybrain.teams WHERE id = %s) "
+        "FROM citybrain.incidents WHERE team_id = %s AND status IN ('dispatched', 'on_site')",
+        [grid["team"], grid["team"]],
+    ).fetchone()
+    assert after[0] == after[1] == active + 4
+    owner.execute(
+        "UPDATE citybrain.teams SET capacity = 1000, status = 'available' WHERE id = %s",
+        [grid["team"]],
+    )

@@ -11,17 +11,23 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from citybrain.domain import Source
+from citybrain.errors import Conflict
 from citybrain.people.caller import Who
 from citybrain.services import incidents
 from citybrain.sql import load
 
 
 async def _known(conn: AsyncConnection, order_no: str) -> int | None:
+    """The case of work order ``order_no`` (409 when the number is another source's)."""
     async with conn.transaction():
         row = await (
             await conn.execute(load("incidents/by_external_id"), {"external_id": order_no})
         ).fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    if row[1] != Source.hotline_12345:
+        raise Conflict(f"{order_no!r} is the number of a case from {row[1]}, not a 12345 order")
+    return row[0]
 
 
 async def take(

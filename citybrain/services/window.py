@@ -126,7 +126,7 @@ def period(value: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
             after = date.fromisoformat(m.group(2)) + timedelta(days=1)
         else:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidInput(
             f"period {value!r}: a month (2026-11) or days (2026-11-01..2026-11-15)"
         ) from None

@@ -9,8 +9,10 @@ are; an actor who does not hold the case (a responder's step) or who handled it 
 the case, an extension asked twice, a second evaluation, 409. A refused step changes nothing.
 
 Writes lock the incident row, then the team rows a step touches in id order (the old and the
-new team of a reassignment: concurrent writers cannot deadlock), so a team never holds more
-than its capacity of active cases however many dispatchers race. A step changes its case in
+new team of a reassignment), before the UPDATE whose tile-version trigger locks rows every
+incident write shares: concurrent writers take locks in one order and cannot deadlock, and a
+dispatch never puts a team over its capacity however many dispatchers race (a failed check
+makes its case active again, full team or not). A merge holds the case it merges into. A step changes its case in
 one UPDATE (``sql/workflow/update.sql``): each statement on incidents runs its triggers.
 """
 
@@ -176,6 +178,7 @@ async def _apply(
         "extend": 0,
         "set_asked": False,
         "asked": None,
+        "unresolve": step.name == "fail_check",  # 核查不通过: not resolved after all
     }
     event: dict[str, Any] = {"team_id": inc["team_id"], "department_id": inc["department_id"]}
     old_team = inc["team_id"]
@@ -221,6 +224,12 @@ async def _apply(
         if name == "approve_extension":
             change["extend"] = inc["extension_asked"]
             body = {**body, "minutes": inc["extension_asked"]}
+    if change["set_holder"]:  # an extension asked by the holder goes with it
+        change.update(set_asked=True, asked=None)
+    if step.target is not None and old_team is not None and name not in ("dispatch", "reassign"):
+        # The team's row before the UPDATE (whose tile-version trigger locks rows every
+        # incident write shares): the order dispatch takes them in, so writers cannot deadlock.
+        await conn.execute(load("incidents/lock_team"), {"ids": [old_team]})
     target = step.target or Status(inc["status"])
     change["status"] = None if step.target is None else str(step.target)
     change["stamp"] = STATUS_TIMESTAMPS.get(step.target) if step.target is not None else None

@@ -1,1 +1,1 @@
-SELECT id, status FROM citybrain.incidents WHERE external_id = %(external_id)s
+SELECT id, source FROM citybrain.incidents WHERE external_id = %(external_id)s

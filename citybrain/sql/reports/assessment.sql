@@ -7,7 +7,8 @@
 -- limit with the case's approved extensions: citybrain.within_limit); overdue: resolution done
 -- after its due time, or undone past it at %(as_of)s (the period's end, or now if earlier).
 WITH cases AS (
-    SELECT i.id, i.category, i.status, i.reported_at, i.dispatched_at, i.resolved_at,
+    SELECT i.id, i.category, i.status, i.reported_at, i.registered_at, i.dispatched_at,
+           i.resolved_at,
            i.closed_at, i.repeat_of, i.satisfaction, i.supervised_at, i.extension_minutes,
            i.team_id, i.department_id, ch.town_id, ch.village_id, ch.grid_id,
            CASE %(level)s WHEN 'town' THEN ch.town_id WHEN 'village' THEN ch.village_id
@@ -24,7 +25,8 @@ figures AS (
     SELECT c.unit,
            count(*) AS received,
            count(*) FILTER (WHERE c.status NOT IN {domain.ENDED_UNHANDLED}
-                              AND c.status <> {domain.Status.reported}) AS registered,
+                              AND (c.registered_at IS NOT NULL OR c.dispatched_at IS NOT NULL))
+               AS registered,
            count(*) FILTER (WHERE c.status IN {domain.ENDED_UNHANDLED}) AS not_registered,
            count(c.dispatched_at) AS dispatched,
            count(*) FILTER (WHERE citybrain.within_limit(c.reported_at, c.dispatched_at,

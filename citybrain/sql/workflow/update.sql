@@ -11,7 +11,9 @@ UPDATE citybrain.incidents SET
                          THEN coalesce(dispatched_at, %(at)s) ELSE dispatched_at END,
     on_site_at = CASE WHEN %(stamp)s = 'on_site_at'
                       THEN coalesce(on_site_at, %(at)s) ELSE on_site_at END,
-    resolved_at = CASE WHEN %(stamp)s = 'resolved_at'
+    -- (a failed check, %(unresolve)s: it was not resolved after all; stamped again when it is)
+    resolved_at = CASE WHEN %(unresolve)s THEN NULL
+                       WHEN %(stamp)s = 'resolved_at'
                        THEN coalesce(resolved_at, %(at)s) ELSE resolved_at END,
     checked_at = CASE WHEN %(stamp)s = 'checked_at'
                       THEN coalesce(checked_at, %(at)s) ELSE checked_at END,
