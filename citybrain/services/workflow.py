@@ -12,8 +12,9 @@ Writes lock the incident row, then the team rows a step touches in id order (the
 new team of a reassignment), before the UPDATE whose tile-version trigger locks rows every
 incident write shares: concurrent writers take locks in one order and cannot deadlock, and a
 dispatch never puts a team over its capacity however many dispatchers race (a failed check
-makes its case active again, full team or not). A merge holds the case it merges into. A step changes its case in
-one UPDATE (``sql/workflow/update.sql``): each statement on incidents runs its triggers.
+makes its case active again, full team or not). A merge holds the case it merges into. A step
+changes its case in one UPDATE (``sql/workflow/update.sql``): each statement on incidents runs
+its triggers.
 """
 
 from __future__ import annotations
@@ -183,6 +184,45 @@ async def _apply(
     event: dict[str, Any] = {"team_id": inc["team_id"], "department_id": inc["department_id"]}
     old_team = inc["team_id"]
     name = step.name
+    body = await _specifics(conn, name, inc, body, change, event)
+    if change["set_holder"]:  # an extension asked by the holder goes with it
+        change.update(set_asked=True, asked=None)
+    if step.target is not None and old_team is not None and name not in ("dispatch", "reassign"):
+        # The team's row before the UPDATE (whose tile-version trigger locks rows every
+        # incident write shares): the order dispatch takes them in, so writers cannot deadlock.
+        await conn.execute(load("incidents/lock_team"), {"ids": [old_team]})
+    target = step.target or Status(inc["status"])
+    change["status"] = None if step.target is None else str(step.target)
+    change["stamp"] = STATUS_TIMESTAMPS.get(step.target) if step.target is not None else None
+    await conn.execute(load("workflow/update"), {"id": inc["id"], "at": actor.at, **change})
+    detail = {k: body[k] for k in _DETAIL if _given(body, k)}
+    await event_row(
+        conn,
+        actor,
+        incident_id=inc["id"],
+        action=name,
+        from_status=inc["status"],
+        to_status=str(target),
+        note=body.get("note"),
+        detail=Jsonb(detail) if detail else None,
+        **event,
+    )
+    if step.target is not None:  # a team's load follows its cases' statuses
+        for team in sorted({old_team, change["team_id"]} - {None}):
+            await conn.execute(load("incidents/team_load"), {"id": team})
+    return str(target)
+
+
+async def _specifics(
+    conn: AsyncConnection,
+    name: str,
+    inc: dict[str, Any],
+    body: dict[str, Any],
+    change: dict[str, Any],
+    event: dict[str, Any],
+) -> dict[str, Any]:
+    """What step ``name`` checks and changes beyond its status (into ``change`` and the trail's
+    ``event``); the body as the trail records it."""
     if name in ("dispatch", "reassign"):
         await _responder(conn, inc, body, change)
         change["register"] = True
@@ -224,32 +264,7 @@ async def _apply(
         if name == "approve_extension":
             change["extend"] = inc["extension_asked"]
             body = {**body, "minutes": inc["extension_asked"]}
-    if change["set_holder"]:  # an extension asked by the holder goes with it
-        change.update(set_asked=True, asked=None)
-    if step.target is not None and old_team is not None and name not in ("dispatch", "reassign"):
-        # The team's row before the UPDATE (whose tile-version trigger locks rows every
-        # incident write shares): the order dispatch takes them in, so writers cannot deadlock.
-        await conn.execute(load("incidents/lock_team"), {"ids": [old_team]})
-    target = step.target or Status(inc["status"])
-    change["status"] = None if step.target is None else str(step.target)
-    change["stamp"] = STATUS_TIMESTAMPS.get(step.target) if step.target is not None else None
-    await conn.execute(load("workflow/update"), {"id": inc["id"], "at": actor.at, **change})
-    detail = {k: body[k] for k in _DETAIL if _given(body, k)}
-    await event_row(
-        conn,
-        actor,
-        incident_id=inc["id"],
-        action=name,
-        from_status=inc["status"],
-        to_status=str(target),
-        note=body.get("note"),
-        detail=Jsonb(detail) if detail else None,
-        **event,
-    )
-    if step.target is not None:  # a team's load follows its cases' statuses
-        for team in sorted({old_team, change["team_id"]} - {None}):
-            await conn.execute(load("incidents/team_load"), {"id": team})
-    return str(target)
+    return body
 
 
 async def _responder(
