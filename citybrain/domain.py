@@ -341,6 +341,7 @@ class Can(StrEnum):
     advise = "ask for dispatch advice (recommendations, a team's route)"
     assess = "read the assessment (考核) of its area's towns, villages, grids, teams, departments"
     report = "report an incident"
+    push_orders = "push 12345 work orders (PUT /hotline/orders/{order_no})"
     dispatch = "dispatch, escalate and move cases; move teams"
     act_alerts = "acknowledge, dispatch, close and snooze alerts"
     see_personal = "see reporters' names and phones unmasked (each read logged)"
@@ -356,6 +357,7 @@ CAPABILITIES: dict[Can, frozenset[Role]] = {
     Can.advise: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
     Can.assess: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
     Can.report: frozenset({Role.member, Role.dispatcher, Role.admin, Role.intake}),
+    Can.push_orders: frozenset({Role.dispatcher, Role.admin, Role.intake}),
     Can.dispatch: frozenset({Role.dispatcher, Role.admin}),
     Can.act_alerts: frozenset({Role.dispatcher, Role.admin}),
     Can.see_personal: frozenset({Role.dispatcher, Role.handler, Role.admin}),

@@ -250,6 +250,7 @@ ReadCasesDep = Annotated[Principal, allowed(Can.read_cases)]  # case files, audi
 AdviseDep = Annotated[Principal, allowed(Can.advise)]  # dispatch advice
 AssessDep = Annotated[Principal, allowed(Can.assess)]  # the assessment (考核)
 ReportDep = Annotated[Principal, allowed(Can.report)]  # report an incident
+PushOrdersDep = Annotated[Principal, allowed(Can.push_orders)]  # 12345 work orders
 DispatchDep = Annotated[Principal, allowed(Can.dispatch)]  # dispatch, escalate, move teams
 AlertsDep = Annotated[Principal, allowed(Can.act_alerts)]  # an alert's lifecycle
 ImportDep = Annotated[Principal, allowed(Can.import_files)]  # imports

@@ -8,10 +8,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from citybrain.domain import CATEGORIES_BY_NAME, why_department_cannot_take
+from citybrain.domain import CATEGORIES_BY_NAME
 from citybrain.errors import InvalidInput
 from citybrain.people.caller import Who, acting_as
-from citybrain.services.workflow import locked_case
+from citybrain.services.workflow import department_refusal, locked_case
 from citybrain.sql import load
 
 
@@ -35,13 +35,6 @@ async def for_case(conn: AsyncConnection, who: Who, incident_id: int) -> list[di
         inc = await locked_case(conn, incident_id, lock=False)
     out = []
     for dept in await listed(conn, inc["town_id"]):
-        why = why_department_cannot_take(
-            dept["kind"],
-            dept["town_id"],
-            dept["categories"],
-            inc["town_id"],
-            inc["category"],
-            inc["tier"],
-        )
+        why = department_refusal(dept, inc)
         out.append({**dept, "can_take": why is None, "why_not": why})
     return out

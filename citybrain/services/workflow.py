@@ -267,6 +267,19 @@ async def _specifics(
     return body
 
 
+def department_refusal(dept: dict[str, Any], inc: dict[str, Any]) -> str | None:
+    """Why a department (a ``departments`` row) cannot take a case (a ``case.sql`` row), or
+    None: ``domain.why_department_cannot_take`` on their columns."""
+    return why_department_cannot_take(
+        dept["kind"],
+        dept["town_id"],
+        dept["categories"],
+        inc["town_id"],
+        inc["category"],
+        inc["tier"],
+    )
+
+
 async def _responder(
     conn: AsyncConnection, inc: dict[str, Any], body: dict[str, Any], change: dict[str, Any]
 ) -> None:
@@ -282,14 +295,7 @@ async def _responder(
         ).fetchone()
         if dept is None:
             raise NotFound(f"no department {department_id}")
-        why = why_department_cannot_take(
-            dept["kind"],
-            dept["town_id"],
-            dept["categories"],
-            inc["town_id"],
-            inc["category"],
-            inc["tier"],
-        )
+        why = department_refusal(dept, inc)
         if why is not None:
             raise Conflict(
                 f"department {department_id} ({dept['name']}) {why}", department_id=department_id
