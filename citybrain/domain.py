@@ -164,6 +164,8 @@ DUPLICATE_WINDOW = timedelta(hours=24)
 REPEAT_WINDOW = timedelta(days=30)
 # No responder on the way yet.
 AWAITING_DISPATCH = (Status.reported, Status.registered, Status.escalated)
+# In a responder's hands: sent to it and not yet reported done (its tasks, 我的任务).
+IN_HAND = (Status.dispatched, Status.on_site)
 # Ended without being handled: not a case (rejected), or carried by another (merged).
 ENDED_UNHANDLED = (Status.rejected, Status.merged)
 
@@ -342,6 +344,8 @@ class Can(StrEnum):
     assess = "read the assessment (考核) of its area's towns, villages, grids, teams, departments"
     report = "report an incident"
     push_orders = "push 12345 work orders (PUT /hotline/orders/{order_no})"
+    send_photos = "send photos for the cases and steps they report (POST /photos)"
+    patrol = "walk patrols (巡查) recorded as tracks (PUT /patrols/{key})"
     dispatch = "dispatch, escalate and move cases; move teams"
     act_alerts = "acknowledge, dispatch, close and snooze alerts"
     see_personal = "see reporters' names and phones unmasked (each read logged)"
@@ -358,6 +362,8 @@ CAPABILITIES: dict[Can, frozenset[Role]] = {
     Can.assess: frozenset({Role.viewer, Role.leader, Role.dispatcher, Role.admin}),
     Can.report: frozenset({Role.member, Role.dispatcher, Role.admin, Role.intake}),
     Can.push_orders: frozenset({Role.dispatcher, Role.admin, Role.intake}),
+    Can.send_photos: frozenset({Role.member, Role.handler, Role.dispatcher, Role.admin}),
+    Can.patrol: frozenset({Role.member}),
     Can.dispatch: frozenset({Role.dispatcher, Role.admin}),
     Can.act_alerts: frozenset({Role.dispatcher, Role.admin}),
     Can.see_personal: frozenset({Role.dispatcher, Role.handler, Role.admin}),

@@ -71,3 +71,9 @@ class LengthRequired(CitybrainError):
 
 class TooLarge(CitybrainError):
     code = "too_large"
+
+
+class UnsupportedMediaType(CitybrainError):
+    """The bytes are not of a type the route takes (read from the bytes, not the name)."""
+
+    code = "unsupported_media_type"

@@ -10,7 +10,8 @@ The county's closed loop (GB/T 30428's 信息收集 → 案卷建立 → 任务�
 
 with ``reject`` and ``merge`` beside registration, ``fail_check`` (resolved → on_site),
 ``return`` (a responder hands back a case that is not its own: → registered), ``reassign``,
-``escalate`` (a tier up: → escalated, dispatched again there), ``supervise`` (督办),
+``escalate`` (a tier up: → escalated, dispatched again there) and the holder's
+``ask_escalation`` (申请上报), ``accept`` (签收: the holder has it), ``supervise`` (督办),
 ``ask_extension`` / ``approve_extension`` / ``refuse_extension`` (延期).
 
 Who may take a step is said by roles and, for the responders' steps, by holding the case: a
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from citybrain.domain import Role, Status
+from citybrain.domain import IN_HAND, Role, Status
 
 
 class Need(StrEnum):
@@ -50,7 +51,7 @@ class Holder(StrEnum):
 _DISPATCH = frozenset({Role.dispatcher, Role.admin})
 _RESPONDERS = frozenset({Role.member, Role.handler, Role.dispatcher, Role.admin})
 # Open for the steps that keep a case where it is (supervision, extensions, escalation).
-_HELD = frozenset({Status.dispatched, Status.on_site})
+_HELD = frozenset(IN_HAND)
 _OPEN = frozenset(
     {Status.reported, Status.registered, Status.dispatched, Status.on_site, Status.escalated}
 )
@@ -126,6 +127,16 @@ STEPS: dict[str, Step] = {
             "hand a case that is not its own back to the dispatcher, saying why",
         ),
         Step(
+            "accept",
+            "签收",
+            frozenset({Status.dispatched}),
+            None,
+            _RESPONDERS,
+            (),
+            Holder.holder,
+            "take the case sent: its holder has it in hand (once per holder)",
+        ),
+        Step(
             "handle",
             "处置",
             frozenset({Status.dispatched}),
@@ -133,7 +144,7 @@ STEPS: dict[str, Step] = {
             _RESPONDERS,
             (),
             Holder.holder,
-            "start handling (on site)",
+            "start handling on site (到场: the field app sends the position, lon and lat)",
         ),
         Step(
             "report_done",
@@ -189,6 +200,16 @@ STEPS: dict[str, Step] = {
             Status.escalated,
             _DISPATCH,
             description="hand a case a tier up (village → town → county), releasing its holder",
+        ),
+        Step(
+            "ask_escalation",
+            "申请上报",
+            _HELD,
+            None,
+            _RESPONDERS,
+            (Need.reason,),
+            Holder.holder,
+            "ask the dispatcher to escalate it a tier, saying why (once, until escalated)",
         ),
         Step(
             "supervise",

@@ -11,6 +11,7 @@ import pytest
 
 from tests.utils.county import now, point_in
 from tests.utils.keys import auth
+from tests.utils.photos import photo_id
 from tests.utils.server import LiveServer
 
 DISPATCHER = auth("dispatcher")
@@ -211,9 +212,15 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
     # Closing needs a check on the ground first, by someone who did not handle it.
     r = rw.post(f"/incidents/{inc}/status", json={"status": "closed"}, headers=DISPATCHER)
     assert r.status_code == 409 and "verify" in r.json()["detail"]
-    r = rw.post(f"/incidents/{inc}/steps/verify", json={"photos": ["p/1.jpg"]}, headers=DISPATCHER)
+    dispatchers = {"photos": [photo_id(rw, DISPATCHER, "p/1.jpg")]}
+    r = rw.post(f"/incidents/{inc}/steps/verify", json=dispatchers, headers=DISPATCHER)
     assert r.status_code == 403 and "did not handle" in r.json()["detail"]
-    r = rw.post(f"/incidents/{inc}/steps/verify", json={"photos": ["p/1.jpg"]}, headers=ADMIN)
+    # A step carries only photos its taker sent.
+    r = rw.post(f"/incidents/{inc}/steps/verify", json=dispatchers, headers=ADMIN)
+    assert r.status_code == 400 and "unknown photos" in r.json()["detail"]
+    checked = [photo_id(rw, ADMIN, "p/1.jpg")]
+    assert checked == dispatchers["photos"]  # (the same picture: the same id)
+    r = rw.post(f"/incidents/{inc}/steps/verify", json={"photos": checked}, headers=ADMIN)
     assert r.status_code == 200 and r.json()["status"] == "checked"
     r = rw.post(f"/incidents/{inc}/status", json={"status": "closed"}, headers=DISPATCHER)
     assert r.status_code == 200 and r.json()["status"] == "closed"
@@ -248,7 +255,7 @@ def test_workflow_and_audit(rw: httpx.Client, rw_conn: psycopg.Connection) -> No
         "verify",
         "close",
     ]
-    assert events[1]["team_id"] == team and events[4]["detail"] == {"photos": ["p/1.jpg"]}
+    assert events[1]["team_id"] == team and events[4]["detail"] == {"photos": checked}
     assert [e["actor"] for e in events] == ["env-dispatcher-1"] * 4 + ["env-admin-1"] + [
         "env-dispatcher-1"
     ]
@@ -292,7 +299,7 @@ def test_invalid_transitions_change_nothing(
         elif step[0] == "status":
             payload = {"status": step[1], "note": "done"}
         elif step == VERIFY:
-            payload, headers = {"photos": ["p/2.jpg"]}, ADMIN
+            payload, headers = {"photos": [photo_id(rw, ADMIN, "p/2.jpg")]}, ADMIN
         else:
             payload = {}
         r = rw.post(f"/incidents/{inc}/{step[0]}", json=payload, headers=headers)

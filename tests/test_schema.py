@@ -36,6 +36,7 @@ def test_geometry_columns(conn: psycopg.Connection) -> None:
     expected = {t: ("MULTIPOLYGON", 4326) for t in POLYGONS} | {t: ("POINT", 4326) for t in POINTS}
     expected |= {"roads": ("LINESTRING", 4326), "road_vertices": ("POINT", 4326)}
     expected |= {"alerts": ("MULTIPOLYGON", 4326), "outbreaks": ("POINT", 4326)}
+    expected |= {"photos": ("POINT", 4326), "patrol_points": ("POINT", 4326)}
     assert got == expected
 
 

@@ -27,6 +27,7 @@ from citybrain.workflow import STEPS
 from tests.utils.cases import People, department, grid_of, ok, report, step
 from tests.utils.keys import auth
 from tests.utils.people import visible_to
+from tests.utils.photos import photo_id
 from tests.utils.server import LiveServer
 from tests.utils.workhours import Minutes
 
@@ -213,7 +214,14 @@ def test_a_case_through_a_towns_platform(c, people, owner, grid) -> None:
         "SELECT detail FROM citybrain.incident_events WHERE incident_id = %s AND action = %s",
         [inc, "report_done"],
     ).fetchone()[0]
-    assert detail == {"photos": ["a/1.jpg", "a/2.jpg"]}
+    sent = [photo_id(c, handler, n) for n in ("a/1.jpg", "a/2.jpg")]
+    assert detail == {"photos": sent}
+    # The photos now show the case, with the step that carried each.
+    shown = owner.execute(
+        "SELECT photo_id, step FROM citybrain.incident_photos WHERE incident_id = %s", [inc]
+    ).fetchall()
+    checked = photo_id(c, people[member], "check/1.jpg")
+    assert sorted(shown) == sorted([(p, "report_done") for p in sent] + [(checked, "verify")])
 
 
 # --- returned, failed check, extension --------------------------------------------------------

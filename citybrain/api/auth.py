@@ -31,6 +31,9 @@ from citybrain.people.caller import Area, Caller, Who
 
 # Open whatever the setting: the process and database checks a load balancer asks.
 ALWAYS_OPEN = ("/healthz", "/livez", "/readyz")
+# The field app's shell and the libraries it loads: public code, which the login page needs
+# before anyone is logged in (the data it then asks for is each route's to guard).
+PUBLIC_CODE = ("/field/", "/static/vendor/maplibre-gl/")
 SESSION_COOKIE = "citybrain_session"
 CSRF_COOKIE = "citybrain_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -251,6 +254,8 @@ AdviseDep = Annotated[Principal, allowed(Can.advise)]  # dispatch advice
 AssessDep = Annotated[Principal, allowed(Can.assess)]  # the assessment (考核)
 ReportDep = Annotated[Principal, allowed(Can.report)]  # report an incident
 PushOrdersDep = Annotated[Principal, allowed(Can.push_orders)]  # 12345 work orders
+PhotosDep = Annotated[Principal, allowed(Can.send_photos)]  # photos from the field
+PatrolDep = Annotated[Principal, allowed(Can.patrol)]  # a member's patrols (巡查)
 DispatchDep = Annotated[Principal, allowed(Can.dispatch)]  # dispatch, escalate, move teams
 AlertsDep = Annotated[Principal, allowed(Can.act_alerts)]  # an alert's lifecycle
 ImportDep = Annotated[Principal, allowed(Can.import_files)]  # imports
@@ -278,7 +283,13 @@ class KeysRequired:
         self.app, self.detail = app, detail
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in ALWAYS_OPEN or _logging_in(scope):
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in ALWAYS_OPEN
+            or path.startswith(PUBLIC_CODE)
+            or _logging_in(scope)
+        ):
             return await self.app(scope, receive, send)
         found = await _identified(Request(scope))  # (its app: the one this wraps)
         if isinstance(found, Unauthorized):

@@ -19,6 +19,7 @@ from citybrain.api.reads import WRITES, note_write_position, read_connection
 from citybrain.api.state import AppState, state_of
 from citybrain.clock import clock_of
 from citybrain.layers import Layer
+from citybrain.photos.store import FileStore, PhotoStore
 from citybrain.services.events import EventHub
 from citybrain.services.features import Extents
 from citybrain.services.heatmap.population import CountyCellsHolder
@@ -96,3 +97,11 @@ async def current_time(request: Request) -> datetime:
 
 
 NowDep = Annotated[datetime, Depends(current_time)]
+
+
+async def get_photo_store(settings: SettingsDep) -> PhotoStore:
+    """Where photos are kept: the file system under ``CITYBRAIN_PHOTO_DIR`` (``photos.store``)."""
+    return FileStore(settings.photos_path)
+
+
+PhotoStoreDep = Annotated[PhotoStore, Depends(get_photo_store)]

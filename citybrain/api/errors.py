@@ -37,6 +37,7 @@ from citybrain.errors import (
     TooLarge,
     TooMany,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from citybrain.settings import Settings
 
@@ -97,6 +98,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     Conflict: Answer(409),
     LengthRequired: Answer(411),
     TooLarge: Answer(413),
+    UnsupportedMediaType: Answer(415),
     TooMany: Answer(429),  # with its Retry-After
     DatabaseUnavailable: Answer(503),
     Busy: Answer(503),

@@ -31,6 +31,7 @@ from citybrain.api.routers import (
     dispatch,
     docs,
     features,
+    field,
     health,
     heatmap,
     hotline,
@@ -39,6 +40,8 @@ from citybrain.api.routers import (
     locate,
     open311,
     pages,
+    patrols,
+    photos,
     reports,
     screen,
     teams,
@@ -86,7 +89,10 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
     elif not settings.anonymous_reads:
         app.add_middleware(KeysRequired)
     app.add_middleware(Reads, max_body=settings.max_body_kb * 1024)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_kb * 1024)
+    # (photos and imports bound their bodies themselves: CITYBRAIN_PHOTO_MAX_MB, _IMPORT_MAX_MB)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_kb * 1024, exempt=("/imports/", "/photos")
+    )
     app.add_middleware(TrustedHosts, settings=settings)  # (refusals count towards limits)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit, keyed=settings.rate_limit_keyed)
     app.add_middleware(SecurityHeaders, settings=settings)  # on every answer, errors included
@@ -115,6 +121,9 @@ def create_app(settings: Settings | None = None, lane: str = "public") -> FastAP
         auth,
         open311,
         reports,
+        photos,
+        patrols,
+        field,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -66,6 +66,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the key's role may not do this",
         404: "no such thing",
         409: "conflicts with the current state (a transition, a full team, a reused key)",
+        411: "the body has no Content-Length",
         413: "the body is larger than the server reads",
         422: "the request does not validate (types, ranges, NUL characters)",
         429: "too many requests from this caller: retry after Retry-After seconds",

@@ -10,10 +10,8 @@ needs them, and every unmasked read is logged (``people.personal``).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -25,9 +23,10 @@ from citybrain.domain import (
     Status,
     initial_tier,
 )
-from citybrain.errors import Conflict, InvalidInput, NotFound
+from citybrain.errors import InvalidInput, NotFound
 from citybrain.people import personal
 from citybrain.people.caller import Who, acting_as
+from citybrain.services import idempotency, photos
 from citybrain.services.workflow import event_row
 from citybrain.sql import load
 
@@ -46,24 +45,51 @@ def _not_found(incident_id: int) -> NotFound:
 async def get(conn: AsyncConnection, who: Who, incident_id: int) -> dict[str, Any]:
     """An incident with its case file, as ``who`` may see it."""
     async with acting_as(conn, who.caller):
-        cur = conn.cursor(row_factory=dict_row)
-        row = await (
-            await cur.execute(load("incidents/get"), {"id": incident_id, "now": who.actor.at})
-        ).fetchone()
-        if row is None:
+        rows = await _rows(conn, who, [incident_id])
+        if not rows:
             raise _not_found(incident_id)
+        return rows[0]
+
+
+async def _rows(conn: AsyncConnection, who: Who, ids: list[int]) -> list[dict[str, Any]]:
+    """The cases ``ids`` the caller sees, in that order (in the caller's transaction),
+    reporters masked unless the caller's role needs them (each unmasked read logged)."""
+    cur = conn.cursor(row_factory=dict_row)
+    params = {"ids": ids, "now": who.actor.at}
+    found = {
+        r["id"]: r for r in await (await cur.execute(load("incidents/get"), params)).fetchall()
+    }
+    rows = [found[i] for i in ids if i in found]
+    for row in rows:
         row["h3"] = h3_hex(row["h3"])
-        if not who.sees_personal:
-            return personal.masked(row, REPORTER)
+    if not who.sees_personal:
+        return [personal.masked(row, REPORTER) for row in rows]
+    for row in rows:
         await personal.record(
             conn,
             who.actor,
             who.caller.user_id,
             who.route,
-            f"incident:{incident_id}",
+            f"incident:{row['id']}",
             personal.shown(row, REPORTER),
         )
-        return row
+    return rows
+
+
+async def tasks(conn: AsyncConnection, who: Who, limit: int = 200) -> list[dict[str, Any]]:
+    """The caller's tasks (我的任务): the cases in their team's or department's hands, most
+    urgent first, each with its audit trail and photos (what the field app keeps offline)."""
+    caller = who.caller
+    params = {"team_id": caller.team_id, "department_id": caller.department_id, "limit": limit}
+    async with acting_as(conn, caller):
+        ids = [r[0] for r in await (await conn.execute(load("incidents/tasks"), params)).fetchall()]
+        rows = await _rows(conn, who, ids)
+        cur = conn.cursor(row_factory=dict_row)
+        for row in rows:
+            at = {"id": row["id"]}
+            row["events"] = await (await cur.execute(load("incidents/history"), at)).fetchall()
+            row["photos"] = await (await cur.execute(load("photos/of_case"), at)).fetchall()
+    return rows
 
 
 async def history(conn: AsyncConnection, who: Who, incident_id: int) -> list[dict[str, Any]]:
@@ -81,12 +107,6 @@ async def _visible(conn: AsyncConnection, incident_id: int) -> None:
         raise _not_found(incident_id)
 
 
-def _request_hash(report: dict[str, Any]) -> str:
-    return hashlib.sha256(
-        orjson.dumps(report, option=orjson.OPT_SORT_KEYS, default=str)
-    ).hexdigest()
-
-
 async def report(
     conn: AsyncConnection,
     who: Who,
@@ -101,22 +121,13 @@ async def report(
     if report["category"] not in CATEGORIES_BY_NAME:
         known = ", ".join(CATEGORIES_BY_NAME)
         raise InvalidInput(f"unknown category {report['category']!r}; one of: {known}")
-    digest = _request_hash(report)
     actor = who.actor
-    key = {"actor": actor.name, "key": idempotency_key}
     async with acting_as(conn, who.caller):
         if idempotency_key is not None:
-            # The primary key serialises concurrent retries: the second waits for the first.
-            claimed = await (
-                await conn.execute(load("incidents/claim_key"), {**key, "hash": digest})
-            ).fetchone()
-            if claimed is None:
-                first = await (await conn.execute(load("incidents/claimed_key"), key)).fetchone()
-                if first[0] != digest:
-                    raise Conflict(
-                        f"Idempotency-Key {idempotency_key!r} was used for a different report"
-                    )
-                return first[1], False
+            new, first = await idempotency.claim(conn, actor.name, idempotency_key, report)
+            if not new:
+                return first, False
+        await photos.check_own(conn, actor.name, report.get("photos") or [])
         params = {
             "external_id": None,
             **report,
@@ -133,7 +144,8 @@ async def report(
                 "in a micro-grid"
             )
         if idempotency_key is not None:
-            await conn.execute(load("incidents/keep_key"), {**key, "id": incident_id})
+            await idempotency.keep(conn, actor.name, idempotency_key, incident_id)
+        await photos.attach(conn, incident_id, report.get("photos") or [], "report")
         await conn.execute(
             load("incidents/insert_case"),
             {**report, "id": incident_id, "reported_by": who.caller.user_id},

@@ -37,6 +37,7 @@ from citybrain.domain import (
 )
 from citybrain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from citybrain.people.caller import Caller, Who, acting_as
+from citybrain.services import idempotency, photos
 from citybrain.sql import load
 from citybrain.workflow import NEXT, STEPS, Holder, Need, Step, roles_text
 
@@ -50,7 +51,7 @@ _FIELDS: dict[Need, tuple[str, ...]] = {
     Need.minutes: ("minutes",),
     Need.satisfaction: ("satisfaction",),
 }
-_DETAIL = ("reason", "photos", "minutes", "satisfaction", "duplicate_of")
+_DETAIL = ("reason", "photos", "minutes", "satisfaction", "duplicate_of", "position")
 _SPEAKS_FOR_RESPONDERS = (Role.dispatcher, Role.admin)
 
 
@@ -89,12 +90,25 @@ def check_needs(step: Step, body: dict[str, Any]) -> None:
 
 
 async def take(
-    conn: AsyncConnection, who: Who, incident_id: int, name: str, body: dict[str, Any]
-) -> str:
-    """Take step ``name`` of the case; return the status it is in afterwards."""
+    conn: AsyncConnection,
+    who: Who,
+    incident_id: int,
+    name: str,
+    body: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> tuple[str, bool]:
+    """Take step ``name`` of the case; return the status it is in afterwards, and whether
+    this was the step sent before with ``idempotency_key`` (not taken again: the case's
+    status now)."""
     step = step_of(name)
     check_role(step, who.actor.role)
     async with acting_as(conn, who.caller):
+        if idempotency_key is not None:
+            request = {"incident": incident_id, "step": name, **body}
+            new, _ = await idempotency.claim(conn, who.actor.name, idempotency_key, request)
+            if not new:
+                inc = await locked_case(conn, incident_id, lock=False)
+                return inc["status"], True
         inc = await locked_case(conn, incident_id)
         status = Status(inc["status"])
         if status not in step.sources:
@@ -106,7 +120,13 @@ async def take(
             )
         await _may_act(conn, step, who, inc)
         check_needs(step, body)
-        return await _apply(conn, step, who.actor, inc, body)
+        sent = body.get("photos") or []
+        await photos.check_own(conn, who.actor.name, sent)
+        after = await _apply(conn, step, who.actor, inc, body)
+        await photos.attach(conn, incident_id, sent, name)
+        if idempotency_key is not None:
+            await idempotency.keep(conn, who.actor.name, idempotency_key, incident_id)
+        return after, False
 
 
 async def locked_case(conn: AsyncConnection, incident_id: int, lock: bool = True) -> dict[str, Any]:
@@ -179,7 +199,10 @@ async def _apply(
         "extend": 0,
         "set_asked": False,
         "asked": None,
+        "accept": False,
+        "ask_escalation": None,
         "unresolve": step.name == "fail_check",  # 核查不通过: not resolved after all
+        "at": actor.at,
     }
     event: dict[str, Any] = {"team_id": inc["team_id"], "department_id": inc["department_id"]}
     old_team = inc["team_id"]
@@ -194,7 +217,7 @@ async def _apply(
     target = step.target or Status(inc["status"])
     change["status"] = None if step.target is None else str(step.target)
     change["stamp"] = STATUS_TIMESTAMPS.get(step.target) if step.target is not None else None
-    await conn.execute(load("workflow/update"), {"id": inc["id"], "at": actor.at, **change})
+    await conn.execute(load("workflow/update"), {"id": inc["id"], **change})
     detail = {k: body[k] for k in _DETAIL if _given(body, k)}
     await event_row(
         conn,
@@ -229,13 +252,14 @@ async def _specifics(
         event.update(team_id=change["team_id"], department_id=change["department_id"])
     elif name == "register":
         change["register"] = True
+    elif name == "handle" and body.get("position") and inc["team_id"] is not None:
+        lon, lat = body["position"]  # 到场: where the team is now
+        at = {"id": inc["team_id"], "lon": lon, "lat": lat, "at": change["at"]}
+        await conn.execute(load("teams/seen"), at)
     elif name in ("return", "escalate"):
         change.update(set_holder=True)
         if name == "escalate":
-            if inc["tier"] == Tier.county:
-                raise Conflict(
-                    f"incident {inc['id']} is already at the county tier", status="county"
-                )
+            _below_county(inc)
             change["tier"] = str(Tier(inc["tier"]).up())
             event.update(from_tier=inc["tier"], to_tier=change["tier"])
     elif name == "merge":
@@ -249,6 +273,21 @@ async def _specifics(
         change["satisfaction"] = str(body["satisfaction"])
     elif name == "supervise":
         change["supervise"] = True
+    elif name == "accept":
+        if inc["accepted_at"] is not None:
+            raise Conflict(
+                f"incident {inc['id']} was taken (签收) at {inc['accepted_at'].isoformat()}",
+                status=inc["status"],
+            )
+        change["accept"] = True
+    elif name == "ask_escalation":
+        if inc["escalation_asked"] is not None:
+            raise Conflict(
+                f"escalation of incident {inc['id']} is already asked: the dispatcher decides",
+                status=inc["status"],
+            )
+        _below_county(inc)
+        change["ask_escalation"] = body["reason"]
     elif name == "ask_extension":
         if inc["extension_asked"] is not None:
             raise Conflict(
@@ -265,6 +304,12 @@ async def _specifics(
             change["extend"] = inc["extension_asked"]
             body = {**body, "minutes": inc["extension_asked"]}
     return body
+
+
+def _below_county(inc: dict[str, Any]) -> None:
+    """409 for a case at the county tier: there is no tier above it to escalate to."""
+    if inc["tier"] == Tier.county:
+        raise Conflict(f"incident {inc['id']} is already at the county tier", status="county")
 
 
 def department_refusal(dept: dict[str, Any], inc: dict[str, Any]) -> str | None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import httpx
 import psycopg
+from pyproj import Geod
+from shapely import wkb
 
 from tests.utils.people import log_in
+from tests.utils.photos import with_photos
 from tests.utils.server import LiveServer
 
 
@@ -77,6 +80,8 @@ def report(c: httpx.Client, headers, grid: dict, category="矛盾纠纷", offset
 
 
 def step(c: httpx.Client, headers, incident: int, name: str, **body) -> httpx.Response:
+    """The step, its ``photos`` named by the test (``"a/1.jpg"``) sent first by the caller."""
+    body = with_photos(c, headers, body)
     return c.post(f"/incidents/{incident}/steps/{name}", json=body, headers=headers)
 
 
@@ -84,3 +89,19 @@ def ok(c: httpx.Client, headers, incident: int, name: str, **body) -> dict:
     r = step(c, headers, incident, name, **body)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def road_walk(owner: psycopg.Connection, grid_id: int) -> list[tuple[float, float]]:
+    """Points every ~25 m along the longest road piece inside the grid."""
+    (line,) = owner.execute(
+        """SELECT ST_AsBinary(ST_LineMerge(ST_Intersection(r.geom, g.geom)))
+           FROM citybrain.roads r JOIN citybrain.grids g ON g.id = %s
+           WHERE ST_Intersects(r.geom, g.geom)
+           ORDER BY ST_Length(ST_Intersection(r.geom, g.geom)::geography) DESC LIMIT 1""",
+        [grid_id],
+    ).fetchone()
+    road = wkb.loads(bytes(line))
+    if road.geom_type == "MultiLineString":
+        road = max(road.geoms, key=lambda g: g.length)
+    n = max(4, int(Geod(ellps="WGS84").geometry_length(road) // 25))
+    return [road.interpolate(i / n, normalized=True).coords[0] for i in range(n + 1)]

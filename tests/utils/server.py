@@ -3,8 +3,10 @@ servers run with."""
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,6 +44,12 @@ def free_ports(n: int) -> int:
     raise RuntimeError(f"no {n} consecutive free ports below {below}")
 
 
+@functools.cache
+def _photo_dir() -> str:
+    """The test servers' photo store: a directory of this test process's own."""
+    return tempfile.mkdtemp(prefix="citybrain-photos-")
+
+
 def server_settings(url: str, **overrides) -> Settings:
     """The shared test servers' settings: the test keys, and no rate limits (the tests ask
     thousands of times a minute from one address; tests/test_ratelimit.py tests the limits)."""
@@ -51,6 +59,7 @@ def server_settings(url: str, **overrides) -> Settings:
             "api_keys": API_KEYS_SETTING,
             "rate_limit": "",
             "rate_limit_keyed": "",
+            "photo_dir": _photo_dir(),
         }
         | overrides
     )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from citybrain import clock
 from citybrain.api.auth import DispatchDep, Principal, PrincipalDep, ReadCasesDep, ReportDep
@@ -23,6 +23,11 @@ from citybrain.workflow import STEPS
 
 router = APIRouter(prefix="/incidents", tags=["incidents"], responses=errors(401, 403, 409))
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PhotoId = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="its SHA-256, in hex")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="sent again with the same key, it is applied once"),
+]
 
 
 class IncidentIn(PointIn):
@@ -33,6 +38,9 @@ class IncidentIn(PointIn):
     reporter_name: str | None = Field(None, max_length=100)
     reporter_phone: str | None = Field(None, max_length=40)
     reported_at: datetime | None = Field(None, description="when it was reported; default now")
+    photos: list[PhotoId] | None = Field(
+        None, max_length=20, description="photos the reporter sent (POST /photos), by their id"
+    )
 
     def report(self) -> dict[str, Any]:
         """The incident as the service takes it: its point in WGS84, its other fields."""
@@ -82,6 +90,10 @@ class Incident(BaseModel):
     )
     extension_minutes: int = Field(0, description="approved extensions of the resolution limit")
     extension_asked: int | None = Field(None, description="an extension asked, not yet decided")
+    accepted_at: datetime | None = Field(None, description="签收: when its holder took it")
+    escalation_asked: str | None = Field(
+        None, description="申请上报: the holder's reason for asking to escalate, until escalated"
+    )
     supervised_at: datetime | None = Field(None, description="last flagged (督办)")
     satisfaction: Satisfaction | None = Field(None, description="the return visit's verdict")
     dispatch_due_at: datetime | None = Field(
@@ -127,14 +139,28 @@ class StepIn(BaseModel):
 
     note: str | None = Field(None, max_length=2000)
     reason: str | None = Field(None, max_length=2000)
-    photos: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
-        None, max_length=20, description="references of photos the field app uploaded"
+    photos: list[PhotoId] | None = Field(
+        None, max_length=20, description="photos the caller sent (POST /photos), by their id"
     )
+    lon: float | None = Field(None, ge=-180, le=180, description="where the step was taken")
+    lat: float | None = Field(None, ge=-90, le=90, description="(到场: the member's position)")
     team_id: int | None = Field(None, ge=1, le=2**31 - 1)
     department_id: int | None = Field(None, ge=1, le=2**31 - 1)
     duplicate_of: int | None = Field(None, ge=1, le=2**63 - 1)
     minutes: int | None = Field(None, ge=1, le=60 * 24 * 90)
     satisfaction: Satisfaction | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> StepIn:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("a position is lon and lat, both")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        """The step's body as the workflow takes it: the position as ``[lon, lat]``."""
+        data = self.model_dump(exclude={"lon", "lat"})
+        data["position"] = None if self.lon is None else [self.lon, self.lat]
+        return data
 
 
 class AssignIn(BaseModel):
@@ -249,6 +275,7 @@ async def take_step(
     who: PrincipalDep,
     now: NowDep,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
     prefer: Annotated[
         str | None,
         Header(
@@ -260,9 +287,15 @@ async def take_step(
     """One step of the closed loop (受理 → 立案 → 派遣 → 处置 → 反馈 → 核查 → 结案 → 评价, and
     退回, 转办, 上报, 督办, 延期), as ``GET /workflow`` declares it: who may take it, from which
     status, and what it needs. A refused step says why and changes nothing. The answer is the
-    case as the caller now sees it, or with ``Prefer: return=minimal`` only its new status."""
+    case as the caller now sees it, or with ``Prefer: return=minimal`` only its new status.
+    With an ``Idempotency-Key``, the same step sent again (a phone's queue after a lost answer)
+    is answered with the case as it is and ``Idempotent-Replayed: true``, not taken twice."""
     route = "POST /incidents/{id}/steps/{step}"
-    status = await workflow.take(conn, who.who(now, route), incident_id, step, body.model_dump())
+    status, replayed = await workflow.take(
+        conn, who.who(now, route), incident_id, step, body.body(), idempotency_key
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     if prefer is not None and MINIMAL in prefer.replace(" ", "").split(","):
         response.headers["Preference-Applied"] = MINIMAL
         return {"id": incident_id, "status": status, "in_view": None}

@@ -15,7 +15,7 @@ cell at resolution 11 (``domain.COVERAGE_RES``) whose centre lies in the county,
 micro-grid holding that centre; coarser levels follow the foreign keys up.
 
 One module per concern, each a set of tables built on ``base``: ``hierarchy``, ``points``,
-``incidents``, ``roads``, ``alerts``, ``imports``, ``keys``, ``people``, ``limits``,
+``incidents``, ``field``, ``roads``, ``alerts``, ``imports``, ``keys``, ``people``, ``limits``,
 ``versions``. A new table goes into the module of its concern, or a new module here imported below:
 ``Base.metadata`` holds only the models imported, and it is what the migrations are compared
 with (tests/test_schema.py).
@@ -23,6 +23,7 @@ with (tests/test_schema.py).
 
 from citybrain.db.models.alerts import Alert, AlertEvent, DetectorRun, Outbreak
 from citybrain.db.models.base import SCHEMA, XID8, Base
+from citybrain.db.models.field import IncidentPhoto, Patrol, PatrolPoint, Photo
 from citybrain.db.models.hierarchy import (
     Compound,
     Grid,
@@ -71,6 +72,10 @@ __all__ = [
     "Incident",
     "IncidentDeletion",
     "IncidentEvent",
+    "IncidentPhoto",
+    "Patrol",
+    "PatrolPoint",
+    "Photo",
     "LoginFailure",
     "Meta",
     "MicroGrid",

@@ -131,6 +131,8 @@ class Incident(PointColumns, Base):
     extension_asked: Mapped[int | None] = mapped_column(Integer)
     supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     satisfaction: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 签收
+    escalation_asked: Mapped[str | None] = mapped_column(Text)  # 申请上报: the reason
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # The cell containing the point at each heatmap resolution (h3.latlng_to_cell): H3 cells do
     # not nest exactly, so the parent of the resolution-15 cell is not always the cell that

@@ -2,7 +2,8 @@
 -- triggers: tile versions, announcements, the case file's scope): the status it leads to
 -- (%(status)s; NULL: it stays), the time stamped the first time that status is reached
 -- (%(stamp)s: its column, domain.STATUS_TIMESTAMPS), and what else the step gives; each
--- column set only when the step gives it (the workflow service says which).
+-- column set only when the step gives it (the workflow service says which). A new holder
+-- (or none) has not taken the case (accepted_at) nor asked for escalation.
 UPDATE citybrain.incidents SET
     status = coalesce(%(status)s, status),
     registered_at = CASE WHEN %(register)s OR %(stamp)s = 'registered_at'
@@ -28,6 +29,10 @@ UPDATE citybrain.incidents SET
     satisfaction = coalesce(%(satisfaction)s, satisfaction),
     supervised_at = CASE WHEN %(supervise)s THEN %(at)s ELSE supervised_at END,
     extension_minutes = extension_minutes + %(extend)s,
+    accepted_at = CASE WHEN %(set_holder)s THEN NULL
+                       WHEN %(accept)s THEN coalesce(accepted_at, %(at)s) ELSE accepted_at END,
+    escalation_asked = CASE WHEN %(set_holder)s THEN NULL
+                            ELSE coalesce(%(ask_escalation)s, escalation_asked) END,
     extension_asked = CASE WHEN %(set_asked)s THEN %(asked)s ELSE extension_asked END,
     updated_at = %(at)s
 WHERE id = %(id)s
