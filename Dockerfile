@@ -7,7 +7,10 @@ COPY citybrain ./citybrain
 COPY layers ./layers
 COPY alerts ./alerts
 RUN pip install -e . \
-    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin citybrain
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin citybrain \
+    && mkdir -p /var/lib/citybrain/photos && chown citybrain /var/lib/citybrain/photos
+# Photos from the field app (content-addressed files): a volume, shared by every node.
+ENV CITYBRAIN_PHOTO_DIR=/var/lib/citybrain/photos
 # Not root: the server needs no privilege of its own (it listens on 8000, dispatch on 8001).
 USER citybrain
 EXPOSE 8000 8001

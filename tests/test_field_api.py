@@ -365,3 +365,49 @@ def test_patrol_bad_input(module_client, people, grid) -> None:
     # Ended with fewer than two points: no track, no length walked.
     end = c.post(f"/patrols/{key}/end", json={}, headers=member).json()
     assert (end["track"], end["length_m"], end["points"]) == (None, 0, 0)
+
+
+def test_a_member_cannot_act_on_another_teams_case(module_client, people, grid, far) -> None:
+    c = module_client
+    inc = dispatched(c, people, grid)
+    outsider = people[far["members"][0]]  # another town's member: the case is not in view
+    for name, body in (("accept", {}), ("handle", {}), ("return", {"reason": "不是我们的"})):
+        r = step(c, outsider, inc, name, **body)
+        assert r.status_code == 404 and "in your area" in r.json()["detail"]
+    assert c.get(f"/incidents/{inc}", headers=outsider).status_code == 404
+
+
+# --- the app's files ------------------------------------------------------------------------
+
+
+def test_the_app_is_installable_and_its_files_are_served_as_such(module_client) -> None:
+    c = module_client
+    page = c.get("/field/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert c.get("/field", follow_redirects=False).headers["location"] == "/field/"
+    manifest = c.get("/field/manifest.webmanifest")
+    assert manifest.headers["content-type"] == "application/manifest+json"
+    m = manifest.json()
+    assert (m["start_url"], m["scope"], m["display"], m["lang"]) == (
+        "/field/",
+        "/field/",
+        "standalone",
+        "zh-CN",
+    )
+    assert c.get(m["icons"][0]["src"]).headers["content-type"] == "image/svg+xml"
+    worker = c.get("/field/sw.js")
+    assert worker.headers["content-type"].startswith("text/javascript")
+    # Sent gzipped to a phone that takes it so; not sent again to one that has it.
+    plain = c.get("/field/maplibre-gl.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = c.get("/field/maplibre-gl.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.content == plain.content
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    again = c.get("/field/app.js", headers={"If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 200  # (another file's tag)
+    etag = c.get("/field/app.js").headers["etag"]
+    assert c.get("/field/app.js", headers={"If-None-Match": etag}).status_code == 304
+    # Only the app's own files: nothing else of the package, by any path.
+    for path in ("/field/field.py", "/field/..%2F..%2Fsettings%2F__init__.py", "/field/.env"):
+        assert c.get(path).status_code == 404

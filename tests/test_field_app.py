@@ -77,6 +77,18 @@ def log_in(page: Page, url: str, server_url: str, login: str) -> None:
     )
 
 
+SMALL_TARGETS = """() => [...document.querySelectorAll('button, input, select, textarea')]
+    .filter((e) => e.offsetParent !== null)
+    .map((e) => [e.textContent.trim() || e.name || e.id, e.getBoundingClientRect()])
+    .filter(([, r]) => r.height < 44 || r.width < 44)
+    .map(([name, r]) => `${name}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+
+
+def small_targets(page: Page) -> list[str]:
+    """The visible controls smaller than 44 px either way (one hand, a thumb)."""
+    return page.evaluate(SMALL_TARGETS)
+
+
 def task_ids(page: Page) -> list[int]:
     return [
         int(x) for x in page.locator("#tasks li").evaluate_all("ls => ls.map(l => l.dataset.id)")
@@ -120,6 +132,8 @@ def test_a_day_offline(
     expect(page.locator("#tasks li")).to_have_count(len(team_cases(owner, grid["team"])))
     assert task_ids(page) == team_cases(owner, grid["team"])
     case = task_ids(page)[0]
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    assert small_targets(page) == []
     before = owner.execute("SELECT coalesce(max(id), 0) FROM citybrain.incidents").fetchone()[0]
 
     phone.set_offline(True)
@@ -135,8 +149,10 @@ def test_a_day_offline(
         form.get_by_label("照片").set_input_files(photo_file(tmp_path, f"report-{i}"))
         form.get_by_role("button", name="提交").click()
         expect(page.get_by_label("待同步")).to_have_text(f"待同步 {i + 1}")
+    assert small_targets(page) == []
     page.get_by_role("button", name="我的任务").click()
     page.locator(f"#tasks li[data-id='{case}'] button").click()
+    assert small_targets(page) == []
     page.get_by_role("button", name="签收").click()
     page.get_by_role("button", name="到场").click()
     expect(page.get_by_role("button", name="办结")).to_be_enabled()

@@ -19,9 +19,11 @@ import psycopg
 import pytest
 
 from citybrain.db import cluster
+from citybrain.photos.store import FileStore
 from tests.utils.cluster import own_cluster
 from tests.utils.county import TOWNS_FILE
 from tests.utils.keys import API_KEYS_SETTING, auth
+from tests.utils.photos import jpeg
 from tests.utils.server import free_port
 
 pytestmark = pytest.mark.slow  # minutes of servers, clusters, browsers or round trips
@@ -106,6 +108,19 @@ def test_root_serves_as_its_own_user(tmp_path) -> None:
                 ).fetchone()
                 assert who == ("towns", "env-admin-1")
                 assert conn.execute("SELECT count(*) FROM citybrain.towns").fetchone()[0] == 9
+            # Photos from the field go to a store of its own, which others cannot read.
+            store = settings.photos_path
+            assert store.stat().st_uid == web.pw_uid and store.stat().st_mode & 0o007 == 0
+            picture = jpeg("served as its own user")
+            r = httpx.post(
+                f"{url}/photos",
+                content=picture,
+                headers={**auth("admin"), "Content-Type": "image/jpeg"},
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            kept = FileStore(store).path(r.json()["id"])
+            assert kept.read_bytes() == picture and kept.stat().st_uid == web.pw_uid
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

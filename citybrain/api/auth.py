@@ -31,9 +31,10 @@ from citybrain.people.caller import Area, Caller, Who
 
 # Open whatever the setting: the process and database checks a load balancer asks.
 ALWAYS_OPEN = ("/healthz", "/livez", "/readyz")
-# The field app's shell and the libraries it loads: public code, which the login page needs
-# before anyone is logged in (the data it then asks for is each route's to guard).
-PUBLIC_CODE = ("/field/", "/static/vendor/maplibre-gl/")
+# The field app's shell and the MapLibre it loads (/field/maplibre-gl.js): public code, which
+# its login page needs before anyone is logged in (the data it then asks for is each route's
+# to guard).
+PUBLIC_CODE = ("/field/",)
 SESSION_COOKIE = "citybrain_session"
 CSRF_COOKIE = "citybrain_csrf"
 CSRF_HEADER = "X-CSRF-Token"

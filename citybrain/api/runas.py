@@ -3,7 +3,8 @@ machine) becomes ``CITYBRAIN_SERVE_USER`` (a system user, made if missing) befor
 
 That user is given its own logins' passwords (the request login's, the import login's: files
 it alone may read) and nothing else: the cluster's superuser password stays root's, the
-cluster's data directory and log stay PostgreSQL's. A server that an upload tricked into
+cluster's data directory and log stay PostgreSQL's; the photo store (``CITYBRAIN_PHOTO_DIR``),
+the one place it writes files, becomes its own. A server that an upload tricked into
 reading a file can read no secret that makes it more than its logins.
 """
 
@@ -46,6 +47,13 @@ def drop_root(settings: Settings) -> pwd.struct_passwd | None:
         if secret.exists():
             os.chown(secret, user.pw_uid, user.pw_gid)
             os.chmod(secret, 0o600)
+    # The photo store is the one place the server writes files: the serve user's, not
+    # readable by others (photos show people and places).
+    photos = settings.photos_path
+    photos.mkdir(parents=True, exist_ok=True)
+    if photos.stat().st_uid == 0:
+        os.chown(photos, user.pw_uid, user.pw_gid)
+        os.chmod(photos, 0o750)
     # The worker processes read their settings again, as the new user: keep what depended on
     # being root (the data directory's default) as it was.
     os.environ["CITYBRAIN_DATA_DIR"] = str(settings.data_dir)

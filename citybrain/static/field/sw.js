@@ -11,8 +11,8 @@ const SHELL = [
   '/field/app.css',
   '/field/manifest.webmanifest',
   '/field/icon.svg',
-  '/static/vendor/maplibre-gl/maplibre-gl.js',
-  '/static/vendor/maplibre-gl/maplibre-gl.css',
+  '/field/maplibre-gl.js',
+  '/field/maplibre-gl.css',
 ];
 const TILES = `${VERSION}-tiles`;
 const MAX_TILES = 2000;
