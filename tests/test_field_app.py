@@ -329,3 +329,47 @@ def test_a_case_sent_to_the_team_arrives_while_the_app_is_open(
     assert page.evaluate("() => window.fieldApp.state.notified") == 1
     assert page.title().startswith("(1) 新任务")
     assert task_ids(page) == team_cases(module_owner, grid["team"])
+
+
+def test_a_phone_shared_by_a_shift_sends_each_members_actions_as_that_member(
+    phone, module_server, fresh_county_module, module_owner, grid
+) -> None:
+    owner, (first, second) = module_owner, grid["members"]
+    page = phone.new_page()
+    page.on("dialog", lambda d: d.accept())  # (logging out with actions waiting asks first)
+    log_in(page, fresh_county_module, module_server.url, first)
+    before = owner.execute("SELECT coalesce(max(id), 0) FROM citybrain.incidents").fetchone()[0]
+    phone.set_offline(True)
+    page.get_by_role("button", name="上报事件").click()
+    form = page.locator("#report-form")
+    form.get_by_label("类别").select_option("矛盾纠纷")
+    form.get_by_label("描述").fill("交班前的上报")
+    form.get_by_role("button", name="提交").click()
+    expect(page.get_by_label("待同步")).to_have_text("待同步 1")
+    page.get_by_role("button", name="退出").click()
+    expect(page.get_by_role("button", name="登录")).to_be_visible()
+    phone.set_offline(False)
+    # The next member's session sends none of it, and does not show it as theirs.
+    log_in(page, fresh_county_module, module_server.url, second)
+    expect(page.get_by_label("待同步")).to_be_hidden()
+    page.wait_for_timeout(1500)
+    assert owner.execute(
+        "SELECT count(*) FROM citybrain.incidents WHERE id > %s", [before]
+    ).fetchone() == (0,)
+    assert [a["login"] for a in page.evaluate("() => window.fieldApp.queue()")] == [first]
+    page.get_by_role("button", name="退出").click()
+    # Its member back: sent, as them.
+    log_in(page, fresh_county_module, module_server.url, first)
+    expect(page.get_by_label("待同步")).to_be_hidden(timeout=30_000)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = owner.execute(
+            """SELECT e.actor FROM citybrain.incidents i
+               JOIN citybrain.incident_events e ON e.incident_id = i.id AND e.action = 'report'
+               WHERE i.id > %s""",
+            [before],
+        ).fetchall()
+        if rows:
+            break
+        time.sleep(0.2)
+    assert rows == [(first,)]

@@ -3,7 +3,7 @@
 // order when the network is there; what the server said last (tasks, categories, the grid) is
 // kept in IndexedDB so the app opens and works offline.
 import {
-  all, count, dismissRefused, enqueue, flush, kv, newKey, sha256, Unauthorized,
+  all, dismissRefused, enqueue as keep, flush, kv, newKey, queuedBy, sha256, Unauthorized,
 } from '/field/queue.js';
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +26,9 @@ const STATUS_ZH = {
 // so that what is stamped offline (reports, photos, patrols) is on the service's clock.
 let clockOffset = 0;
 const now = () => new Date(Date.now() + clockOffset);
+
+// Every action is the logged-in member's (queue.js sends it only with their session).
+const enqueue = (action, photos) => keep({ ...action, login: state.me.actor }, photos);
 
 const state = { notified: 0, stream: null, me: null, tasks: [], open: null, seen: new Set(), map: null, position: null, marker: null, watch: null };
 
@@ -54,10 +57,10 @@ function timeLeft(iso) {
 }
 
 async function showPending() {
-  const n = await count('queue');
+  const n = state.me ? (await queuedBy(state.me.actor)).length : 0;
   $('pending').hidden = n === 0;
   $('pending').textContent = `待同步 ${n}`;
-  const refused = await all('refused');
+  const refused = (await all('refused')).filter((a) => a.login === state.me?.actor);
   $('refused').hidden = refused.length === 0;
   $('refused-list').replaceChildren(...refused.map((a) => {
     const li = document.createElement('li');
@@ -87,8 +90,9 @@ async function getJSON(url) {
 }
 
 async function sync() {
+  if (!state.me) return;
   try {
-    const done = await flush(showPending);
+    const done = await flush(state.me.actor, showPending);
     if (done.length) await refreshTasks();
   } catch (e) {
     if (e instanceof Unauthorized) return askLogin('登录已过期，请重新登录（待同步的记录会保留）');
@@ -136,8 +140,11 @@ async function refreshTasks() {
   } catch (e) {
     return; // offline: what is kept stands
   }
+  // (the first list the phone ever reads is not news; after it, a case not seen before is)
   const fresh = tasks.filter((t) => !state.seen.has(t.id));
-  if (state.seen.size && fresh.length) notify(fresh);
+  if (state.primed && fresh.length) notify(fresh);
+  state.primed = true;
+  await kv.set('primed', true);
   for (const t of tasks) state.seen.add(t.id);
   await kv.set('seen', [...state.seen]);
   await kv.set('tasks', tasks);
@@ -147,7 +154,7 @@ async function refreshTasks() {
 
 // The tasks as the member left them: the steps still queued are shown as taken.
 async function withQueued(tasks) {
-  const queued = (await all('queue')).filter((a) => a.kind === 'step');
+  const queued = (await queuedBy(state.me.actor)).filter((a) => a.kind === 'step');
   const byId = new Map(tasks.map((t) => [t.id, { ...t, queued: [] }]));
   for (const a of queued) {
     const t = byId.get(a.incident);
@@ -535,6 +542,7 @@ async function onLogin(ev) {
   if (!r.ok) { $('login-error').textContent = answer.detail || `登录失败（${r.status}）`; return; }
   if (answer.me.must_change_password) { $('login-error').textContent = '请先在电脑上修改管理员设置的密码'; return; }
   await kv.set('me', answer.me);
+  await kv.del('loggedOut');
   ev.target.reset();
   started(answer.me);
 }
@@ -549,13 +557,21 @@ async function started(me) {
   $('who').textContent = me.name || me.actor;
   $('login').hidden = true;
   $('app').hidden = false;
+  if ((await kv.get('owner')) !== me.actor) {
+    // Another member used this phone before: their tasks are not this one's (their queued
+    // actions stay, sent when they log in again).
+    for (const key of ['tasks', 'seen', 'primed', 'area']) await kv.del(key);
+    await kv.set('owner', me.actor);
+  }
   state.seen = new Set((await kv.get('seen')) || []);
+  state.primed = Boolean(await kv.get('primed'));
   clockOffset = (await kv.get('clockOffset')) || 0;
   state.tasks = await withQueued((await kv.get('tasks')) || []);
   renderTasks(); // what was kept, at once; then what the server says
   if (state.tasks.length) usable();
   await refreshTasks();
   usable();
+  await loadCategories(); // (before going offline can take them away: a report needs them)
   openStream();
   if (await kv.get('patrol')) watchPatrol();
   await showPending();
@@ -567,7 +583,6 @@ async function started(me) {
 // the grid's tiles (kept by the worker, so fetched once it controls the page).
 async function later(me) {
   registerWorker();
-  await loadCategories();
   let area = await kv.get('area');
   try {
     area = await getJSON(`/areas/${encodeURIComponent(me.area_code)}`);
@@ -603,6 +618,16 @@ function registerWorker() {
   }
 }
 
+// Log out on the server too; offline, the next time the app opens with a network. Until then
+// the session cookie the browser holds must not log anyone back in.
+async function endSession() {
+  const token = (document.cookie.match(/citybrain_csrf=([^;]+)/) || [])[1] || '';
+  try {
+    const r = await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': decodeURIComponent(token) } });
+    if (r.ok || r.status === 401) await kv.del('loggedOut');
+  } catch (e) { /* offline: at the next opening */ }
+}
+
 async function boot() {
   showNet();
   addEventListener('online', () => { showNet(); sync().then(refreshTasks); });
@@ -617,15 +642,23 @@ async function boot() {
   $('patrol-start').addEventListener('click', startPatrol);
   $('patrol-end').addEventListener('click', endPatrol);
   $('logout').addEventListener('click', async () => {
-    try { await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': (document.cookie.match(/citybrain_csrf=([^;]+)/) || [])[1] || '' } }); } catch (e) { /* offline */ }
+    const waiting = (await queuedBy(state.me.actor)).length;
+    if (waiting && !confirm(`还有 ${waiting} 条记录待同步：退出后，它们在您再次登录时发送。确定退出？`)) return;
+    await kv.set('loggedOut', true); // (kept until the server has ended the session too)
     await kv.del('me');
     state.stream?.close();
     state.stream = null;
+    state.me = null;
+    await endSession();
     askLogin();
   });
   setInterval(() => { if (navigator.onLine && state.me) sync().then(refreshTasks); }, POLL_MS);
 
   let me = null;
+  if (await kv.get('loggedOut')) {
+    await endSession();
+    return askLogin();
+  }
   try {
     me = await getJSON('/auth/me');
     if (me.kind !== 'user') me = null;

@@ -159,16 +159,22 @@ function reasonOf(r) {
   return d || `HTTP ${r.status}`;
 }
 
+// The actions a member queued (each carries its member's login: on a phone shared by a shift,
+// one member's actions are sent only with that member's session).
+export async function queuedBy(login) {
+  return (await all('queue')).filter((a) => a.login === login);
+}
+
 let flushing = null;
-// Send what is queued, oldest first, until the queue is empty or the network is gone. Returns
+// Send what ``login`` queued, oldest first, until none is left or the network is gone. Returns
 // what happened to each action sent (for the page to show).
-export function flush(onEach = () => {}) {
+export function flush(login, onEach = () => {}) {
   if (!flushing) {
     flushing = (async () => {
       const done = [];
       try {
         for (;;) {
-          const [action] = await tx('queue', 'readonly', (s) => req(s.getAll(null, 1)));
+          const [action] = await queuedBy(login);
           if (!action) break;
           const r = await deliver(action);
           if (r.ok) {
