@@ -105,11 +105,13 @@ def one_day(browser, base: str, login: str, password: str, n: int) -> tuple[floa
     shown = page.locator("#tasks li").count()
     assert shown == n, f"the list shows {shown} cases, the team has {n} in hand"
     # The worker keeps the shell (MapLibre included) before the phone goes offline.
-    page.wait_for_function(
+    deadline = time.monotonic() + 180
+    while not page.evaluate(
         "async () => !!navigator.serviceWorker.controller && "
-        "!!(await caches.match('/field/maplibre-gl.js'))",
-        timeout=180_000,
-    )
+        "!!(await caches.match('/field/maplibre-gl.js'))"
+    ):
+        assert time.monotonic() < deadline, "the service worker never kept the shell"
+        time.sleep(0.1)
     context.set_offline(True)
     again = context.new_page()
     again.goto(f"{base}/field/")

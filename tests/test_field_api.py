@@ -201,20 +201,20 @@ def test_the_members_steps(module_client, people, grid, module_owner) -> None:
     inc = dispatched(c, people, grid)
     body = ok(c, member, inc, "accept")
     assert body["accepted_at"] is not None and body["status"] == "dispatched"
-    # 到场: on site, and the team is where the member is (a later position than its last).
+    # 到场: on site, and the team is where the member is (its last position was earlier).
     lon, lat = grid["lon"] + 0.0004, grid["lat"] - 0.0003
-    before = module_owner.execute(
-        "SELECT position_at FROM citybrain.teams WHERE id = %s", [grid["team"]]
-    ).fetchone()[0]
+    module_owner.execute(
+        "UPDATE citybrain.teams SET position_at = '2020-01-01T00:00:00Z' WHERE id = %s",
+        [grid["team"]],
+    )
     body = ok(c, member, inc, "handle", lon=lon, lat=lat)
     assert body["status"] == "on_site"
     x, y, at = module_owner.execute(
         "SELECT ST_X(geom), ST_Y(geom), position_at FROM citybrain.teams WHERE id = %s",
         [grid["team"]],
     ).fetchone()
-    if before < datetime.fromisoformat(body["on_site_at"]):
-        assert (x, y) == pytest.approx((lon, lat), abs=1e-9)
-        assert at == datetime.fromisoformat(body["on_site_at"])
+    assert (x, y) == pytest.approx((lon, lat), abs=1e-9)
+    assert at == datetime.fromisoformat(body["on_site_at"])
     detail = module_owner.execute(
         "SELECT detail FROM citybrain.incident_events WHERE incident_id = %s AND action = 'handle'",
         [inc],
@@ -279,6 +279,10 @@ def test_a_patrol_becomes_a_track(module_client, people, grid, module_owner) -> 
         for i, (x, y) in enumerate(walk)
     ]
     key = "patrol-test-0001"
+    module_owner.execute(  # (the team's last position: before the patrol)
+        "UPDATE citybrain.teams SET position_at = %s WHERE id = %s",
+        [t0 - timedelta(hours=1), grid["team"]],
+    )
     r = c.put(f"/patrols/{key}", json={"started_at": t0.isoformat()}, headers=member)
     assert r.status_code == 201, r.text
     assert c.put(f"/patrols/{key}", json={}, headers=member).status_code == 200
@@ -296,10 +300,24 @@ def test_a_patrol_becomes_a_track(module_client, people, grid, module_owner) -> 
         "SELECT ST_X(geom), ST_Y(geom), position_at FROM citybrain.teams WHERE id = %s",
         [grid["team"]],
     ).fetchone()
-    if at == datetime.fromisoformat(points[-1]["at"]):
-        assert (x, y) == pytest.approx(walk[-1], abs=1e-9)
-    else:  # the team was seen later (another test's 到场)
-        assert at > datetime.fromisoformat(points[-1]["at"])
+    assert (x, y) == pytest.approx(walk[-1], abs=1e-9)
+    assert at == datetime.fromisoformat(points[-1]["at"])
+    # A point outside the county moves no team; one from a phone whose clock runs ahead is
+    # stamped now, not in the future (where it would hold back the positions after it).
+    ahead = clock.now(Settings()) + timedelta(minutes=3)
+    for i, (x_, y_) in enumerate([(100.0, 20.0), walk[0]]):
+        late = {"at": (ahead + timedelta(seconds=i)).isoformat(), "lon": x_, "lat": y_}
+        r = c.post(f"/patrols/{key}/points", json={"points": [late]}, headers=member)
+        assert r.json() == {"added": 1, "sent": 1}
+        x2, at2 = module_owner.execute(
+            "SELECT ST_X(geom), position_at FROM citybrain.teams WHERE id = %s", [grid["team"]]
+        ).fetchone()
+        if i == 0:
+            assert (x2, at2) == (pytest.approx(x, abs=1e-9), at)
+        else:
+            assert x2 == pytest.approx(walk[0][0], abs=1e-9)
+            assert at < at2 <= clock.now(Settings()) < ahead
+    module_owner.execute("DELETE FROM citybrain.patrol_points WHERE at >= %s", [ahead])
     end = c.post(f"/patrols/{key}/end", json={}, headers=member)
     assert end.status_code == 200, end.text
     patrol = end.json()
@@ -411,3 +429,43 @@ def test_the_app_is_installable_and_its_files_are_served_as_such(module_client) 
     # Only the app's own files: nothing else of the package, by any path.
     for path in ("/field/field.py", "/field/..%2F..%2Fsettings%2F__init__.py", "/field/.env"):
         assert c.get(path).status_code == 404
+
+
+def test_an_unattached_photo_is_its_senders_alone(module_client, people, grid) -> None:
+    c = module_client
+    pid = photo_id(c, people[grid["members"][0]], "not attached yet")
+    assert c.get(f"/photos/{pid}", headers=people[grid["members"][0]]).status_code == 200
+    for login in (grid["members"][1], DISPATCHER):  # the same grid, the town: not yet
+        assert c.get(f"/photos/{pid}", headers=people[login]).status_code == 404
+
+
+def test_a_refused_step_leaves_its_key_free(module_client, people, grid, module_owner) -> None:
+    c, member = module_client, people[grid["members"][0]]
+    inc = dispatched(c, people, grid)
+    key = {**member, "Idempotency-Key": "phone-step-refused"}
+    r = c.post(f"/incidents/{inc}/steps/report_done", json={"note": "早了"}, headers=key)
+    assert r.status_code == 409  # (not on site yet): refused, nothing kept of the key
+    assert module_owner.execute(
+        "SELECT count(*) FROM citybrain.idempotency_keys WHERE key = 'phone-step-refused'"
+    ).fetchone() == (0,)
+    ok(c, member, inc, "handle")
+    r = c.post(f"/incidents/{inc}/steps/report_done", json={"note": "早了"}, headers=key)
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert "Idempotent-Replayed" not in r.headers
+
+
+def test_times_without_a_zone_and_bodies_without_a_length_are_refused(
+    module_client, people, grid
+) -> None:
+    c, member = module_client, people[grid["members"][0]]
+    naive = {"started_at": "2026-11-20T09:00:00"}
+    r = c.put("/patrols/patrol-test-naive", json=naive, headers=member)
+    assert r.status_code == 422 and "timezone" in r.text.lower()
+    r = send(c, member, jpeg("naive"), taken_at="2026-11-20T09:00:00")
+    assert r.status_code == 422
+
+    def chunks():
+        yield jpeg("chunked")
+
+    r = c.post("/photos", content=chunks(), headers={**member, "Content-Type": "image/jpeg"})
+    assert r.status_code == 411 and "Content-Length" in r.json()["detail"]

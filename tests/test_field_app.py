@@ -69,12 +69,16 @@ def log_in(page: Page, url: str, server_url: str, login: str) -> None:
     page.get_by_label("密码").fill(password_of(url, login))
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("button", name="我的任务")).to_be_visible(timeout=30_000)
-    # The service worker holds the shell (its install fetched it) and controls the page.
-    page.wait_for_function(
+    # The service worker holds the shell (its install fetched it) and controls the page (asked
+    # through evaluate, which waits for the promise; wait_for_function would take it as true).
+    deadline = time.monotonic() + 30
+    while not page.evaluate(
         "async () => !!navigator.serviceWorker.controller && "
-        "!!(await caches.match('/field/app.js'))",
-        timeout=30_000,
-    )
+        "!!(await caches.match('/field/app.js')) && "
+        "document.querySelectorAll('#category option').length > 0"
+    ):
+        assert time.monotonic() < deadline, "the service worker never took the page"
+        page.wait_for_timeout(50)
 
 
 SMALL_TARGETS = """() => [...document.querySelectorAll('button, input, select, textarea')]
@@ -358,6 +362,7 @@ def test_a_phone_shared_by_a_shift_sends_each_members_actions_as_that_member(
     ).fetchone() == (0,)
     assert [a["login"] for a in page.evaluate("() => window.fieldApp.queue()")] == [first]
     page.get_by_role("button", name="退出").click()
+    expect(page.get_by_role("button", name="登录")).to_be_visible()
     # Its member back: sent, as them.
     log_in(page, fresh_county_module, module_server.url, first)
     expect(page.get_by_label("待同步")).to_be_hidden(timeout=30_000)

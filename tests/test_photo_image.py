@@ -10,7 +10,7 @@ import io
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from citybrain.errors import InvalidInput, TooLarge, UnsupportedMediaType
 from citybrain.photos.image import keep
@@ -25,7 +25,7 @@ SEEDS = [jpeg("seed", size=(40, 30)), jpeg("seed-exif", size=(40, 30), exif=gps_
 @given(st.binary(max_size=4096))
 def test_any_bytes_are_kept_or_refused(data: bytes) -> None:
     try:
-        kept = keep(data, max_side=1600, max_pixels=40_000_000)
+        kept = keep(data, max_side=1600, max_pixels=25_000_000)
     except REFUSALS:
         return
     assert hashlib.sha256(kept.data).hexdigest() == kept.sha256
@@ -45,7 +45,7 @@ def test_damaged_photos_are_kept_whole_or_refused(seed: bytes, flips, cut: int) 
         data[at % len(data)] = value
     data = bytes(data[: max(2, len(data) - cut)])
     try:
-        kept = keep(data, max_side=1600, max_pixels=40_000_000)
+        kept = keep(data, max_side=1600, max_pixels=25_000_000)
     except REFUSALS:
         return
     img = Image.open(io.BytesIO(kept.data))
@@ -66,7 +66,7 @@ def test_what_is_kept_has_no_metadata_and_fits(w: int, h: int, exif: bool, fmt: 
     extra = {"exif": gps_exif(120.9, 30.8)} if exif else {}
     img.save(out, fmt, **extra)
     sent = out.getvalue()
-    kept = keep(sent, max_side=1600, max_pixels=40_000_000)
+    kept = keep(sent, max_side=1600, max_pixels=25_000_000)
     back = Image.open(io.BytesIO(kept.data))
     assert back.format == fmt and (kept.width, kept.height) == back.size
     assert not back.getexif() and "exif" not in back.info
@@ -94,3 +94,17 @@ def test_the_file_store_keeps_by_hash(tmp_path) -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} was taken as a photo's name")
+
+
+def test_bytes_after_the_end_or_text_chunks_are_not_kept() -> None:
+    clean = jpeg("tail", size=(300, 200))
+    kept = keep(clean + b"#!/bin/sh\n" * 50, max_side=1600, max_pixels=25_000_000)
+    assert not kept.as_sent and kept.data.endswith(b"\xff\xd9")
+    assert b"#!/bin/sh" not in kept.data
+    out = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "张三 13800001111")
+    Image.new("RGB", (50, 40), (1, 2, 3)).save(out, "PNG", pnginfo=info)
+    kept = keep(out.getvalue(), max_side=1600, max_pixels=25_000_000)
+    assert not kept.as_sent and b"13800001111" not in kept.data
+    assert not Image.open(io.BytesIO(kept.data)).text

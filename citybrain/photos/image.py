@@ -4,9 +4,10 @@ The type is read from the bytes (Pillow identifies them; the name and the declar
 not trusted): JPEG, PNG or WebP. A photo declaring more pixels than the bound is refused before
 it is decoded. What is kept carries no metadata: a photo with EXIF (its GPS, the phone's
 serial), XMP, comments or text chunks, or with a side longer than the bound, is turned upright,
-scaled down and encoded again without them; a clean photo within the bound (what the field app
-sends: resized on the phone by a canvas, which writes none) is kept byte for byte, so the phone
-and the server name it by the same hash.
+scaled down and encoded again without them, as is one with bytes after its end (another file
+appended, a motion-photo trailer); a clean photo within the bound (what the field app sends:
+resized on the phone by a canvas, which writes none) is kept byte for byte, so the phone and
+the server name it by the same hash.
 """
 
 from __future__ import annotations
@@ -62,11 +63,25 @@ def _opened(data: bytes, max_pixels: int) -> Image.Image:
         raise TooLarge(
             f"the photo declares {width}×{height} pixels; at most {max_pixels:,} are taken"
         )
+    return img
+
+
+def _load(img: Image.Image) -> None:
     try:
         img.load()
     except Exception as e:  # noqa: BLE001 (as above)
         raise InvalidInput(f"the photo cannot be read to its end: {e}") from None
-    return img
+
+
+def _ends_where_it_says(data: bytes, fmt: str) -> bool:
+    """Whether the bytes end where the format's own structure ends: bytes after it (another
+    file appended, a phone's motion-photo trailer) are not kept as they came."""
+    if fmt == "JPEG":
+        return data.endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return data.endswith(b"IEND\xaeB`\x82")
+    riff = int.from_bytes(data[4:8], "little") + 8  # WebP: a RIFF file of its stated size
+    return riff == len(data)
 
 
 def _clean(img: Image.Image) -> bool:
@@ -98,7 +113,10 @@ def keep(data: bytes, max_side: int, max_pixels: int) -> Kept:
     truncated)."""
     img = _opened(data, max_pixels)
     fmt = img.format
-    as_sent = _clean(img) and max(img.size) <= max_side
+    as_sent = _clean(img) and max(img.size) <= max_side and _ends_where_it_says(data, fmt)
+    if not as_sent and fmt == "JPEG":
+        img.draft("RGB", (max_side, max_side))  # decoded at a fraction of its size, if larger
+    _load(img)
     if not as_sent:
         data = _encoded(img, fmt, max_side)
         img = Image.open(io.BytesIO(data))

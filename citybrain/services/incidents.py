@@ -85,11 +85,14 @@ async def tasks(conn: AsyncConnection, who: Who, limit: int = 200) -> list[dict[
         ids = [r[0] for r in await (await conn.execute(load("incidents/tasks"), params)).fetchall()]
         rows = await _rows(conn, who, ids)
         cur = conn.cursor(row_factory=dict_row)
-        for row in rows:
-            at = {"id": row["id"]}
-            row["events"] = await (await cur.execute(load("incidents/history"), at)).fetchall()
-            row["photos"] = await (await cur.execute(load("photos/of_case"), at)).fetchall()
-    return rows
+        seen = {"ids": [r["id"] for r in rows]}
+        events = await (await cur.execute(load("incidents/history"), seen)).fetchall()
+        shown = await (await cur.execute(load("photos/of_case"), seen)).fetchall()
+    by_case: dict[int, dict[str, list]] = {r["id"]: {"events": [], "photos": []} for r in rows}
+    for key, found in (("events", events), ("photos", shown)):
+        for item in found:
+            by_case[item["incident_id"]][key].append(item)
+    return [{**row, **by_case[row["id"]]} for row in rows]
 
 
 async def history(conn: AsyncConnection, who: Who, incident_id: int) -> list[dict[str, Any]]:
@@ -97,7 +100,9 @@ async def history(conn: AsyncConnection, who: Who, incident_id: int) -> list[dic
     async with acting_as(conn, who.caller):
         await _visible(conn, incident_id)
         cur = conn.cursor(row_factory=dict_row)
-        return await (await cur.execute(load("incidents/history"), {"id": incident_id})).fetchall()
+        return await (
+            await cur.execute(load("incidents/history"), {"ids": [incident_id]})
+        ).fetchall()
 
 
 async def _visible(conn: AsyncConnection, incident_id: int) -> None:
@@ -145,7 +150,7 @@ async def report(
             )
         if idempotency_key is not None:
             await idempotency.keep(conn, actor.name, idempotency_key, incident_id)
-        await photos.attach(conn, incident_id, report.get("photos") or [], "report")
+        await photos.attach(conn, actor.name, incident_id, report.get("photos") or [], "report")
         await conn.execute(
             load("incidents/insert_case"),
             {**report, "id": incident_id, "reported_by": who.caller.user_id},

@@ -78,7 +78,7 @@ async def add_points(
         ).fetchone()
         if added["added"] and patrol["team_id"] is not None:
             seen = {"id": patrol["team_id"], "lon": added["lon"], "lat": added["lat"]}
-            await conn.execute(load("teams/seen"), {**seen, "at": added["at"]})
+            await conn.execute(load("teams/seen"), {**seen, "at": added["at"], "now": who.actor.at})
     return {"added": added["added"], "sent": len(points)}
 
 

@@ -18,22 +18,31 @@ from citybrain.photos.image import Kept, keep
 from citybrain.photos.store import PhotoStore
 from citybrain.sql import load
 
+# Photos decoded at once in one process: each may take a few hundred MB while it is turned,
+# scaled and encoded again; more wait their turn.
+_DECODING = asyncio.Semaphore(2)
 
-async def receive(
+
+async def accept(store: PhotoStore, data: bytes, *, max_side: int, max_pixels: int) -> Kept:
+    """What is kept of a sent photo (``photos.image.keep``: 413, 415 or 400 otherwise), in the
+    store. Needs no database: a route takes a connection only to record it."""
+    async with _DECODING:
+        kept: Kept = await asyncio.to_thread(keep, data, max_side, max_pixels)
+    await asyncio.to_thread(store.put, kept.sha256, kept.data)
+    return kept
+
+
+async def record(
     conn: AsyncConnection,
     who: Who,
-    store: PhotoStore,
-    data: bytes,
+    kept: Kept,
     *,
-    max_side: int,
-    max_pixels: int,
     taken_at: datetime | None = None,
     lon: float | None = None,
     lat: float | None = None,
 ) -> dict[str, Any]:
-    """Keep a sent photo; its record (``created`` False when its sender sent it before)."""
-    kept: Kept = await asyncio.to_thread(keep, data, max_side, max_pixels)
-    await asyncio.to_thread(store.put, kept.sha256, kept.data)
+    """The kept photo recorded as its sender's; its record (``created`` False when its sender
+    sent it before)."""
     params = {
         "id": kept.sha256,
         "actor": who.actor.name,
@@ -67,10 +76,12 @@ async def check_own(conn: AsyncConnection, actor: str, ids: list[str]) -> None:
         )
 
 
-async def attach(conn: AsyncConnection, incident_id: int, ids: list[str], step: str) -> None:
-    """The photos now show the case (in the caller's transaction)."""
+async def attach(
+    conn: AsyncConnection, actor: str, incident_id: int, ids: list[str], step: str
+) -> None:
+    """``actor``'s photos now show the case (in the caller's transaction)."""
     if ids:
-        params = {"incident_id": incident_id, "ids": ids, "step": step}
+        params = {"incident_id": incident_id, "ids": ids, "step": step, "actor": actor}
         await conn.execute(load("photos/attach"), params)
 
 
@@ -95,4 +106,4 @@ async def of_case(conn: AsyncConnection, who: Who, incident_id: int) -> list[dic
         if not seen[0]:
             raise NotFound(f"no incident {incident_id} in your area")
         cur = conn.cursor(row_factory=dict_row)
-        return await (await cur.execute(load("photos/of_case"), {"id": incident_id})).fetchall()
+        return await (await cur.execute(load("photos/of_case"), {"ids": [incident_id]})).fetchall()

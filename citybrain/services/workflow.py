@@ -123,7 +123,7 @@ async def take(
         sent = body.get("photos") or []
         await photos.check_own(conn, who.actor.name, sent)
         after = await _apply(conn, step, who.actor, inc, body)
-        await photos.attach(conn, incident_id, sent, name)
+        await photos.attach(conn, who.actor.name, incident_id, sent, name)
         if idempotency_key is not None:
             await idempotency.keep(conn, who.actor.name, idempotency_key, incident_id)
         return after, False
@@ -254,7 +254,7 @@ async def _specifics(
         change["register"] = True
     elif name == "handle" and body.get("position") and inc["team_id"] is not None:
         lon, lat = body["position"]  # 到场: where the team is now
-        at = {"id": inc["team_id"], "lon": lon, "lat": lat, "at": change["at"]}
+        at = {"id": inc["team_id"], "lon": lon, "lat": lat, "at": change["at"], "now": change["at"]}
         await conn.execute(load("teams/seen"), at)
     elif name in ("return", "escalate"):
         change.update(set_holder=True)

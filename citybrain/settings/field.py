@@ -28,7 +28,8 @@ class FieldSettings(Part):
         description="longest side of a kept photo, in pixels: a larger one is scaled down",
     )
     photo_max_pixels: int = Field(
-        default=40_000_000,
+        default=25_000_000,
         ge=1_000_000,
-        description="pixels a sent photo may declare: more is refused before it is decoded",
+        description="pixels a sent photo may declare: more is refused before it is decoded "
+        "(a 24-megapixel camera's photo is taken; the field app sends at most 1600x1600)",
     )

@@ -78,9 +78,15 @@ async def field_file(name: str, request: Request) -> Response:
 @functools.cache
 def _content(name: str) -> tuple[bytes, bytes, str]:
     """A file's bytes, gzipped once (a phone on a slow link gets a quarter of MapLibre), and
-    its ETag (the file is part of the installed package: it changes with a new version)."""
+    its ETag (the file is part of the installed package: it changes with a new version). The
+    service worker is given the hash of every other file as its version (``sw.js``)."""
     _, folder = FILES[name]
     data = (folder / name).read_bytes()
+    if name == "sw.js":
+        shell = hashlib.sha256()
+        for other in sorted(set(FILES) - {"sw.js"}):
+            shell.update(_content(other)[0])
+        data = data.replace(b"__SHELL_VERSION__", shell.hexdigest()[:16].encode())
     return data, gzip.compress(data, 9, mtime=0), f'"{hashlib.sha256(data).hexdigest()[:32]}"'
 
 

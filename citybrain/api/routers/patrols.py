@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from citybrain.api.auth import PatrolDep
 from citybrain.api.deps import ConnDep, NowDep, ReadConnDep
@@ -22,11 +22,11 @@ Key = Annotated[
 
 
 class Start(BaseModel):
-    started_at: datetime | None = Field(None, description="when it started; default now")
+    started_at: AwareDatetime | None = Field(None, description="when it started; default now")
 
 
 class Point(BaseModel):
-    at: datetime = Field(description="when the phone was there (with a time zone)")
+    at: AwareDatetime = Field(description="when the phone was there (with a time zone)")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     accuracy_m: float | None = Field(None, ge=0, le=100_000)
@@ -37,7 +37,7 @@ class Points(BaseModel):
 
 
 class End(BaseModel):
-    ended_at: datetime | None = Field(None, description="when it ended; default now")
+    ended_at: AwareDatetime | None = Field(None, description="when it ended; default now")
 
 
 class Patrol(BaseModel):

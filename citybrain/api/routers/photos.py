@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from citybrain.api.auth import PhotosDep, ReadCasesDep
-from citybrain.api.deps import ConnDep, NowDep, PhotoStoreDep, ReadConnDep, SettingsDep
+from citybrain.api.deps import NowDep, PhotoStoreDep, PoolDep, ReadConnDep, SettingsDep
+from citybrain.api.reads import note_write_position
 from citybrain.api.responses import error, errors
 from citybrain.api.routers.incidents import IncidentId
 from citybrain.errors import InvalidInput, LengthRequired, TooLarge
@@ -93,12 +94,14 @@ async def _body(request: Request, max_mb: float) -> bytes:
 async def send(
     request: Request,
     response: Response,
-    conn: ConnDep,
+    pool: PoolDep,
     who: PhotosDep,
     now: NowDep,
     settings: SettingsDep,
     store: PhotoStoreDep,
-    taken_at: Annotated[datetime | None, Query(description="when it was taken")] = None,
+    taken_at: Annotated[
+        AwareDatetime | None, Query(description="when it was taken (with a time zone)")
+    ] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180, description="where (WGS84)")] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
 ) -> dict[str, Any]:
@@ -108,18 +111,14 @@ async def send(
     is encoded again without it."""
     if (lon is None) != (lat is None):
         raise InvalidInput("a position is lon and lat, both")
+    # Read and judged before a database connection is taken: a slow phone holds none.
     data = await _body(request, settings.photo_max_mb)
-    row = await svc.receive(
-        conn,
-        who.who(now, "POST /photos"),
-        store,
-        data,
-        max_side=settings.photo_max_side,
-        max_pixels=settings.photo_max_pixels,
-        taken_at=taken_at,
-        lon=lon,
-        lat=lat,
-    )
+    bounds = {"max_side": settings.photo_max_side, "max_pixels": settings.photo_max_pixels}
+    kept = await svc.accept(store, data, **bounds)
+    async with pool.connection() as conn:
+        where = {"taken_at": taken_at, "lon": lon, "lat": lat}
+        row = await svc.record(conn, who.who(now, "POST /photos"), kept, **where)
+        await note_write_position(request, conn)
     response.headers["Location"] = f"/photos/{row['id']}"
     if not row.pop("created"):
         response.status_code = status.HTTP_200_OK

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -51,12 +52,16 @@ class IncidentPhoto(Base):
     """Which case a photo shows, through which step: whoever sees the case may see it."""
 
     __tablename__ = "incident_photos"
-    __table_args__ = (Index("ix_incident_photos_photo", "photo_id"),)
+    __table_args__ = (
+        Index("ix_incident_photos_photo", "photo_id"),
+        ForeignKeyConstraint(["photo_id", "uploaded_by"], ["photos.id", "photos.uploaded_by"]),
+    )
     incident_id: Mapped[int] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
     )
     photo_id: Mapped[str] = mapped_column(Text, primary_key=True)
     step: Mapped[str] = mapped_column(Text, nullable=False)
+    uploaded_by: Mapped[str] = mapped_column(Text, nullable=False)  # who carried it in
 
 
 class Patrol(Base):

@@ -3,7 +3,7 @@
 // order when the network is there; what the server said last (tasks, categories, the grid) is
 // kept in IndexedDB so the app opens and works offline.
 import {
-  all, dismissRefused, enqueue as keep, flush, kv, newKey, queuedBy, sha256, Unauthorized,
+  all, dismissRefused, enqueue as keep, flush, kv, newKey, queuedBy, settled, sha256, Unauthorized,
 } from '/field/queue.js';
 
 const $ = (id) => document.getElementById(id);
@@ -404,7 +404,7 @@ function watchPatrol() {
 }
 
 async function startPatrol() {
-  const patrol = { key: newKey(), started_at: now().toISOString(), buffer: [], last: null, recorded: 0 };
+  const patrol = { login: state.me.actor, key: newKey(), started_at: now().toISOString(), buffer: [], last: null, recorded: 0 };
   await kv.set('patrol', patrol);
   await enqueue({ kind: 'patrol_start', key: newKey(), patrol: patrol.key, at: patrol.started_at });
   $('patrol-state').textContent = '巡查中：已记录 0 个点';
@@ -573,7 +573,7 @@ async function started(me) {
   usable();
   await loadCategories(); // (before going offline can take them away: a report needs them)
   openStream();
-  if (await kv.get('patrol')) watchPatrol();
+  if ((await kv.get('patrol'))?.login === me.actor) watchPatrol();
   await showPending();
   sync();
   later(me);
@@ -644,6 +644,8 @@ async function boot() {
   $('logout').addEventListener('click', async () => {
     const waiting = (await queuedBy(state.me.actor)).length;
     if (waiting && !confirm(`还有 ${waiting} 条记录待同步：退出后，它们在您再次登录时发送。确定退出？`)) return;
+    if (await kv.get('patrol')) await endPatrol(); // (a patrol is its member's: it ends here)
+    await settled(); // what is being sent goes with this member's session, not the next one's
     await kv.set('loggedOut', true); // (kept until the server has ended the session too)
     await kv.del('me');
     state.stream?.close();
@@ -661,7 +663,8 @@ async function boot() {
   }
   try {
     me = await getJSON('/auth/me');
-    if (me.kind !== 'user') me = null;
+    if (me.kind !== 'user' || me.must_change_password) me = null;
+    else await kv.set('me', me); // (who opens it offline next time)
   } catch (e) {
     if (!(e instanceof Unauthorized)) me = await kv.get('me'); // offline: who was here
   }

@@ -37,6 +37,18 @@ function tx(store, mode, work) {
   }));
 }
 
+// One transaction over several stores: an action moves between the queue, the refused and
+// its photos all at once or not at all.
+function txAll(stores, work) {
+  return db().then((d) => new Promise((resolve, reject) => {
+    const t = d.transaction(stores, 'readwrite');
+    work(Object.fromEntries(stores.map((n) => [n, t.objectStore(n)])));
+    t.oncomplete = () => resolve();
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error);
+  }));
+}
+
 function req(r) {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
@@ -77,6 +89,9 @@ export async function enqueue(action, photos = []) {
 
 export class Offline extends Error {}
 export class Unauthorized extends Error {}
+// The server failed (5xx): tried again later, and refused after MAX_ATTEMPTS.
+export class ServerError extends Offline {}
+const MAX_ATTEMPTS = 5;
 
 function csrf() {
   const m = document.cookie.match(/(?:^|;\s*)citybrain_csrf=([^;]+)/);
@@ -104,10 +119,13 @@ export async function send(method, url, body, headers = {}) {
   } catch (e) {
     throw new Offline(String(e));
   }
-  if (r.status === 401) throw new Unauthorized('请重新登录');
-  if (r.status >= 500 || r.status === 429 || r.status === 408) throw new Offline(`HTTP ${r.status}`);
   let answer = null;
-  try { answer = await r.json(); } catch (e) { answer = null; }
+  try { answer = await r.clone().json(); } catch (e) { answer = null; }
+  if (r.status === 401) throw new Unauthorized('请重新登录');
+  // A CSRF token that no longer matches is the session's trouble, not the action's.
+  if (r.status === 403 && /CSRF/.test(answer?.detail || '')) throw new Unauthorized('请重新登录');
+  if (r.status === 429 || r.status === 408) throw new Offline(`HTTP ${r.status}`);
+  if (r.status >= 500) throw new ServerError(`服务器出错（HTTP ${r.status}）`);
   return { status: r.status, ok: r.ok, answer };
 }
 
@@ -119,6 +137,7 @@ async function photoIds(action) {
     if (p.taken_at) q.set('taken_at', p.taken_at);
     if (p.lon != null) { q.set('lon', p.lon); q.set('lat', p.lat); }
     const r = await send('POST', `/photos?${q}`, blob);
+    if (r.status === 409) throw new Offline('the same photo is being sent: later');
     if (!r.ok) return { refused: r };
     ids.push(r.answer.id);
   }
@@ -148,9 +167,20 @@ async function deliver(action) {
   }
 }
 
-async function drop(action) {
-  await tx('queue', 'readwrite', (s) => { s.delete(action.seq); });
-  for (const p of action.photos || []) await tx('blobs', 'readwrite', (s) => { s.delete(p.ref); });
+// Sent: the action and its photos go. Refused: it moves to `refused` with its reason, its
+// photos kept (the member may want them) until it is dismissed.
+function drop(action) {
+  return txAll(['queue', 'blobs'], (s) => {
+    s.queue.delete(action.seq);
+    for (const p of action.photos || []) s.blobs.delete(p.ref);
+  });
+}
+
+function refuse(action, status, reason) {
+  return txAll(['queue', 'refused'], (s) => {
+    s.queue.delete(action.seq);
+    s.refused.put({ ...action, status, reason });
+  });
 }
 
 function reasonOf(r) {
@@ -172,9 +202,10 @@ export function flush(login, onEach = () => {}) {
   if (!flushing) {
     flushing = (async () => {
       const done = [];
+      let action = null;
       try {
         for (;;) {
-          const [action] = await queuedBy(login);
+          [action] = await queuedBy(login);
           if (!action) break;
           const r = await deliver(action);
           if (r.ok) {
@@ -182,14 +213,20 @@ export function flush(login, onEach = () => {}) {
             done.push({ action, answer: r.answer });
           } else {
             // Refused on arrival (the case moved on meanwhile, ...): kept with its reason.
-            await tx('refused', 'readwrite', (s) => { s.put({ ...action, status: r.status, reason: reasonOf(r) }); });
-            await drop(action);
+            await refuse(action, r.status, reasonOf(r));
             done.push({ action, refused: reasonOf(r) });
           }
           onEach();
         }
       } catch (e) {
-        if (!(e instanceof Offline)) throw e;
+        if (e instanceof ServerError && action) {
+          const attempts = (action.attempts || 0) + 1;
+          if (attempts >= MAX_ATTEMPTS) await refuse(action, 500, `${e.message}，已重试 ${attempts} 次`);
+          else await tx('queue', 'readwrite', (s) => { s.put({ ...action, attempts }); });
+          onEach();
+        } else if (!(e instanceof Offline)) {
+          throw e;
+        }
       } finally {
         flushing = null;
       }
@@ -199,6 +236,15 @@ export function flush(login, onEach = () => {}) {
   return flushing;
 }
 
+// The flush in flight, if any, settled (a member logging out waits for their own to end).
+export function settled() {
+  return (flushing || Promise.resolve()).catch(() => {});
+}
+
 export async function dismissRefused(seq) {
-  await tx('refused', 'readwrite', (s) => { s.delete(seq); });
+  const [action] = (await all('refused')).filter((a) => a.seq === seq);
+  await txAll(['refused', 'blobs'], (s) => {
+    s.refused.delete(seq);
+    for (const p of action?.photos || []) s.blobs.delete(p.ref);
+  });
 }

@@ -1,9 +1,13 @@
-// The field app's service worker: the app's shell answered from the phone's cache at once
-// (and refreshed behind it: a new version is used from the next load), and the grid's map
-// tiles kept once fetched, so that the app opens and draws its grid without a network. The
-// API's reads and every write go to the network untouched: the page keeps its data and its
-// outbox in IndexedDB itself (queue.js).
-const VERSION = 'field-v1';
+// The field app's service worker: the app's shell answered from the phone's cache, and the
+// grid's map tiles kept once fetched, so that the app opens and draws its grid without a
+// network. The API's reads and every write go to the network untouched: the page keeps its
+// data and its outbox in IndexedDB itself (queue.js).
+//
+// The shell is one version, kept whole: VERSION is the hash of its files (the server writes it
+// in), so a new version is a new worker, which the browser installs when it sees it changed;
+// it caches the whole new set before it takes over, and a phone never mixes two versions'
+// files, offline or not.
+const VERSION = 'field-__SHELL_VERSION__';
 const SHELL = [
   '/field/',
   '/field/app.js',
@@ -18,7 +22,9 @@ const TILES = `${VERSION}-tiles`;
 const MAX_TILES = 2000;
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(VERSION).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(VERSION)
+    .then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: 'reload' }))))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
@@ -31,11 +37,21 @@ self.addEventListener('activate', (event) => {
 });
 
 async function shell(request) {
-  const cache = await caches.open(VERSION);
-  const key = new URL(request.url).pathname;
-  const kept = await cache.match(key);
-  const fresh = fetch(request).then((r) => {
-    if (r.ok) cache.put(key, r.clone());
+  const kept = await caches.match(new URL(request.url).pathname, { cacheName: VERSION });
+  return kept || fetch(request);
+}
+
+// Tiles: the kept one at once, fetched again behind it (a grid redrawn by an import reaches
+// the phone on its next look), at most MAX_TILES kept.
+async function tile(request) {
+  const cache = await caches.open(TILES);
+  const kept = await cache.match(request.url);
+  const fresh = fetch(request).then(async (r) => {
+    if (r.ok) {
+      await cache.put(request.url, r.clone());
+      const keys = await cache.keys();
+      for (const old of keys.slice(0, Math.max(0, keys.length - MAX_TILES))) await cache.delete(old);
+    }
     return r;
   });
   if (kept) {
@@ -43,19 +59,6 @@ async function shell(request) {
     return kept;
   }
   return fresh;
-}
-
-async function tile(request) {
-  const cache = await caches.open(TILES);
-  const kept = await cache.match(request.url);
-  if (kept) return kept;
-  const r = await fetch(request);
-  if (r.ok) {
-    await cache.put(request.url, r.clone());
-    const keys = await cache.keys();
-    for (const old of keys.slice(0, Math.max(0, keys.length - MAX_TILES))) await cache.delete(old);
-  }
-  return r;
 }
 
 self.addEventListener('fetch', (event) => {

@@ -25,7 +25,10 @@ CREATE TABLE citybrain.incident_photos (
     incident_id bigint NOT NULL REFERENCES citybrain.incidents (id) ON DELETE CASCADE,
     photo_id text NOT NULL,
     step text NOT NULL,
-    PRIMARY KEY (incident_id, photo_id)
+    -- who carried it into the case: whose record of it (time, place) the case shows
+    uploaded_by text NOT NULL,
+    PRIMARY KEY (incident_id, photo_id),
+    FOREIGN KEY (photo_id, uploaded_by) REFERENCES citybrain.photos (id, uploaded_by)
 );
 CREATE INDEX ix_incident_photos_photo ON citybrain.incident_photos (photo_id);
 
