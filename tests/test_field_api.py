@@ -318,6 +318,14 @@ def test_a_patrol_becomes_a_track(module_client, people, grid, module_owner) -> 
             assert x2 == pytest.approx(walk[0][0], abs=1e-9)
             assert at < at2 <= clock.now(Settings()) < ahead
     module_owner.execute("DELETE FROM citybrain.patrol_points WHERE at >= %s", [ahead])
+    # Dispatch times the team from there, and says how old that position is.
+    advice = c.post(
+        "/dispatch/recommend",
+        json={"lon": grid["lon"], "lat": grid["lat"], "category": "矛盾纠纷"},
+        headers=people[DISPATCHER],
+    ).json()
+    mine = next(t for t in advice["teams"] if t["id"] == grid["team"])
+    assert datetime.fromisoformat(mine["position_at"]) == at2
     end = c.post(f"/patrols/{key}/end", json={}, headers=member)
     assert end.status_code == 200, end.text
     patrol = end.json()

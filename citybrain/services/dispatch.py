@@ -204,6 +204,7 @@ def _ranked(
                 "capacity": team["capacity"],
                 "distance_m": round(team["distance_m"], 1),
                 "eta_s": round(float(eta), 1) if np.isfinite(eta) else None,
+                "position_at": team["position_at"],
                 "responsible": is_own,
                 "reason": reason,
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -32,6 +33,11 @@ class Candidate(BaseModel):
     capacity: int
     distance_m: float
     eta_s: float | None
+    position_at: datetime | None = Field(
+        None,
+        description="when the team was last seen where its ETA is timed from (a member's "
+        "patrol point, an arrival on site, a position posted): an old one makes the ETA a guess",
+    )
     responsible: bool
     reason: str
 

@@ -6,7 +6,7 @@ SELECT t.id, t.name, t.grid_id, t.status, t.skills, t.capacity,
        -- citybrain.team_active(t.id), inlined: a function call per row doubles this query
        (SELECT count(*) FROM citybrain.incidents i
          WHERE i.team_id = t.id AND i.status IN {domain.ACTIVE_STATUSES}) AS active,
-       ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
+       ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, t.position_at,
        ST_Distance(t.geom::geography, p.g::geography) AS distance_m
 FROM (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
 CROSS JOIN LATERAL (
