@@ -64,6 +64,7 @@
   // (CITYBRAIN_TILE_ARCHIVE_URL, any static host), the live ones from the API.
   const archived = new URLSearchParams(location.search).get('archive') === 'true';
   if (archived) maplibregl.addProtocol('pmtiles', new pmtiles.Protocol().tile);
+  const openedWithView = Boolean(location.hash); // (read before the map writes its own)
   const map = new maplibregl.Map({
     container: 'map',
     style: archived ? '/style.json?archive=true' : '/style.json',
@@ -511,7 +512,30 @@
   setInterval(() => {
     $('clock').textContent = new Date(Date.now() + (state.clockOffset || 0)).toLocaleString('zh-CN', { hour12: false });
   }, 1000);
+  // --- the county fills the wall ---------------------------------------------------------------
+  // Opened without a view in the URL (#zoom/lat/lon), the map fits the county's extent (the
+  // composite TileJSON's bounds) to whatever screen it is on, from a laptop to a 7680-pixel
+  // wall, and again after every resize until someone moves the map by hand.
+  const wall = { bounds: null, fitted: !openedWithView, moved: false };
+  function fitCounty() {
+    if (!wall.bounds || !wall.fitted || wall.moved) return;
+    const c = map.getContainer();
+    const pad = Math.round(Math.min(c.clientWidth, c.clientHeight) * 0.04);
+    map.fitBounds(wall.bounds, { padding: pad, duration: 0 });
+  }
+  // (a hand on the map: a drag, a wheel, a pinch, a click that zooms to an area)
+  for (const ev of ['dragstart', 'wheel', 'touchstart', 'dblclick', 'boxzoomstart', 'click']) {
+    map.on(ev, () => { wall.moved = true; });
+  }
+  map.on('resize', fitCounty);
+  window.citybrain.wall = wall;
+
   map.on('load', () => {
+    getJSON('/tiles.json').then((tj) => {
+      const [w, s, e, n] = tj.bounds;
+      wall.bounds = [[w, s], [e, n]];
+      fitCounty();
+    }).catch(console.error);
     addOverlays();
     buildLayerSwitcher();
     wireHeatControls();
