@@ -32,6 +32,7 @@ import psycopg
 
 from bench.common import BENCH_KEY, bench_database, random_points, serve
 from citybrain.db.connection import libpq_conninfo
+from tests.utils.photos import jpeg
 
 ADMIN_KEY = "admin:bench-admin-key-0000001"
 CATEGORIES = ["矛盾纠纷", "治安", "环境", "城市管理", "民生诉求", "出租房屋"]
@@ -42,13 +43,28 @@ def _bearer(pair: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {pair.split(':', 1)[1]}"}
 
 
-def _body(step: str, department: int) -> dict:
+def _body(step: str, department: int, photos: dict[str, str]) -> dict:
     return {
         "dispatch": {"department_id": department},
-        "report_done": {"note": "已处置", "photos": ["bench/1.jpg"]},
-        "verify": {"photos": ["bench/2.jpg"]},
+        "report_done": {"note": "已处置", "photos": [photos["report_done"]]},
+        "verify": {"photos": [photos["verify"]]},
         "evaluate": {"satisfaction": "satisfied"},
     }.get(step, {})
+
+
+def _photos(base: str) -> dict[str, str]:
+    """A photo for 反馈 (sent by the dispatcher's key, which takes it) and one for 核查 (the
+    admin's): a step carries only its taker's photos."""
+    out = {}
+    for step, key in (("report_done", BENCH_KEY), ("verify", ADMIN_KEY)):
+        r = httpx.post(
+            f"{base}/photos",
+            content=jpeg(f"bench {step}"),
+            headers={**_bearer(key), "Content-Type": "image/jpeg"},
+        )
+        r.raise_for_status()
+        out[step] = r.json()["id"]
+    return out
 
 
 async def _report(base: str, points: np.ndarray, categories: list[str]) -> list[int]:
@@ -99,7 +115,7 @@ class Connection:
 
 
 async def _walk(
-    base: str, cases: list[tuple[int, int]], clients: int, minimal: bool
+    base: str, cases: list[tuple[int, int]], clients: int, minimal: bool, photos: dict[str, str]
 ) -> tuple[float, list]:
     """Walk every case through STEPS with ``clients`` concurrent clients, each answered with
     the case (or, ``minimal``, its new status only); (seconds, latencies)."""
@@ -118,7 +134,7 @@ async def _walk(
                 incident, department = queue.get_nowait()
                 for step in STEPS:
                     headers = admin if step == "verify" else dispatcher
-                    body = json.dumps(_body(step, department)).encode()
+                    body = json.dumps(_body(step, department, photos)).encode()
                     t = time.perf_counter()
                     code, text = await conn.post(
                         f"/incidents/{incident}/steps/{step}", body, headers
@@ -155,9 +171,10 @@ def main(cases: int, clients: int, workers: int) -> dict:
             )
         cases = [(i, department[i]) for i in ids]
         half = len(cases) // 2
+        photos = _photos(base)
         runs = {
-            "whole_case": asyncio.run(_walk(base, cases[:half], clients, minimal=False)),
-            "return_minimal": asyncio.run(_walk(base, cases[half:], clients, minimal=True)),
+            "whole_case": asyncio.run(_walk(base, cases[:half], clients, False, photos)),
+            "return_minimal": asyncio.run(_walk(base, cases[half:], clients, True, photos)),
         }
     with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
         done = conn.execute(
