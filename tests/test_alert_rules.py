@@ -46,11 +46,11 @@ def active_alerts(conn: psycopg.Connection, detector: str) -> dict[str, dict]:
     """The detector's active alerts by their (single) area code."""
     rows = conn.execute(
         "SELECT id, area_codes, observed, expected, statistic, incident_ids, window_start, "
-        "summary, status FROM citybrain.alerts WHERE detector = %s AND active",
+        "summary, summary_en, status FROM citybrain.alerts WHERE detector = %s AND active",
         [detector],
     ).fetchall()
     out = {}
-    for id_, area_codes, observed, expected, statistic, ids, start, summary, status in rows:
+    for id_, area_codes, observed, expected, statistic, ids, start, summary, en, status in rows:
         assert len(area_codes) == 1 and area_codes[0] not in out
         out[area_codes[0]] = {
             "id": id_,
@@ -60,6 +60,7 @@ def active_alerts(conn: psycopg.Connection, detector: str) -> dict[str, dict]:
             "incident_ids": ids,
             "window_start": start,
             "summary": summary,
+            "summary_en": en,
             "status": status,
         }
     return out
@@ -125,7 +126,11 @@ def assert_overdue_agrees(conn: psycopg.Connection, rule: Detector, now: datetim
         n = len(want["incident_ids"])
         assert (got["observed"], got["statistic"], got["expected"]) == (n, float(n), None)
         assert got["window_start"] == want["oldest"]
-        assert got["summary"].endswith(f"team: {want['teams']}"), got["summary"]
+        # Said in Chinese (the screen's) and in English, with the same figures.
+        assert got["summary"].startswith(f"{n} 起案件超过派遣时限"), got["summary"]
+        zh = "无" if want["teams"] == "none" else want["teams"]
+        assert got["summary"].endswith(f"队伍：{zh}"), got["summary"]
+        assert got["summary_en"].endswith(f"team: {want['teams']}"), got["summary_en"]
     return found
 
 
@@ -236,7 +241,8 @@ def test_overdue_fires_exactly_where_and_when_the_count_says(fresh_county: str) 
                 "SELECT name FROM citybrain.teams WHERE grid_id = %s ORDER BY id", [grid]
             )
         ]
-        assert len(teams) == 2 and alert["summary"].endswith("team: " + "、".join(teams))
+        assert len(teams) == 2 and alert["summary"].endswith("队伍：" + "、".join(teams))
+        assert alert["summary_en"].endswith("team: " + "、".join(teams))
 
         # The same situation again: the same alert, nothing raised.
         total = conn.execute("SELECT count(*) FROM citybrain.alerts").fetchone()[0]

@@ -436,7 +436,7 @@ def test_the_alerts_command(fresh_county: str, tmp_path: Path) -> None:
         # The seed's year ends 2026-11-01 08:00 UTC: 16:00 in Asia/Shanghai, a naive local time.
         replay = citybrain(fresh_county, "alerts", "run", "--at", "2026-11-01T16:00", env=env_dir)
         assert replay.returncode == 0, replay.stderr
-        assert replay.stderr.count(f"{busy} or more") == expected and stored() == 0
+        assert replay.stderr.count(f"{busy} 起及以上") == expected and stored() == 0
         bad = citybrain(fresh_county, "alerts", "run", "--detector", "nope", env=env_dir)
         assert bad.returncode == 2 and "no nope" in bad.stderr and "rule_test" in bad.stderr
         # Now (four weeks after the seed's year): nothing in the window, nothing raised.
@@ -451,5 +451,5 @@ def test_the_alerts_command(fresh_county: str, tmp_path: Path) -> None:
         listed = citybrain(fresh_county, "alerts", "list", env=env_dir)
         assert (
             listed.returncode == 0
-            and listed.stderr.count(f"(the rule: {busy} or more)") == expected
+            and listed.stderr.count(f"（规则：{busy} 起及以上）") == expected
         )

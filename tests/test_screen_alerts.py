@@ -6,6 +6,7 @@ without a reload. A screenshot goes to test-output/."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from datetime import datetime
@@ -99,6 +100,11 @@ def handful(conn: psycopg.Connection, now: datetime) -> int:
     raise AssertionError(f"no count is reached by 2 to 10 compounds: {sorted(counts)[-12:]}")
 
 
+# Two English words in a row: English prose; and a Chinese character.
+SENTENCE = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})+")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def panel(page: Page) -> list[dict]:
     return page.evaluate("""() => [...document.querySelectorAll('#alerts-list li')].map((li) => ({
         id: Number(li.dataset.id),
@@ -154,6 +160,13 @@ def test_the_alerts_panel(browser, fresh_county: str) -> None:
             assert sorted(c for a in rules for c in a["area_codes"]) == sorted(busy)
             for a in rules:
                 assert a["observed"] == len(busy[a["area_codes"][0]]["ids"])
+            # Said in Chinese (no English sentence on the screen), in English on ?lang=en.
+            sep = "&" if "?" in OPEN else "?"
+            english = api.get(f"{OPEN}{sep}lang=en").json()
+            assert [a["id"] for a in english] == [a["id"] for a in listed]
+            for zh, en in zip(listed, english, strict=True):
+                assert CJK.search(zh["summary"]) and not SENTENCE.search(zh["summary"]), zh
+                assert SENTENCE.search(en["summary"]), en  # (its names stay Chinese)
 
             page, outside = open_screen(browser, live.url, 120.91, 30.87, 10)
             page.wait_for_function("window.citybrain.alerts !== null", timeout=10_000)

@@ -275,7 +275,8 @@ class Finding:
     statistic: float
     window_start: datetime
     window_end: datetime
-    summary: str
+    summary: str  # what is unusual, in Chinese (texts.said: from the kind's template)
+    summary_en: str | None = None  # the same in English (None: the detector wrote one text)
     p_value: float | None = None
     recurrence_days: float | None = None
     incident_ids: list[int] = field(default_factory=list)

@@ -23,16 +23,12 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from citybrain.alerts import ears
+from citybrain.alerts import ears, texts
 from citybrain.alerts.data import Areas, Cases, area_column, h3_areas, load_totals
 from citybrain.alerts.detector import Detector, Finding, Run, register
 from citybrain.alerts.queries import compose, load
 from citybrain.alerts.scan import Zones, scan
 from citybrain.domain import AWAITING_DISPATCH, AlertKind
-
-
-def _what(category: str | None) -> str:
-    return category or "incidents"
 
 
 def _ids(areas: Areas, members) -> list[int]:
@@ -126,8 +122,14 @@ class Scan(Detector):
                     window_start=now - timedelta(seconds=c.window_s),
                     window_end=now,
                     incident_ids=c.incident_ids.tolist(),
-                    summary=f"{c.observed} {_what(label)} in {hours:g} h where {c.expected:.1f} "
-                    f"were expected; by chance about once in {recurrence:,.0f} days",
+                    **texts.said(
+                        "scan",
+                        hours=hours,
+                        observed=c.observed,
+                        expected=c.expected,
+                        recurrence=recurrence,
+                        **texts.what(label),
+                    ),
                 )
             )
         return out
@@ -184,9 +186,16 @@ class Ears(Detector):
                 window_start=now - window,
                 window_end=now,
                 incident_ids=a.incident_ids.tolist(),
-                summary=f"{a.observed} {_what(label)} in {self.window_hours} h where the same "
-                f"hours of the last {self.baseline_weeks} weeks averaged {a.expected:.1f} "
-                f"({self.method} = {a.statistic:.1f})",
+                **texts.said(
+                    "ears",
+                    hours=self.window_hours,
+                    observed=a.observed,
+                    weeks=self.baseline_weeks,
+                    expected=a.expected,
+                    method=self.method,
+                    statistic=a.statistic,
+                    **texts.what(label),
+                ),
             )
             for a in found
         ]
@@ -231,8 +240,13 @@ class Count(Rule):
                 window_start=now - window,
                 window_end=now,
                 incident_ids=ids.tolist(),
-                summary=f"{len(ids)} {_what(label)} within {self.window_hours} h "
-                f"(the rule: {self.at_least} or more)",
+                **texts.said(
+                    "count",
+                    hours=self.window_hours,
+                    observed=len(ids),
+                    at_least=self.at_least,
+                    **texts.what(label),
+                ),
             )
             for a, ids in hits
         ]
@@ -269,8 +283,13 @@ class Overdue(Rule):
                 expected=None,
                 statistic=float(n),
                 incident_ids=list(ids),
-                summary=f"{n} cases past their dispatch time limit, waiting since "
-                f"{oldest:%m-%d %H:%M}; team: {teams or 'none'}",
+                **texts.said(
+                    "overdue",
+                    observed=n,
+                    oldest=oldest,
+                    teams_zh=teams or "无",
+                    teams_en=teams or "none",
+                ),
             )
             for area, n, ids, oldest, teams in rows
         ]
@@ -303,8 +322,13 @@ class CamerasOffline(Rule):
                 observed=offline,
                 expected=float(cameras),
                 statistic=100.0 * offline / cameras,
-                summary=f"{offline} of {cameras} cameras offline "
-                f"({100.0 * offline / cameras:.0f} %, the rule: above {self.above_percent:g} %)",
+                **texts.said(
+                    "cameras_offline",
+                    offline=offline,
+                    cameras=cameras,
+                    percent=100.0 * offline / cameras,
+                    above=self.above_percent,
+                ),
             )
             for area, offline, cameras in rows
         ]

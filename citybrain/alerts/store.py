@@ -109,6 +109,7 @@ def record(
                 "area_name": name,
                 "wkb": wkb,
                 "summary": f.summary,
+                "summary_en": f.summary_en or f.summary,
                 "observed": f.observed,
                 "expected": f.expected,
                 "statistic": f.statistic,
@@ -148,12 +149,15 @@ def record(
     return raised
 
 
-def newest(conn: psycopg.Connection, limit: int, closed: bool = False) -> list[dict[str, Any]]:
+def newest(
+    conn: psycopg.Connection, limit: int, closed: bool = False, lang: str = "zh"
+) -> list[dict[str, Any]]:
     """The newest alerts as ``GET /alerts`` lists them, open ones only unless ``closed``
-    (``citybrain alerts list``)."""
+    (``citybrain alerts list``), their summaries in ``lang`` (``texts.LANGUAGES``)."""
     filters = dict.fromkeys(LIST_FILTERS) | {
         "status": None if closed else [str(s) for s in OPEN_ALERT_STATUSES],
         "limit": limit,
+        "lang": lang,
     }
     return conn.cursor(row_factory=dict_row).execute(load("list"), filters).fetchall()
 
@@ -161,23 +165,25 @@ def newest(conn: psycopg.Connection, limit: int, closed: bool = False) -> list[d
 # --- reading and the lifecycle (the API; asynchronous) ----------------------------------------
 
 
-async def listing(conn: AsyncConnection, **filters: Any) -> list[dict[str, Any]]:
+async def listing(conn: AsyncConnection, lang: str = "zh", **filters: Any) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    return await (await cur.execute(load("list"), filters)).fetchall()
+    return await (await cur.execute(load("list"), {**filters, "lang": lang})).fetchall()
 
 
-async def containing(conn: AsyncConnection, lon: float, lat: float) -> AsyncCursor[dict[str, Any]]:
+async def containing(
+    conn: AsyncConnection, lon: float, lat: float, lang: str = "zh"
+) -> AsyncCursor[dict[str, Any]]:
     """The open alerts whose area holds a point, as a cursor to fetch from once the caller's
     pipeline has run (dispatch sends it with its own statements)."""
     open_ = [str(s) for s in OPEN_ALERT_STATUSES]
     return await conn.cursor(row_factory=dict_row).execute(
-        load("containing"), {"lon": lon, "lat": lat, "open": open_}
+        load("containing"), {"lon": lon, "lat": lat, "open": open_, "lang": lang}
     )
 
 
-async def get(conn: AsyncConnection, alert_id: int) -> dict[str, Any]:
+async def get(conn: AsyncConnection, alert_id: int, lang: str = "zh") -> dict[str, Any]:
     cur = conn.cursor(row_factory=dict_row)
-    row = await (await cur.execute(load("get"), {"id": alert_id})).fetchone()
+    row = await (await cur.execute(load("get"), {"id": alert_id, "lang": lang})).fetchone()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
     ids = row.pop("incident_ids")

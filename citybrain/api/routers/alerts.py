@@ -9,7 +9,7 @@ snoozing need a dispatcher, and land in the audit trail.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
@@ -89,6 +89,12 @@ class SnoozeIn(NoteIn):
         return value
 
 
+LangQ = Annotated[
+    Literal["zh", "en"],
+    Query(description="the language of summaries: zh (the screen's, by default) or en"),
+]
+
+
 @router.get("", response_model=list[Alert], summary="Alerts, newest first")
 async def listing(
     conn: ReadConnDep,
@@ -105,10 +111,12 @@ async def listing(
     active: bool | None = None,
     snoozed: Annotated[bool | None, Query(description="false: hide snoozed alerts")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    lang: LangQ = "zh",
 ) -> list[dict[str, Any]]:
     box = bboxes.parse(bbox) if bbox else (None, None, None, None)
     return await svc.listing(
         conn,
+        lang=lang,
         status=[str(s) for s in status] if status else None,
         kind=str(kind) if kind else None,
         detector=detector,
@@ -126,9 +134,9 @@ async def listing(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=errors(404))
-async def read(alert_id: AlertId, conn: ReadConnDep) -> dict[str, Any]:
+async def read(alert_id: AlertId, conn: ReadConnDep, lang: LangQ = "zh") -> dict[str, Any]:
     """One alert with its incidents (the public fields: category, status, time, point)."""
-    return await svc.get(conn, alert_id)
+    return await svc.get(conn, alert_id, lang)
 
 
 @router.get("/{alert_id}/events", response_model=list[AlertEvent], responses=errors(404))

@@ -45,6 +45,7 @@ class Alert(Base):
     area_name: Mapped[str] = mapped_column(Text, nullable=False)
     geom = polygon_column()
     summary: Mapped[str] = mapped_column(Text, nullable=False)  # what is unusual, in one line
+    summary_en: Mapped[str | None] = mapped_column(Text)  # the same, in English
     observed: Mapped[int] = mapped_column(Integer, nullable=False)
     expected: Mapped[float | None] = mapped_column(Float)
     statistic: Mapped[float] = mapped_column(Float, nullable=False)

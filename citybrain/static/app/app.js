@@ -30,7 +30,9 @@
   const ALERT_KIND = { scan: '时空扫描', ears: 'EARS', rule: '规则' };
   const ALERT_STATUS = { new: '新预警', acknowledged: '已确认', dispatched: '已派遣', closed: '已关闭' };
   // What the alerts panel lists: open and not snoozed (newest first, as the API orders them).
-  const OPEN_ALERTS = '/alerts?status=new&status=acknowledged&status=dispatched&snoozed=false&limit=100';
+  // Alerts say what they found in Chinese; ?lang=en on the page's URL asks them in English.
+  const LANG = new URLSearchParams(location.search).get('lang') === 'en' ? 'en' : 'zh';
+  const OPEN_ALERTS = `/alerts?status=new&status=acknowledged&status=dispatched&snoozed=false&limit=100&lang=${LANG}`;
   const HEAT_STOPS = { '24h': [1, 3, 10], '7d': [1, 10, 40], '30d': [1, 30, 150], '365d': [1, 300, 1500] };
   const LIVE_KEEP_MS = 120000;
 
@@ -383,7 +385,7 @@
     const side = Math.max($('leftcol').offsetWidth, $('right').offsetWidth) + 24;
     const [w, s, e, n] = bboxOf(a.geometry);
     map.fitBounds([[w, s], [e, n]], { padding: { top: 100, bottom: 100, left: side, right: side }, maxZoom: 17, duration: 800 });
-    const detail = await getJSON(`/alerts/${id}`);
+    const detail = await getJSON(`/alerts/${id}?lang=${LANG}`);
     if (state.alertSelected !== id) return; // another was chosen meanwhile
     map.getSource('alert-incidents').setData(fc(detail.incident_list.map((i) => ({
       type: 'Feature', geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
