@@ -297,5 +297,9 @@ def test_no_open_alerts_says_so(browser, server) -> None:
     assert page.locator("#alerts-empty").is_visible()
     assert "暂无" in page.locator("#alerts-empty").inner_text()
     assert page.locator("#alerts-count").inner_text() == "0"
+    # Chinese first: no English prose anywhere on the default screen (layers, panels, cards).
+    page.wait_for_function("window.citybrain.ready", timeout=60_000)
+    shown = page.evaluate("() => document.body.innerText")
+    assert CJK.search(shown) and SENTENCE.findall(shown) == []
     assert outside == []
     page.close()
