@@ -450,6 +450,5 @@ def test_the_alerts_command(fresh_county: str, tmp_path: Path) -> None:
         )
         listed = citybrain(fresh_county, "alerts", "list", env=env_dir)
         assert (
-            listed.returncode == 0
-            and listed.stderr.count(f"（规则：{busy} 起及以上）") == expected
+            listed.returncode == 0 and listed.stderr.count(f"（规则：{busy} 起及以上）") == expected
         )

@@ -109,6 +109,60 @@ def test_names_are_drawn_once(browser, server) -> None:
         assert len(ids) >= least and len(set(ids)) == len(ids), (layer, len(ids), len(set(ids)))
 
 
+NAMES = {
+    "towns": "镇街",
+    "villages": "村社区",
+    "grids": "网格",
+    "compounds": "小区/村民小组",
+    "micro_grids": "微网格",
+    "roads": "道路",
+    "teams": "网格团队",
+    "cameras": "视频监控",
+    "facilities": "公共服务设施",
+    "incidents": "事件",
+    "alerts": "预警",
+}
+
+
+def _colours(value) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.startswith(("#", "rgb", "hsl")) else []
+    if isinstance(value, list):
+        return [c for v in value for c in _colours(v)]
+    return []
+
+
+def test_the_legend_names_every_layer_in_its_colours(browser, server) -> None:
+    """Every layer group of the style is in the legend by its Chinese name, each swatch one of
+    the colours its style layers are drawn in; the heatmap's classes are its ramp's stops."""
+    style = httpx.get(f"{server.url}/style.json").json()
+    page, outside = open_screen(browser, server.url, 120.91, 30.87, 10)
+    legend = page.evaluate("""() => [...document.querySelectorAll('#layers label')].map((l) => ({
+        group: l.dataset.group, text: l.innerText.trim(),
+        colours: [...l.querySelectorAll('.swatch')].map((i) => i.dataset.colour),
+        painted: [...l.querySelectorAll('.swatch')].every((i) => i.style.background !== ''),
+    }))""")
+    heat = page.evaluate("""() => [...document.querySelectorAll('#heat-legend .heat-class')]
+        .map((c) => [Number(c.dataset.value), c.dataset.colour])""")
+    page.close()
+    assert not outside
+    groups = {y["source-layer"] for y in style["layers"] if y.get("source") == "citybrain"}
+    groups = {g.removesuffix("_labels") for g in groups}
+    assert {e["group"] for e in legend} == groups == set(GROUPS)
+    for entry in legend:
+        assert entry["text"] == NAMES[entry["group"]]
+        drawn = [
+            c
+            for y in style["layers"]
+            if y.get("source-layer") == entry["group"] and y["type"] != "symbol"
+            for c in _colours(list(y.get("paint", {}).values()))
+        ]
+        assert entry["colours"] and set(entry["colours"]) <= set(drawn), entry
+        assert entry["painted"]
+    ramp = next(y for y in style["layers"] if y["id"] == "heatmap")["paint"]["fill-color"]
+    assert heat == [[ramp[i], ramp[i + 1]] for i in range(3, len(ramp) - 1, 2)]
+
+
 def test_live_stream_survives_a_restart(browser, rw_url: str, rw_conn) -> None:
     settings = Settings(database_url=rw_url, api_keys=API_KEYS_SETTING)
     first = LiveServer(settings).__enter__()

@@ -10,8 +10,9 @@
   ];
   const POINT_LAYERS = ['teams', 'cameras', 'facilities', 'incidents'];
   const STATUS = {
-    reported: '已上报', dispatched: '已派遣', on_site: '处置中', resolved: '已办结',
-    closed: '已归档', escalated: '已提级',
+    reported: '已上报', registered: '已立案', dispatched: '已派遣', on_site: '处置中',
+    resolved: '已办结', checked: '已核查', closed: '已归档', escalated: '已提级',
+    rejected: '不予立案', merged: '已并案',
   };
   const TIER = { village: '村级', town: '镇级', county: '县级' };
   const TEAM_STATUS = { available: '空闲', busy: '忙碌', off_duty: '休息' };
@@ -86,11 +87,55 @@
     .filter((l) => [group, `${group}_labels`].includes(l['source-layer']) || l.id === `${group}-hit`)
     .map((l) => l.id);
 
+  // The colours a style layer is drawn in (its paint's literal colours, expressions included):
+  // the legend's swatches, read from the style itself so that they cannot drift from the map.
+  const PAINTS = ['fill-outline-color', 'line-color', 'circle-color', 'fill-color', 'text-color'];
+  function colours(layer) {
+    const out = [];
+    const walk = (v) => {
+      if (typeof v === 'string' && /^(#|rgb|hsl)/.test(v)) out.push(v);
+      else if (Array.isArray(v)) v.forEach(walk);
+    };
+    for (const p of PAINTS) walk(layer.paint?.[p]);
+    return [...new Set(out)].slice(0, 4);
+  }
+
+  function swatches(group) {
+    // (not the invisible fills that make polygons clickable: they are not drawn)
+    const layers = map.getStyle().layers.filter((l) => l['source-layer'] === group && l.type !== 'symbol' && !l.id.endsWith('-hit'));
+    return [...new Set(layers.flatMap(colours))].slice(0, 4);
+  }
+
+  // The heatmap's classes: its colour ramp's stops (incidents per cell), from the style.
+  function buildHeatLegend() {
+    const ramp = map.getStyle().layers.find((l) => l.id === 'heatmap')?.paint?.['fill-color'];
+    if (!Array.isArray(ramp) || ramp[0] !== 'interpolate') return;
+    const stops = [];
+    for (let i = 3; i + 1 < ramp.length; i += 2) stops.push([ramp[i], ramp[i + 1]]);
+    const box = $('heat-legend');
+    box.replaceChildren(...stops.map(([value, colour], k) => {
+      const item = document.createElement('span');
+      item.className = 'heat-class';
+      item.dataset.value = value;
+      item.dataset.colour = colour;
+      const i = document.createElement('i');
+      i.className = 'swatch';
+      i.style.background = colour;
+      item.append(i, k === stops.length - 1 ? ` ≥${value}` : ` ${value}`);
+      return item;
+    }));
+    box.title = '每个 H3 单元的事件数';
+  }
+
   function buildLayerSwitcher() {
     const box = $('layers');
     for (const [id, zh] of GROUPS) {
       const label = document.createElement('label');
-      label.innerHTML = `<input type="checkbox" checked data-group="${id}"> ${zh}`;
+      label.dataset.group = id;
+      const marks = swatches(id).map((c) => `<i class="swatch" data-colour="${esc(c)}"></i>`).join('');
+      label.innerHTML = `<input type="checkbox" checked data-group="${id}"> <span class="legend-marks">${marks}</span> ${zh}`;
+      // (colours through the CSSOM: the page's policy refuses style attributes)
+      for (const i of label.querySelectorAll('.swatch')) i.style.background = i.dataset.colour;
       label.querySelector('input').addEventListener('change', (e) => {
         for (const l of styleLayersOf(id)) {
           map.setLayoutProperty(l, 'visibility', e.target.checked ? 'visible' : 'none');
@@ -540,6 +585,7 @@
     }).catch(console.error);
     addOverlays();
     buildLayerSwitcher();
+    buildHeatLegend();
     wireHeatControls();
     wireClicks();
     wireAlerts();
